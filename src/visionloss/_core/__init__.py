@@ -1,0 +1,1 @@
+"""Private machinery shared by every loss family (reductions, checks, registry, Module base)."""

@@ -1,0 +1,135 @@
+"""Input checks with messages that name the function and both shapes.
+
+All checks raise ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wrong shape or value).
+Value checks (label range, box order) run only for CPU tensors outside ``torch.compile``
+tracing, so the GPU hot path never synchronises with the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+def shape_str(x: Tensor | Sequence[int]) -> str:
+    """``(4, 3, 64, 64)`` for a tensor or a shape."""
+    shape = tuple(x.shape) if isinstance(x, Tensor) else tuple(x)
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def values_checkable(x: Tensor) -> bool:
+    """True when value checks are cheap and safe: a CPU tensor, not under compile tracing."""
+    if x.device.type != "cpu":
+        return False
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling():
+        return False
+    return not torch.jit.is_tracing()
+
+
+def check_tensor(
+    x: object,
+    name: str,
+    fn: str,
+    *,
+    floating: bool | None = None,
+    ndim: int | Sequence[int] | None = None,
+    min_ndim: int | None = None,
+    max_ndim: int | None = None,
+) -> Tensor:
+    """Check that ``x`` is a tensor of the expected kind and rank; return it.
+
+    ``floating=True`` requires a floating dtype, ``False`` an integer or bool dtype.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+    if floating is True and not x.is_floating_point():
+        raise TypeError(f"{fn}: expected {name} to be a floating-point tensor, got {x.dtype}")
+    if floating is False and (x.is_floating_point() or x.is_complex()):
+        raise TypeError(f"{fn}: expected {name} to be an integer tensor, got {x.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.dim() not in allowed:
+            want = " or ".join(f"{d}-D" for d in allowed)
+            raise ValueError(
+                f"{fn}: expected {name} to be {want}, got shape {shape_str(x)} ({x.dim()}-D)"
+            )
+    if min_ndim is not None and x.dim() < min_ndim:
+        raise ValueError(
+            f"{fn}: expected {name} with at least {min_ndim} dims, got shape {shape_str(x)}"
+        )
+    if max_ndim is not None and x.dim() > max_ndim:
+        raise ValueError(
+            f"{fn}: expected {name} with at most {max_ndim} dims, got shape {shape_str(x)}"
+        )
+    return x
+
+
+def check_same_shape(
+    a: Tensor, b: Tensor, fn: str, names: tuple[str, str] = ("input", "target")
+) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{fn}: expected {names[1]} of shape {shape_str(a)} matching {names[0]}, "
+            f"got {shape_str(b)}"
+        )
+
+
+def check_broadcastable(x: Tensor, shape: Sequence[int], name: str, fn: str) -> None:
+    """Raise ValueError unless ``x`` broadcasts to ``shape``."""
+    try:
+        torch.broadcast_shapes(tuple(x.shape), tuple(shape))
+    except RuntimeError:
+        raise ValueError(
+            f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got {shape_str(x)}"
+        ) from None
+
+
+def check_labels(
+    labels: Tensor,
+    num_classes: int | None,
+    fn: str,
+    *,
+    name: str = "target",
+    ignore_index: int | None = None,
+) -> None:
+    """Check an integer label tensor; on the CPU also check ``0 <= label < num_classes``.
+
+    Labels equal to ``ignore_index`` are allowed anywhere.
+    """
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f"{fn}: expected {name} of integer class indices, got {labels.dtype}")
+    if num_classes is None or labels.numel() == 0 or not values_checkable(labels):
+        return
+    valid = labels if ignore_index is None else labels[labels != ignore_index]
+    if valid.numel() == 0:
+        return
+    lo, hi = int(valid.min()), int(valid.max())
+    if lo < 0 or hi >= num_classes:
+        ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
+        raise ValueError(
+            f"{fn}: expected {name} class indices in [0, {num_classes - 1}]{ignore}, "
+            f"got values in [{lo}, {hi}]"
+        )
+
+
+def check_positive(value: float, name: str, fn: str, *, allow_zero: bool = False) -> None:
+    """Raise ValueError unless a scalar option is > 0 (or >= 0 with ``allow_zero``)."""
+    bad = value < 0 if allow_zero else value <= 0
+    if isinstance(value, Tensor):
+        bad = bool(bad.any()) if values_checkable(value) else False
+    if bad:
+        op = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{fn}: expected {name} {op}, got {value}")
+
+
+def check_choice(value: object, choices: Sequence[object], name: str, fn: str) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        opts = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{fn}: expected {name} to be one of {opts}, got {value!r}")

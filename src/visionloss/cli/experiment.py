@@ -1,0 +1,48 @@
+"""``visionloss experiment NAME [--quick] [--out DIR] [options]``: run one experiment."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..experiments import format_table, get_experiment, list_experiments, run_experiment
+from .main import CommandError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "experiment",
+        help="run a paper reproduction / comparison on embedded data",
+        description="Run one experiment; options after NAME are the experiment's own "
+        "(see `visionloss experiment NAME --help`).",
+    )
+    p.add_argument("name", nargs="?", help="experiment name (omit with --list)")
+    p.add_argument("--list", action="store_true", help="list the experiments")
+    p.add_argument("--quick", action="store_true", help="small, fast version")
+    p.add_argument("--out", default=None, help="output folder (default out/NAME)")
+    p.add_argument("options", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list or not args.name:
+        rows = [[e.name, e.family, e.summary] for e in list_experiments()]
+        print(format_table(["name", "family", "summary"], rows))
+        return 0
+    exp = get_experiment(args.name)
+    extra = argparse.ArgumentParser(
+        prog=f"visionloss experiment {exp.name}", description=exp.summary
+    )
+    extra.add_argument("--quick", action="store_true", help="small, fast version")
+    extra.add_argument("--out", default=None, help="output folder (default out/NAME)")
+    for flags, kwargs in exp.arguments:
+        extra.add_argument(*flags, **kwargs)
+    try:
+        opts = vars(extra.parse_args(args.options))
+    except SystemExit as stop:
+        if stop.code == 0:
+            return 0
+        raise CommandError(f"bad options for experiment {exp.name!r}") from None
+    quick = opts.pop("quick") or args.quick
+    out = opts.pop("out") or args.out
+    run_experiment(exp.name, quick=quick, out=out, **opts)
+    return 0

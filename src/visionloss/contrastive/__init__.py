@@ -1,0 +1,3 @@
+"""The contrastive family (one public loss per file; shared maths in private modules)."""
+
+__all__: list[str] = []

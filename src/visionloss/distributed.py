@@ -1,0 +1,185 @@
+"""Autograd-aware gathers for losses that see the whole global batch.
+
+Batch-global losses (in-batch InfoNCE, NT-Xent, SupCon, batch triplet, batch-level pixel
+contrast) take ``gather="none" | "global" | "local"``:
+
+* ``"none"``: each process sees only its own samples (the default, and what a single process
+  does).
+* ``"global"``: every process gathers all processes' samples and computes the loss over the
+  whole global batch, as anchors and as keys. Each process computes the same value.
+* ``"local"``: each process's own samples are the anchors, all processes' samples are the keys
+  (the scalable mode: an ``n x N`` similarity matrix per process instead of ``N x N``).
+
+The contract under ``DistributedDataParallel`` (whose all-reduce *averages* parameter gradients
+over the ``W`` processes): training equals single-process training on the concatenated batch,
+with no manual world-size factor. Concretely, in both modes
+
+* the returned loss value equals the single-process loss on the concatenated batch, and
+* each process's input gradients are ``W`` times the single-process gradients of its own inputs,
+  so that DDP's average gives exactly the single-process parameter gradient.
+
+This works because :func:`all_gather_with_grad` sums the incoming gradient over processes in its
+backward (each process's copy of the loss contributes), and :func:`global_mean` rescales the
+local share of a ``"local"``-mode mean. Samples are ordered by rank (rank 0 first), so results
+are deterministic. Processes may hold different numbers of samples.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+GATHER_MODES = ("none", "global", "local")
+
+__all__ = [
+    "GATHER_MODES",
+    "GatheredBatch",
+    "all_gather_with_grad",
+    "all_gather_no_grad",
+    "all_reduce_sum",
+    "gather_batch",
+    "global_mean",
+    "is_distributed",
+    "world_size",
+    "rank",
+]
+
+
+def is_distributed() -> bool:
+    """True inside an initialised process group with more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def _sizes(n: int, device: torch.device) -> list[int]:
+    """The first-dimension size of every process (one small collective)."""
+    size = torch.tensor([n], device=device, dtype=torch.long)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    return [int(s) for s in sizes]
+
+
+def _gather(tensor: Tensor, sizes: list[int]) -> Tensor:
+    """Concatenate every process's ``tensor`` along dim 0 (padding to the largest size)."""
+    longest = max(sizes)
+    padded = tensor
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        padded = torch.cat([tensor, pad])
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)])
+
+
+class _AllGatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor: Tensor) -> Tensor:
+        sizes = _sizes(tensor.shape[0], tensor.device)
+        ctx.sizes = sizes
+        ctx.rank = dist.get_rank()
+        return _gather(tensor, sizes)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        start = sum(ctx.sizes[: ctx.rank])
+        return grad[start : start + ctx.sizes[ctx.rank]]
+
+
+def all_gather_with_grad(tensor: Tensor) -> Tensor:
+    """All processes' ``tensor`` concatenated along dim 0 in rank order, differentiable.
+
+    The backward sums the gradient over processes and returns this process's slice: with the
+    same loss computed on every process, the gradient of the local input is ``W`` times its
+    single-process gradient (what DDP's gradient averaging expects). Without an initialised
+    process group of several processes it returns ``tensor`` itself.
+    """
+    if not is_distributed():
+        return tensor
+    return _AllGatherWithGrad.apply(tensor)
+
+
+def all_gather_no_grad(tensor: Tensor) -> Tensor:
+    """All processes' ``tensor`` (e.g. labels) concatenated along dim 0, without autograd."""
+    if not is_distributed():
+        return tensor
+    return _gather(tensor.detach(), _sizes(tensor.shape[0], tensor.device))
+
+
+def all_reduce_sum(tensor: Tensor) -> Tensor:
+    """Sum of ``tensor`` over processes (a new tensor, no autograd); identity when single."""
+    if not is_distributed():
+        return tensor
+    out = tensor.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
+class GatheredBatch(NamedTuple):
+    """Anchors and keys of a batch-global loss after gathering.
+
+    ``anchor_index[i]`` is the row of anchor ``i`` among the keys (for excluding
+    self-similarity and locating an anchor's own positive).
+    """
+
+    anchors: Tensor
+    anchor_labels: Tensor | None
+    keys: Tensor
+    key_labels: Tensor | None
+    anchor_index: Tensor
+
+
+def check_gather(gather: str, fn: str) -> str:
+    if gather not in GATHER_MODES:
+        raise ValueError(
+            f"{fn}: expected gather to be one of 'none', 'global', 'local', got {gather!r}"
+        )
+    return gather
+
+
+def gather_batch(
+    x: Tensor, labels: Tensor | None = None, *, gather: str = "none", fn: str = "gather_batch"
+) -> GatheredBatch:
+    """Gather a batch ``x`` of shape ``(n, ...)`` (and its ``labels``) for ``gather`` mode."""
+    check_gather(gather, fn)
+    n = x.shape[0]
+    if gather == "none" or not is_distributed():
+        index = torch.arange(n, device=x.device)
+        return GatheredBatch(x, labels, x, labels, index)
+    keys = all_gather_with_grad(x)
+    key_labels = None if labels is None else all_gather_no_grad(labels)
+    if gather == "global":
+        index = torch.arange(keys.shape[0], device=x.device)
+        return GatheredBatch(keys, key_labels, keys, key_labels, index)
+    sizes = _sizes(n, x.device)
+    start = sum(sizes[: dist.get_rank()])
+    index = torch.arange(start, start + n, device=x.device)
+    return GatheredBatch(x, labels, keys, key_labels, index)
+
+
+def global_mean(local_sum: Tensor, local_count: Tensor, *, gather: str) -> Tensor:
+    """The mean of a per-anchor loss whose anchors may be split over processes.
+
+    ``"none"`` / ``"global"`` (every process holds all anchors, or it is a single process):
+    ``local_sum / local_count`` (zero when the count is zero). ``"local"``: the value is
+    ``sum over processes / count over processes`` (the single-process mean of the whole batch),
+    and the gradient is ``W`` times that of this process's share, so DDP's average is exact.
+    """
+    count = local_count.to(local_sum.dtype)
+    if gather != "local" or not is_distributed():
+        return local_sum / count.clamp_min(1.0)
+    total_count = all_reduce_sum(count).clamp_min(1.0)
+    total_sum = all_reduce_sum(local_sum.detach())
+    share = world_size() * local_sum / total_count
+    return share - share.detach() + total_sum / total_count

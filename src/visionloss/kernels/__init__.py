@@ -1,0 +1,1 @@
+"""Triton kernels, their launchers and autograd wrappers (one file per kernel family)."""

@@ -1,0 +1,3 @@
+"""The metric family (one public loss per file; shared maths in private modules)."""
+
+__all__: list[str] = []
