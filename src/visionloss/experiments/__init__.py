@@ -143,8 +143,14 @@ def run_experiment(
     exp = get_experiment(name)
     out_dir = Path(out) if out is not None else Path("out") / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    threads = torch.get_num_threads()
     start = time.perf_counter()
-    result = exp.function(quick=quick, out=out_dir, **options)
+    try:
+        result = exp.function(quick=quick, out=out_dir, **options)
+    finally:
+        torch.set_num_threads(threads)  # experiments may limit threads; leave the caller's
     result.seconds = time.perf_counter() - start
     (out_dir / "results.json").write_text(json.dumps(_jsonable(result.to_json()), indent=2))
     if verbose:

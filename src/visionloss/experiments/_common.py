@@ -43,3 +43,35 @@ def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def sklearn_module(name: str, experiment: str):
+    """``sklearn.<name>`` (e.g. ``"metrics"``), with a clear error naming the experiment."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"sklearn.{name}")
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"the {experiment} experiment needs scikit-learn (its digits data set and "
+            "metrics ship with it): pip install 'visionloss[experiments]'"
+        ) from err
+
+
+def digits_split(experiment: str, *, seed: int = 0, test_size: float = 0.4):
+    """scikit-learn's 8x8 digits (shipped with the package, no download), pixels scaled to
+    [0, 1], split stratified by digit: ``(x_train, digit_train, x_test, digit_test)`` tensors
+    (float32 features, int64 digits)."""
+    datasets = sklearn_module("datasets", experiment)
+    model_selection = sklearn_module("model_selection", experiment)
+    digits = datasets.load_digits()
+    x = digits.data.astype(np.float32) / 16.0
+    x_tr, x_te, y_tr, y_te = model_selection.train_test_split(
+        x, digits.target, test_size=test_size, stratify=digits.target, random_state=seed
+    )
+    return (
+        torch.from_numpy(x_tr),
+        torch.from_numpy(y_tr).long(),
+        torch.from_numpy(x_te),
+        torch.from_numpy(y_te).long(),
+    )

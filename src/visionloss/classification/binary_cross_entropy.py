@@ -1,0 +1,141 @@
+"""Binary cross entropy on logits (default) or probabilities, with pos_weight along dim 1."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .._core.checks import check_tensor, values_checkable
+from .._core.dtypes import compute_dtype, upcast
+from .._core.module import LossModule, as_tensor_option
+from .._core.reduction import check_reduction, reduce_loss
+from .._core.registry import register_loss
+from ._common import (
+    binary_terms,
+    check_binary_target,
+    check_fraction,
+    class_vector,
+    combine_binary,
+    location_weight,
+)
+
+
+def binary_cross_entropy_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    weight: Tensor | None = None,
+    pos_weight: float | Tensor | None = None,
+    label_smoothing: float = 0.0,
+    from_logits: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Binary cross entropy, elementwise, on logits (default) or on probabilities.
+
+    .. math::
+        \ell_i = -w_i \left[ \beta_c\, \tilde y_i \log \sigma(x_i)
+                             + (1 - \tilde y_i) \log (1 - \sigma(x_i)) \right],
+        \qquad \tilde y = (1 - \varepsilon)\, y + \varepsilon / 2
+
+    with :math:`\beta_c` the ``pos_weight`` of the class :math:`c` of element :math:`i`. On
+    logits the logs are ``logsigmoid(x)`` and ``logsigmoid(-x)``, exact for any finite logit.
+    With ``from_logits=False`` the input holds probabilities and the logs are clamped at -100,
+    as ``torch.nn.functional.binary_cross_entropy`` (prefer logits: they do not saturate).
+
+    ``pos_weight`` of shape ``(C,)`` applies along the class dimension 1 of an ``(N, C, *)``
+    input. ``torch.nn.functional.binary_cross_entropy_with_logits`` broadcasts ``pos_weight``
+    against the *last* dimension instead: for ``(N, C)`` inputs the two agree, but for
+    ``(N, C, H, W)`` torch needs ``pos_weight.view(C, 1, 1)``, and with ``W == C`` it silently
+    weights image columns instead of classes. Label smoothing is symmetric: 1 becomes
+    ``1 - eps/2`` and 0 becomes ``eps/2``.
+
+    Args:
+        input: logits (or probabilities in [0, 1] with ``from_logits=False``), any shape
+            ``(N, C, *)``, ``(N,)``...; floating point.
+        target: the same shape, values in [0, 1] (soft targets allowed; bool or integer 0/1
+            targets are converted).
+        weight: optional elementwise weight broadcastable to ``input`` (NumPy rules, as torch:
+            a per-class weight for ``(N, C, H, W)`` is ``(C, 1, 1)``).
+        pos_weight: weight of the positive term, a number or a tensor of shape ``()`` or
+            ``(C,)`` (applied along dim 1).
+        label_smoothing: ``eps`` in [0, 1].
+        from_logits: True (default) for logits, False for probabilities.
+        reduction: ``"mean"`` (over all elements, as torch), ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"``.
+
+    Returns:
+        the loss; float32 for fp16/bf16 inputs.
+
+    Reference:
+        Standard Bernoulli log-likelihood; ``pos_weight`` as in
+        ``torch.nn.BCEWithLogitsLoss``; label smoothing: Szegedy et al., arXiv:1512.00567.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[0.0, 2.0]])
+        >>> binary_cross_entropy_loss(x, torch.tensor([[1.0, 0.0]]), reduction="none")
+        tensor([[0.6931, 2.1269]])
+        >>> x = torch.zeros(1, 2, 3, 2)            # (N, C, H, W) with W == C
+        >>> y = torch.ones(1, 2, 3, 2)
+        >>> pw = torch.tensor([1.0, 3.0])          # class 1 positives count 3 times
+        >>> binary_cross_entropy_loss(x, y, pos_weight=pw, reduction="none")[0, :, 0]
+        tensor([[0.6931, 0.6931],
+                [2.0794, 2.0794]])
+    """
+    fn = "binary_cross_entropy_loss"
+    check_reduction(reduction, fn)
+    check_tensor(input, "input", fn, floating=True)
+    check_binary_target(input, target, fn)
+    check_fraction(label_smoothing, "label_smoothing", fn)
+    dtype = compute_dtype(input, target)
+    x = upcast(input, dtype)
+    if not from_logits and values_checkable(x) and x.numel():
+        lo, hi = float(x.detach().min()), float(x.detach().max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"{fn}: expected probabilities in [0, 1] with from_logits=False, got values in "
+                f"[{lo}, {hi}]"
+            )
+    y = target.to(dtype)
+    if label_smoothing:
+        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
+    pw = class_vector(pos_weight, input, "pos_weight", fn, dtype)
+    w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
+    pos, neg = binary_terms(x, from_logits)
+    loss = combine_binary(y, pos, neg, pos_scale=pw)
+    return reduce_loss(loss, reduction, fn=fn, weight=w)
+
+
+class BinaryCrossEntropyLoss(LossModule):
+    """Module form of :func:`binary_cross_entropy_loss`; ``pos_weight`` is a buffer. Pass a
+    per-call elementwise ``weight`` to ``forward(input, target, weight=...)``."""
+
+    function = binary_cross_entropy_loss
+
+    def __init__(
+        self,
+        *,
+        pos_weight: float | Tensor | None = None,
+        label_smoothing: float = 0.0,
+        from_logits: bool = True,
+        reduction: str = "mean",
+    ) -> None:
+        check_fraction(label_smoothing, "label_smoothing", "BinaryCrossEntropyLoss")
+        super().__init__(
+            pos_weight=as_tensor_option(pos_weight),
+            label_smoothing=label_smoothing,
+            from_logits=from_logits,
+            reduction=reduction,
+        )
+
+
+register_loss(
+    "binary_cross_entropy",
+    family="classification",
+    function=binary_cross_entropy_loss,
+    module=BinaryCrossEntropyLoss,
+    aliases=("bce",),
+    formula="-[pos_weight_c y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]",
+    reference="Bernoulli log-likelihood; pos_weight as torch.nn.BCEWithLogitsLoss",
+)

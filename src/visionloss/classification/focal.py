@@ -1,0 +1,189 @@
+"""Sigmoid focal loss (RetinaNet), binary and multilabel."""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import torch
+from torch import Tensor
+
+from .._core.checks import check_tensor
+from .._core.dtypes import compute_dtype, upcast
+from .._core.module import LossModule, as_tensor_option
+from .._core.reduction import check_reduction, reduce_loss
+from .._core.registry import register_loss
+from ._common import (
+    binary_terms,
+    check_alpha,
+    check_binary_target,
+    check_gamma,
+    class_vector,
+    combine_binary,
+    location_weight,
+    modulating_factor,
+)
+
+Normalizer = str | float | Tensor | None
+
+
+def _check_normalizer(normalizer: Normalizer, reduction: str, fn: str) -> None:
+    if normalizer is None:
+        return
+    if isinstance(normalizer, str):
+        if normalizer != "positives":
+            raise ValueError(
+                f"{fn}: expected normalizer to be None, 'positives', a number or a tensor, "
+                f"got {normalizer!r}"
+            )
+    elif isinstance(normalizer, Real):
+        if not float(normalizer) >= 0:
+            raise ValueError(f"{fn}: expected normalizer >= 0, got {normalizer!r}")
+    elif not isinstance(normalizer, Tensor):
+        raise TypeError(
+            f"{fn}: expected normalizer to be None, 'positives', a number or a tensor, "
+            f"got {type(normalizer).__name__}"
+        )
+    if reduction != "mean":
+        raise ValueError(
+            f"{fn}: normalizer replaces the denominator of reduction='mean', got "
+            f"reduction={reduction!r}"
+        )
+
+
+def focal_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    alpha: float | Tensor | None = 0.25,
+    gamma: float = 2.0,
+    weight: Tensor | None = None,
+    ignore_index: float | None = None,
+    normalizer: Normalizer = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Sigmoid focal loss (Lin et al. 2017): BCE on logits scaled down for easy examples.
+
+    .. math::
+        \ell_i = w_i \left[ \alpha\, y_i\, (1 - p_i)^\gamma \,(-\log p_i)
+                 + (1 - \alpha)(1 - y_i)\, p_i^\gamma \,(-\log(1 - p_i)) \right],
+        \quad p_i = \sigma(x_i)
+
+    For a 0/1 target this is the paper's :math:`-\alpha_t (1 - p_t)^\gamma \log p_t`. The
+    modulating factors are computed in log space, :math:`(1 - p)^\gamma =
+    \exp(\gamma \log\sigma(-x))`, so they neither cancel nor produce ``0 ** gamma`` gradients
+    for saturated logits. ``gamma=0, alpha=None`` runs exactly the operations of
+    :func:`binary_cross_entropy_loss`: same values, same gradients.
+
+    A soft target :math:`y \in (0, 1)` weights the two terms by :math:`y` and :math:`1 - y`
+    (the expected focal loss of a Bernoulli(y) label), as kornia's
+    ``binary_focal_loss_with_logits``. torchvision's ``sigmoid_focal_loss`` (which uses
+    :math:`p_t = p y + (1-p)(1-y)`) and MONAI's ``FocalLoss`` agree with this on 0/1 targets
+    only. A per-class ``alpha`` of shape ``(C,)`` weights the positives of class ``c`` by
+    ``alpha[c]`` and its negatives by ``1 - alpha[c]`` (MONAI's sequence ``alpha`` leaves the
+    negatives at 1).
+
+    Args:
+        input: logits of any shape, e.g. ``(N, C, *)`` (multilabel) or ``(N,)``; floating.
+        target: the same shape, values in [0, 1] (or ``ignore_index``).
+        alpha: weight of the positive term (the negative term gets ``1 - alpha``): a number in
+            [0, 1] (default 0.25, RetinaNet), a ``(C,)`` tensor along dim 1, or None (off).
+        gamma: focusing parameter ``>= 0`` (default 2).
+        weight: optional elementwise weight broadcastable to ``input``.
+        ignore_index: target entries equal to this value contribute nothing and leave the mean.
+        normalizer: for ``"mean"``, divide the sum by ``max(normalizer, 1)`` instead of the
+            number of valid elements: ``"positives"`` (the sum of the valid targets, i.e. the
+            number of positive entries for 0/1 targets, as RetinaNet's normalisation by the
+            anchors assigned to a box), a number or a tensor (e.g. a count all-reduced across
+            processes).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"`` (ignored
+        entries hold 0).
+
+    Returns:
+        the loss; float32 for fp16/bf16 inputs.
+
+    Reference:
+        Lin et al., *Focal Loss for Dense Object Detection*, ICCV 2017, arXiv:1708.02002.
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([3.0, -3.0, 0.0])        # easy positive, hard positive, unsure
+        >>> y = torch.ones(3)
+        >>> focal_loss(x, y, alpha=None, gamma=2.0, reduction="none")
+        tensor([1.0928e-04, 2.7663e+00, 1.7329e-01])
+        >>> from visionloss import binary_cross_entropy_loss
+        >>> binary_cross_entropy_loss(x, y, reduction="none")
+        tensor([0.0486, 3.0486, 0.6931])
+        >>> labels = torch.tensor([[1.0, 0.0, -1.0]])  # -1: ignored anchor
+        >>> focal_loss(torch.zeros(1, 3), labels, ignore_index=-1, normalizer="positives")
+        tensor(0.1733)
+    """
+    fn = "focal_loss"
+    check_reduction(reduction, fn)
+    check_tensor(input, "input", fn, floating=True)
+    check_binary_target(input, target, fn, ignore_index=ignore_index)
+    check_alpha(alpha, fn)
+    check_gamma(gamma, fn)
+    _check_normalizer(normalizer, reduction, fn)
+    dtype = compute_dtype(input, target)
+    x = upcast(input, dtype)
+    y = target.to(dtype)
+    valid = None
+    if ignore_index is not None:
+        valid = target != ignore_index
+        y = torch.where(valid, y, y.new_zeros(()))
+    pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
+    pos_scale = neg_scale = None
+    if gamma != 0:
+        pos_scale = modulating_factor(-neg, gamma)  # (1 - p)^gamma
+        neg_scale = modulating_factor(-pos, gamma)  # p^gamma
+    a = class_vector(alpha, input, "alpha", fn, dtype)
+    if a is not None:
+        pos_scale = a if pos_scale is None else a * pos_scale
+        neg_scale = (1 - a) if neg_scale is None else (1 - a) * neg_scale
+    loss = combine_binary(y, pos, neg, pos_scale, neg_scale)
+    w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
+    if isinstance(normalizer, str):
+        normalizer = y.detach().sum()
+    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
+
+
+class FocalLoss(LossModule):
+    """Module form of :func:`focal_loss`; a per-class ``alpha`` is a buffer. Pass a per-call
+    elementwise ``weight`` to ``forward(input, target, weight=...)``."""
+
+    function = focal_loss
+
+    def __init__(
+        self,
+        *,
+        alpha: float | Tensor | None = 0.25,
+        gamma: float = 2.0,
+        ignore_index: float | None = None,
+        normalizer: Normalizer = None,
+        reduction: str = "mean",
+    ) -> None:
+        alpha = as_tensor_option(alpha)
+        check_alpha(alpha, "FocalLoss")
+        check_gamma(gamma, "FocalLoss")
+        _check_normalizer(normalizer, reduction, "FocalLoss")
+        super().__init__(
+            alpha=alpha,
+            gamma=gamma,
+            ignore_index=ignore_index,
+            normalizer=normalizer,
+            reduction=reduction,
+        )
+
+
+register_loss(
+    "focal",
+    family="classification",
+    function=focal_loss,
+    module=FocalLoss,
+    aliases=("sigmoid_focal",),
+    formula="-alpha_t (1 - p_t)^gamma log p_t, p = sigmoid(x)",
+    reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, arXiv:1708.02002",
+)

@@ -1,0 +1,137 @@
+"""Kullback-Leibler divergence between two categorical distributions given as logits."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .._core.registry import register_loss
+from ._common import (
+    DivergenceModule,
+    check_kl_reduction,
+    check_temperature,
+    distribution_log_probs,
+    kl_terms,
+    reduce_divergence,
+)
+
+DIRECTIONS = ("forward", "reverse")
+
+
+def _check_direction(direction: str, fn: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(
+            f"{fn}: expected direction to be 'forward' (KL(target || input)) or 'reverse' "
+            f"(KL(input || target)), got {direction!r}"
+        )
+
+
+def kl_divergence_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    direction: str = "forward",
+    temperature: float = 1.0,
+    reduction: str = "batchmean",
+) -> Tensor:
+    r"""KL divergence between the categorical distributions of two tensors of logits.
+
+    With :math:`q = \operatorname{softmax}(x / T)` from ``input`` (the model, e.g. the student)
+    and :math:`p = \operatorname{softmax}(t / T)` from ``target`` (the reference, e.g. the
+    teacher), over dim 1:
+
+    .. math::
+        \text{forward:}\ T^2\, \mathrm{KL}(p \,\|\, q) = T^2 \sum_c p_c (\log p_c - \log q_c),
+        \qquad
+        \text{reverse:}\ T^2\, \mathrm{KL}(q \,\|\, p)
+
+    ``direction="forward"`` (default) is the mass-covering KL of distillation (Hinton et al.),
+    the quantity ``torch.nn.functional.kl_div(log q, p)`` computes; ``"reverse"`` is the
+    mode-seeking one. Both sides may be logits or log-probabilities (``log_softmax`` leaves
+    log-probabilities unchanged; ``-inf`` entries, i.e. probability 0, are fine: ``0 log 0 = 0``).
+    For probabilities pass ``probs.log()``. The ``T^2`` factor keeps the gradient scale
+    independent of the temperature. Gradients reach both sides; detach the teacher yourself.
+
+    **Why** ``F.kl_div(P.log(), Q, log_target=True)`` **(seed 003) is not a KL divergence.**
+    ``F.kl_div(input, target)`` expects ``input`` to be log-probabilities of the *second*
+    argument of the KL and ``target`` probabilities of the first: it returns
+    :math:`\sum Q (\log Q - \log P) = \mathrm{KL}(Q \| P)` for ``F.kl_div(P.log(), Q)``.
+    ``log_target=True`` declares that ``target`` already holds *log*-probabilities, so with
+    plain probabilities ``Q`` torch computes :math:`\sum_c e^{Q_c} (Q_c - \log P_c)`, which is
+    neither :math:`\mathrm{KL}(Q\|P)` nor :math:`\mathrm{KL}(P\|Q)` and is not even 0 when
+    ``P == Q``. In addition ``reduction="batchmean"`` divides by ``input.size(0)``, which for
+    the seed's 1-D tensors is the number of classes (3), not a batch size. The correct calls
+    are ``F.kl_div(P.log(), Q, reduction="sum")`` or ``F.kl_div(P.log(), Q.log(),
+    log_target=True, reduction="sum")``, here ``kl_divergence_loss(P.log()[None],
+    Q.log()[None])``.
+
+    Args:
+        input: logits (or log-probabilities) ``(N, C, *)`` of the model distribution q.
+        target: logits (or log-probabilities) of the same shape, the reference distribution p.
+        direction: ``"forward"``: KL(target || input); ``"reverse"``: KL(input || target).
+        temperature: ``T > 0``; both sides are divided by it and the result multiplied by T^2.
+        reduction: ``"batchmean"`` (default: sum divided by ``N``), ``"mean"`` (average over
+            the ``N * prod(*)`` distributions; equal to ``"batchmean"`` for ``(N, C)``),
+            ``"sum"`` or ``"none"``. Unlike torch, ``"mean"`` does not divide by ``C``, and
+            ``"none"`` returns one value per distribution.
+
+    Shape:
+        ``input``, ``target``: ``(N, C, *)``; output: scalar, or ``(N, *)`` for ``"none"``.
+
+    Returns:
+        the divergence (>= 0); float32 for fp16/bf16 inputs.
+
+    Reference:
+        Kullback & Leibler, *On Information and Sufficiency*, Ann. Math. Statist. 22(1), 1951;
+        Hinton et al., *Distilling the Knowledge in a Neural Network*, arXiv:1503.02531.
+
+    Example:
+        >>> import torch, torch.nn.functional as F
+        >>> P = torch.tensor([0.4, 0.3, 0.3]); Q = torch.tensor([0.3, 0.4, 0.3])
+        >>> F.kl_div(P.log(), Q, reduction="batchmean", log_target=True)  # seed 003: not a KL
+        tensor(2.0216)
+        >>> F.kl_div(P.log(), P, reduction="batchmean", log_target=True)  # not 0 for P == P
+        tensor(2.0080)
+        >>> kl_divergence_loss(P.log()[None], Q.log()[None])               # KL(Q || P)
+        tensor(0.0288)
+        >>> kl_divergence_loss(P.log()[None], P.log()[None])
+        tensor(0.)
+        >>> s, t = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 0.0]])
+        >>> kl_divergence_loss(s, t), kl_divergence_loss(s, t, direction="reverse")
+        (tensor(0.4338), tensor(0.3278))
+    """
+    fn = "kl_divergence_loss"
+    check_kl_reduction(reduction, fn)
+    _check_direction(direction, fn)
+    log_q, log_p = distribution_log_probs(input, target, temperature, fn)
+    values = kl_terms(log_p, log_q) if direction == "forward" else kl_terms(log_q, log_p)
+    if temperature != 1:
+        values = values * float(temperature) ** 2
+    return reduce_divergence(values, reduction, fn)
+
+
+class KLDivergenceLoss(DivergenceModule):
+    """Module form of :func:`kl_divergence_loss`."""
+
+    function = kl_divergence_loss
+
+    def __init__(
+        self,
+        *,
+        direction: str = "forward",
+        temperature: float = 1.0,
+        reduction: str = "batchmean",
+    ) -> None:
+        _check_direction(direction, "KLDivergenceLoss")
+        check_temperature(temperature, "KLDivergenceLoss")
+        super().__init__(direction=direction, temperature=temperature, reduction=reduction)
+
+
+register_loss(
+    "kl_divergence",
+    family="classification",
+    function=kl_divergence_loss,
+    module=KLDivergenceLoss,
+    aliases=("kl", "kl_div"),
+    formula="T^2 sum_c p_c (log p_c - log q_c), p = softmax(target/T), q = softmax(input/T)",
+    reference="Kullback & Leibler 1951; distillation: Hinton et al., arXiv:1503.02531",
+)
