@@ -29,6 +29,12 @@ def assert_close_dtype(actual: torch.Tensor, expected: torch.Tensor, dtype: torc
     torch.testing.assert_close(actual.float(), expected.float(), **TOLERANCES[dtype])
 
 
+# Under pytest-xdist each worker takes one core: torch's own thread pool on top of it would
+# oversubscribe the CPUs (tiny ops then run orders of magnitude slower).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

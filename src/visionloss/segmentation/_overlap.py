@@ -1,0 +1,456 @@
+"""Shared maths of the segmentation overlap losses (Dice, Jaccard, Tversky, ...).
+
+The torch path is written as a pipeline of plain functions, so that a fused kernel can be
+checked against each step:
+
+1. :func:`prepare_inputs` checks the arguments, flattens the spatial dims to ``N``, applies the
+   activation in the compute dtype (fp32 for fp16/bf16 inputs, fp64 for fp64) and returns the
+   target either as class indices ``(B, N)`` (ignored pixels set to ``-1``) or as a dense
+   ``(B, C, N)`` tensor (ignored pixels zeroed), the valid-pixel mask, the selected classes and
+   their weights.
+2. :func:`overlap_stats` reduces them to per-(image, class) sums, or per-class sums over the
+   whole batch: ``I = sum p g``, ``P = sum p`` (``sum p^2`` when ``squared``), ``G = sum g``
+   (``sum g^2``) and the number of valid pixels ``n``.
+3. A score (:func:`dice_score`, :func:`tversky_score`) maps the sums to ``(B', K)`` values.
+4. :func:`pair_losses` turns scores into losses and applies the empty-mask policy.
+5. :func:`reduce_pairs` takes the class-weighted mean, the sum, or returns the pairs.
+
+Memory and determinism. With class-index targets no one-hot tensor of the input's size is
+built: ``I`` and ``G`` of class ``c`` are masked sums over the pixels labelled ``c`` (one pass
+over the target per selected class, temporaries of the target's size), ``P`` is a plain sum of
+the activation output. Every sum is a torch reduction (pairwise on the CPU, a tree on the GPU),
+so the result is bitwise repeatable and accurate on large volumes. A ``scatter_add`` into
+``(B, C)`` bins was rejected: it keeps one running fp32 sum per bin, which rounds each
+probability near 1 to the bin's ulp once the bin passes ~10^4 and biases ``I`` upwards on a
+128^3 volume, and on CUDA it accumulates with atomics (not repeatable).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._core.checks import (
+    check_choice,
+    check_labels,
+    check_positive,
+    check_tensor,
+    shape_str,
+    values_checkable,
+)
+from .._core.dtypes import compute_dtype
+from .._core.module import as_tensor_option
+from .._core.reduction import check_reduction, reduce_loss
+
+ACTIVATIONS = ("softmax", "sigmoid", "none")
+EMPTY_POLICIES = ("penalize", "include", "exclude")
+Smooth = float | tuple[float, float]
+
+
+@dataclass
+class Prepared:
+    """Checked, flattened and activated inputs of one call."""
+
+    prob: Tensor  # (B, C, N) activation output in the compute dtype
+    logits: Tensor | None  # (B, C, N) input in the compute dtype (sigmoid only)
+    log_prob: Tensor | None  # (B, C, N) log_softmax (softmax with log_probs=True only)
+    index: Tensor | None  # (B, N) int64 class indices, ignored pixels = -1
+    dense: Tensor | None  # (B, C, N) compute dtype, ignored pixels zeroed
+    valid: Tensor | None  # (B, N) bool, None when no pixel can be ignored
+    classes: list[int]  # the K selected class ids
+    class_weight: Tensor  # (K,) weight of each selected class
+    pixel_weight: Tensor  # (C,) weight of every class, 0 for classes not selected
+    activation: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.prob.dtype
+
+    def count(self) -> Tensor:
+        """Number of valid pixels of each image, ``(B,)`` in the compute dtype."""
+        b, _, n = self.prob.shape
+        if self.valid is None:
+            return self.prob.new_full((b,), float(n))
+        return self.valid.sum(-1).to(self.dtype)
+
+
+@dataclass
+class Stats:
+    """Sums of one call: ``(B', K)`` each, ``count`` is ``(B', 1)``; ``B' = B`` per image, 1
+    for whole-batch statistics."""
+
+    intersection: Tensor
+    pred_sum: Tensor
+    target_sum: Tensor
+    count: Tensor
+
+
+# ---------------------------------------------------------------- options
+
+
+def parse_smooth(smooth: Smooth, fn: str) -> tuple[float, float]:
+    """``smooth`` as ``(numerator, denominator)``: a number is added to both."""
+    if isinstance(smooth, (tuple, list)):
+        if len(smooth) != 2:
+            raise ValueError(
+                f"{fn}: expected smooth to be a number or a pair (numerator, denominator), "
+                f"got {smooth!r}"
+            )
+        nr, dr = float(smooth[0]), float(smooth[1])
+    elif isinstance(smooth, (int, float)):
+        nr = dr = float(smooth)
+    else:
+        raise TypeError(
+            f"{fn}: expected smooth to be a number or a pair, got {type(smooth).__name__}"
+        )
+    check_positive(nr, "smooth", fn, allow_zero=True)
+    check_positive(dr, "smooth", fn, allow_zero=True)
+    return nr, dr
+
+
+def resolve_classes(
+    num_classes: int, include_background: bool, classes: Sequence[int] | None, fn: str
+) -> list[int]:
+    """The selected class ids: ``classes``, else every class, without 0 when
+    ``include_background`` is False."""
+    if classes is not None:
+        if not include_background:
+            raise ValueError(
+                f"{fn}: pass either classes or include_background=False, not both "
+                "(list the classes you want instead)"
+            )
+        if isinstance(classes, Tensor):
+            classes = classes.tolist()
+        if isinstance(classes, int):
+            classes = [classes]
+        chosen = [int(c) for c in classes]
+        if not chosen:
+            raise ValueError(f"{fn}: expected at least one class in classes, got []")
+        bad = [c for c in chosen if not 0 <= c < num_classes]
+        if bad:
+            raise ValueError(
+                f"{fn}: expected classes in [0, {num_classes - 1}] for input with "
+                f"{num_classes} channels, got {bad}"
+            )
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"{fn}: expected distinct classes, got {chosen}")
+        return chosen
+    chosen = list(range(num_classes)) if include_background else list(range(1, num_classes))
+    if not chosen:
+        raise ValueError(
+            f"{fn}: include_background=False leaves no class for an input with 1 channel "
+            "(a 1-channel sigmoid input has only the foreground channel: keep it)"
+        )
+    return chosen
+
+
+def resolve_weight(
+    weight: Tensor | Sequence[float] | None,
+    num_classes: int,
+    fn: str,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """``(C,)`` class weights in the compute dtype (ones when None)."""
+    if weight is None:
+        return torch.ones(num_classes, dtype=dtype, device=device)
+    if not isinstance(weight, Tensor):
+        weight = torch.as_tensor(weight, dtype=dtype)
+    check_tensor(weight, "weight", fn, floating=True)
+    if weight.dim() != 1 or weight.numel() != num_classes:
+        raise ValueError(
+            f"{fn}: expected weight of shape ({num_classes},), one value per input channel "
+            f"(class id order, background included), got {shape_str(weight)}"
+        )
+    if values_checkable(weight) and bool((weight < 0).any()):
+        raise ValueError(f"{fn}: expected weight >= 0, got {weight.tolist()}")
+    return weight.to(device=device, dtype=dtype)
+
+
+# ---------------------------------------------------------------- 1. inputs
+
+
+def prepare_inputs(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    activation: str,
+    weight: Tensor | Sequence[float] | None,
+    include_background: bool,
+    classes: Sequence[int] | None,
+    ignore_index: int | None,
+    log_probs: bool = False,
+    allow_none: bool = True,
+) -> Prepared:
+    """Check ``input (B, C, *spatial)`` and ``target``, flatten, activate (see module doc)."""
+    check_tensor(input, "input", fn, floating=True)
+    check_tensor(target, "target", fn)
+    choices = ACTIVATIONS if allow_none else ACTIVATIONS[:2]
+    check_choice(activation, choices, "activation", fn)
+    if not 3 <= input.dim() <= 5:
+        raise ValueError(
+            f"{fn}: expected input of shape (B, C, *spatial) with 1 to 3 spatial dims, "
+            f"got {shape_str(input)}"
+        )
+    b, c = input.shape[:2]
+    spatial = tuple(input.shape[2:])
+    n = math.prod(spatial)
+    if activation == "softmax" and c < 2:
+        raise ValueError(
+            f"{fn}: activation='softmax' needs at least 2 channels, got input "
+            f"{shape_str(input)}; use activation='sigmoid' for a 1-channel binary mask"
+        )
+    if ignore_index is not None and not isinstance(ignore_index, int):
+        raise TypeError(f"{fn}: expected ignore_index to be an int or None, got {ignore_index!r}")
+
+    if tuple(target.shape) == (b, *spatial):
+        is_index = True
+        if target.dtype == torch.bool:
+            target = target.long()
+        if target.is_floating_point() or target.is_complex():
+            raise TypeError(
+                f"{fn}: expected target of shape {shape_str((b, *spatial))} to hold integer "
+                f"class indices, got {target.dtype} (a float mask needs the channel dim: "
+                f"{shape_str(input)})"
+            )
+        check_labels(target, max(c, 2), fn, ignore_index=ignore_index)
+    elif target.shape == input.shape:
+        is_index = False
+    else:
+        raise ValueError(
+            f"{fn}: expected target of shape {shape_str((b, *spatial))} (class indices) or "
+            f"{shape_str(input)} (one-hot / soft) matching input {shape_str(input)}, "
+            f"got {shape_str(target)}"
+        )
+
+    dtype = compute_dtype(input, target)
+    x = input.reshape(b, c, n)
+    logits = log_prob = None
+    if activation == "softmax":
+        if log_probs:
+            log_prob = F.log_softmax(x, dim=1, dtype=dtype)
+            prob = log_prob.exp()
+        else:
+            prob = F.softmax(x, dim=1, dtype=dtype)
+    elif activation == "sigmoid":
+        logits = x.to(dtype)
+        prob = torch.sigmoid(logits)
+    else:
+        prob = x.to(dtype)
+
+    index = dense = valid = None
+    if is_index:
+        index = target.reshape(b, n)
+        if ignore_index is not None:
+            valid = index != ignore_index
+            index = index.masked_fill(~valid, -1)
+        if c == 1:  # binary: the 1-channel dense mask has the target's size
+            dense = (index == 1).to(dtype).unsqueeze(1)
+            index = None
+    else:
+        t = target.reshape(b, c, n)
+        if ignore_index is not None:
+            valid = ~(t == ignore_index).any(1)
+        dense = t.to(dtype)
+        if valid is not None:
+            dense = dense * valid.unsqueeze(1)
+
+    chosen = resolve_classes(c, include_background, classes, fn)
+    full = resolve_weight(weight, c, fn, dtype=dtype, device=input.device)
+    selected = torch.zeros(c, dtype=torch.bool, device=input.device)
+    selected[chosen] = True
+    cls = torch.tensor(chosen, device=input.device)
+    return Prepared(
+        prob=prob,
+        logits=logits,
+        log_prob=log_prob,
+        index=index,
+        dense=dense,
+        valid=valid,
+        classes=chosen,
+        class_weight=full.index_select(0, cls),
+        pixel_weight=full * selected,
+        activation=activation,
+    )
+
+
+def selected_channels(x: Tensor, classes: list[int]) -> Tensor:
+    """``x[:, classes]`` (dim 1), without a copy when every class is selected in order."""
+    if classes == list(range(x.shape[1])):
+        return x
+    return x.index_select(1, torch.tensor(classes, device=x.device))
+
+
+# ---------------------------------------------------------------- 2. statistics
+
+
+def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
+    """Per-(image, class) sums ``I, P, G`` over the valid pixels (see module doc).
+
+    ``squared`` uses ``sum p^2`` and ``sum g^2`` for ``P`` and ``G`` (V-Net).
+    """
+    p = prep.prob
+    vf = None if prep.valid is None else prep.valid.to(p.dtype)
+    pp = p * p if squared else p
+    pred_all = pp.sum(-1) if vf is None else torch.einsum("bcn,bn->bc", pp, vf)
+    pred_sum = selected_channels(pred_all, prep.classes)
+    if prep.index is not None:
+        inter, tsum = [], []
+        for c in prep.classes:
+            hit = prep.index == c  # (B, N); ignored pixels hold -1
+            inter.append(torch.where(hit, p[:, c], 0.0).sum(-1))
+            tsum.append(hit.sum(-1))
+        intersection = torch.stack(inter, 1)
+        target_sum = torch.stack(tsum, 1).to(p.dtype)
+    else:
+        g = selected_channels(prep.dense, prep.classes)
+        intersection = (selected_channels(p, prep.classes) * g).sum(-1)
+        target_sum = (g * g if squared else g).sum(-1)
+    count = prep.count().unsqueeze(1)
+    if not per_image:
+        intersection, pred_sum, target_sum, count = (
+            t.sum(0, keepdim=True) for t in (intersection, pred_sum, target_sum, count)
+        )
+    return Stats(intersection, pred_sum, target_sum, count)
+
+
+# ---------------------------------------------------------------- 3. scores
+
+
+def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
+    """``num / den``, and 1 (a perfect score) where ``den == 0``, with finite gradients."""
+    pos = den > 0
+    return torch.where(pos, num / torch.where(pos, den, torch.ones_like(den)), torch.ones_like(num))
+
+
+def dice_score(st: Stats, smooth_nr: float, smooth_dr: float) -> Tensor:
+    """``(2 I + s_nr) / (P + G + s_dr)``."""
+    return safe_ratio(2.0 * st.intersection + smooth_nr, st.pred_sum + st.target_sum + smooth_dr)
+
+
+def tversky_score(
+    st: Stats, alpha: float, beta: float, smooth_nr: float, smooth_dr: float
+) -> Tensor:
+    """``(I + s_nr) / (I + alpha FP + beta FN + s_dr)`` with ``FP = P - I``, ``FN = G - I``."""
+    i = st.intersection
+    fp, fn = st.pred_sum - i, st.target_sum - i
+    return safe_ratio(i + smooth_nr, i + alpha * fp + beta * fn + smooth_dr)
+
+
+def safe_pow(x: Tensor, exponent: float) -> Tensor:
+    """``x ** exponent`` for ``x >= 0`` that is 0 with a zero (not NaN) gradient at ``x = 0``
+    when ``exponent < 1``."""
+    if exponent == 1.0:
+        return x
+    pos = x > 0
+    tiny = torch.finfo(x.dtype).tiny
+    return torch.where(pos, x.clamp_min(tiny).pow(exponent), torch.zeros_like(x))
+
+
+# ---------------------------------------------------------------- 4. empty masks
+
+
+def pair_losses(score: Tensor, st: Stats, empty: str) -> tuple[Tensor, Tensor]:
+    """``(loss, counted)``, both ``(B', K)``: ``1 - score`` with the empty-mask policy.
+
+    A pair is empty when its target has no mass over the valid pixels (``G = 0``).
+
+    * ``"penalize"``: an empty pair's loss is its soft false-positive rate ``P / n`` (the mean
+      predicted probability over its ``n`` valid pixels): 0 for a clean prediction, 1 when
+      every pixel is predicted as the class, gradient ``1/n`` on each false positive.
+    * ``"include"``: the formula as is: with ``smooth = 0`` an empty pair with any false
+      positive scores 0 (loss 1, zero gradient), with ``smooth > 0`` the loss is
+      ``P / (P + s)``-like and pushes false positives down.
+    * ``"exclude"``: empty pairs leave the mean.
+
+    A pair without any valid pixel (everything ignored) leaves the mean in every mode.
+    """
+    loss = 1.0 - score
+    has_pixels = (st.count > 0).expand_as(loss)
+    present = st.target_sum > 0
+    if empty == "penalize":
+        fp_rate = st.pred_sum / st.count.clamp_min(1.0)
+        return torch.where(present, loss, fp_rate), has_pixels
+    if empty == "exclude":
+        return loss, has_pixels & present
+    return loss, has_pixels
+
+
+# ---------------------------------------------------------------- 5. reduction
+
+
+def reduce_pairs(
+    loss: Tensor, counted: Tensor, class_weight: Tensor, reduction: str, fn: str
+) -> Tensor:
+    """Class-weighted reduction of ``(B', K)`` pair losses.
+
+    ``"mean"`` is ``sum_{counted} w_k L / sum_{counted} w_k`` (a uniform weight changes nothing;
+    nothing counted gives 0 with a graph); ``"sum"`` is ``sum_{counted} w_k L``; ``"none"``
+    returns ``w_k L`` with pairs that are not counted set to 0.
+    """
+    w = class_weight.to(loss.dtype).expand_as(loss)
+    denominator = torch.where(counted, w, torch.zeros_like(w)).sum()
+    return reduce_loss(loss, reduction, fn=fn, mask=counted, weight=w, denominator=denominator)
+
+
+def overlap_loss(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    score: Callable[[Stats, float, float], Tensor],
+    exponent: float = 1.0,
+    activation: str,
+    smooth: Smooth,
+    squared: bool,
+    per_image: bool,
+    weight: Tensor | Sequence[float] | None,
+    include_background: bool,
+    classes: Sequence[int] | None,
+    ignore_index: int | None,
+    empty: str,
+    reduction: str,
+) -> Tensor:
+    """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr)) ** exponent``."""
+    check_reduction(reduction, fn)
+    check_choice(empty, EMPTY_POLICIES, "empty", fn)
+    smooth_nr, smooth_dr = parse_smooth(smooth, fn)
+    prep = prepare_inputs(
+        input,
+        target,
+        fn=fn,
+        activation=activation,
+        weight=weight,
+        include_background=include_background,
+        classes=classes,
+        ignore_index=ignore_index,
+    )
+    st = overlap_stats(prep, squared=squared, per_image=per_image)
+    loss, counted = pair_losses(score(st, smooth_nr, smooth_dr), st, empty)
+    loss = safe_pow(loss, exponent)
+    out = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
+    return out if per_image or reduction != "none" else out.squeeze(0)
+
+
+def module_options(name: str, **options):
+    """Validate the shared options of a Module's ``__init__`` and convert them for storage
+    (a list ``weight`` becomes a tensor, hence a buffer; ``classes`` a tuple)."""
+    if "activation" in options:
+        check_choice(options["activation"], ACTIVATIONS, "activation", name)
+    if "empty" in options:
+        check_choice(options["empty"], EMPTY_POLICIES, "empty", name)
+    if "smooth" in options:
+        parse_smooth(options["smooth"], name)
+    if options.get("weight") is not None:
+        options["weight"] = as_tensor_option(options["weight"])
+    if options.get("classes") is not None:
+        classes = options["classes"]
+        options["classes"] = (int(classes),) if isinstance(classes, int) else tuple(classes)
+    return options
