@@ -1,0 +1,237 @@
+"""GAN objectives from discriminator logits: minimax, non-saturating, least squares,
+Wasserstein and hinge."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._core.checks import check_choice, check_same_shape, check_tensor
+from .._core.dtypes import compute_dtype, upcast
+from .._core.module import LossModule
+from .._core.reduction import check_reduction, reduce_loss
+from .._core.registry import register_loss
+
+__all__ = [
+    "discriminator_loss",
+    "generator_loss",
+    "DiscriminatorLoss",
+    "GeneratorLoss",
+    "GAN_KINDS",
+]
+
+GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge")
+
+
+def _lsgan_codes(kind: str, fn: str, **codes: float | None) -> dict[str, float]:
+    given = [k for k, v in codes.items() if v is not None]
+    if kind != "lsgan" and given:
+        raise ValueError(f"{fn}: {', '.join(given)} apply to kind='lsgan' only, got kind={kind!r}")
+    defaults = {"a": 0.0, "b": 1.0, "c": 1.0}
+    return {k: defaults[k] if v is None else float(v) for k, v in codes.items()}
+
+
+def discriminator_loss(
+    real_logits: Tensor,
+    fake_logits: Tensor,
+    *,
+    kind: str = "nonsaturating",
+    a: float | None = None,
+    b: float | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Discriminator (critic) loss of a GAN, from raw discriminator outputs (logits).
+
+    With :math:`r = D(x)` on real and :math:`f = D(G(z))` on generated samples,
+
+    .. math:: L_D = \mathbb{E}_x\big[\ell_{\text{real}}(r)\big]
+              + \mathbb{E}_z\big[\ell_{\text{fake}}(f)\big]
+
+    with the terms of ``kind``:
+
+    | kind | loss (real term + fake term) |
+    | --- | --- |
+    | ``"minimax"``, ``"nonsaturating"`` | :math:`-\log\sigma(r) - \log(1 - \sigma(f)) = \operatorname{softplus}(-r) + \operatorname{softplus}(f)` |
+    | ``"lsgan"`` | :math:`\tfrac12 (r - b)^2 + \tfrac12 (f - a)^2` |
+    | ``"wgan"`` | :math:`-r + f` (the critic maximises :math:`r - f`) |
+    | ``"hinge"`` | :math:`\max(0, 1 - r) + \max(0, 1 + f)` |
+
+    The two BCE kinds share the discriminator loss (Goodfellow et al.'s value function, written
+    with ``softplus`` so it is exact for logits of any size); they differ for the generator
+    (:func:`generator_loss`). Many codes (pix2pix) halve this loss; here it is the sum of the
+    two expectations, as in the papers.
+
+    Args:
+        real_logits: discriminator outputs on real samples, any shape (e.g. ``(B,)``,
+            ``(B, 1)`` or PatchGAN's ``(B, 1, h, w)``).
+        fake_logits: outputs on generated samples (detach the generator's output when training
+            only the discriminator).
+        kind: ``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``, ``"hinge"``.
+        a, b: LSGAN targets of fake and real (default 0 and 1, the 0-1 coding; Mao et al.'s
+            other scheme is ``a=-1, b=1`` with ``c=0``); only for ``kind="lsgan"``.
+        reduction: ``"mean"``: mean of the real terms plus mean of the fake terms (the batches
+            may differ in size); ``"sum"``: the sums; ``"none"``: elementwise
+            ``real_term + fake_term`` (needs equal shapes).
+
+    Shape:
+        output: scalar, or the common shape of the logits for ``"none"``.
+
+    Returns:
+        the loss, float32 for half inputs.
+
+    Reference:
+        Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014, arXiv:1406.2661;
+        Mao et al., *Least Squares GANs*, ICCV 2017, arXiv:1611.04076, Eq. (2); Arjovsky et al.,
+        *Wasserstein GAN*, ICML 2017, arXiv:1701.07875; Lim & Ye, *Geometric GAN*,
+        arXiv:1705.02894; Miyato et al., *Spectral Normalization for GANs*, ICLR 2018.
+
+    Example:
+        >>> import torch
+        >>> real, fake = torch.tensor([0.0]), torch.tensor([0.0])  # D outputs 1/2 on both
+        >>> discriminator_loss(real, fake)  # 2 log 2
+        tensor(1.3863)
+        >>> discriminator_loss(torch.tensor([2.0]), torch.tensor([-3.0]), kind="hinge")
+        tensor(0.)
+    """
+    fn = "discriminator_loss"
+    check_reduction(reduction, fn)
+    check_choice(kind, GAN_KINDS, "kind", fn)
+    codes = _lsgan_codes(kind, fn, a=a, b=b)
+    check_tensor(real_logits, "real_logits", fn, floating=True)
+    check_tensor(fake_logits, "fake_logits", fn, floating=True)
+    if reduction == "none":
+        check_same_shape(real_logits, fake_logits, fn, names=("real_logits", "fake_logits"))
+    dtype = compute_dtype(real_logits, fake_logits)
+    r, f = upcast(real_logits, dtype), upcast(fake_logits, dtype)
+    if kind in ("minimax", "nonsaturating"):
+        real_term, fake_term = F.softplus(-r), F.softplus(f)
+    elif kind == "lsgan":
+        real_term, fake_term = 0.5 * (r - codes["b"]).square(), 0.5 * (f - codes["a"]).square()
+    elif kind == "wgan":
+        real_term, fake_term = -r, f
+    else:
+        real_term, fake_term = F.relu(1.0 - r), F.relu(1.0 + f)
+    if reduction == "none":
+        return real_term + fake_term
+    return reduce_loss(real_term, reduction, fn=fn) + reduce_loss(fake_term, reduction, fn=fn)
+
+
+def generator_loss(
+    fake_logits: Tensor,
+    *,
+    kind: str = "nonsaturating",
+    c: float | None = None,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""Generator loss of a GAN, from the discriminator's logits on generated samples.
+
+    With :math:`f = D(G(z))`,
+
+    .. math:: L_G = \mathbb{E}_z\big[\ell_G(f)\big]
+
+    with the term of ``kind``:
+
+    | kind | loss |
+    | --- | --- |
+    | ``"minimax"`` | :math:`\log(1 - \sigma(f)) = -\operatorname{softplus}(f)` |
+    | ``"nonsaturating"`` | :math:`-\log\sigma(f) = \operatorname{softplus}(-f)` |
+    | ``"lsgan"`` | :math:`\tfrac12 (f - c)^2` |
+    | ``"wgan"``, ``"hinge"`` | :math:`-f` |
+
+    ``"minimax"`` is the saturating loss of Goodfellow et al.'s value function: its gradient
+    :math:`-\sigma(f)` vanishes when the discriminator rejects the samples
+    (:math:`D(G(z)) \to 0`), early in training; ``"nonsaturating"`` (their practical
+    recommendation) has gradient :math:`\sigma(f) - 1`, close to -1 there.
+
+    Args:
+        fake_logits: discriminator outputs on generated samples, any shape.
+        kind: ``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``, ``"hinge"``.
+        c: the LSGAN value the generator wants the discriminator to output (default 1); only
+            for ``kind="lsgan"``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    Shape:
+        output: scalar, or the shape of ``fake_logits`` for ``"none"``.
+
+    Returns:
+        the loss, float32 for half inputs.
+
+    Reference:
+        Goodfellow et al., NeurIPS 2014, arXiv:1406.2661, Sec. 3; Mao et al., arXiv:1611.04076;
+        Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894.
+
+    Example:
+        >>> import torch
+        >>> generator_loss(torch.tensor([0.0]))  # -log(1/2)
+        tensor(0.6931)
+        >>> generator_loss(torch.tensor([0.0]), kind="minimax")  # log(1 - 1/2)
+        tensor(-0.6931)
+    """
+    fn = "generator_loss"
+    check_reduction(reduction, fn)
+    check_choice(kind, GAN_KINDS, "kind", fn)
+    codes = _lsgan_codes(kind, fn, c=c)
+    check_tensor(fake_logits, "fake_logits", fn, floating=True)
+    f = upcast(fake_logits, compute_dtype(fake_logits))
+    if kind == "minimax":
+        loss = -F.softplus(f)
+    elif kind == "nonsaturating":
+        loss = F.softplus(-f)
+    elif kind == "lsgan":
+        loss = 0.5 * (f - codes["c"]).square()
+    else:
+        loss = -f
+    return reduce_loss(loss, reduction, fn=fn)
+
+
+class DiscriminatorLoss(LossModule):
+    """Module form of :func:`discriminator_loss`: ``loss(real_logits, fake_logits)``."""
+
+    function = discriminator_loss
+
+    def __init__(
+        self,
+        *,
+        kind: str = "nonsaturating",
+        a: float | None = None,
+        b: float | None = None,
+        reduction: str = "mean",
+    ) -> None:
+        check_choice(kind, GAN_KINDS, "kind", "DiscriminatorLoss")
+        _lsgan_codes(kind, "DiscriminatorLoss", a=a, b=b)
+        super().__init__(kind=kind, a=a, b=b, reduction=reduction)
+
+
+class GeneratorLoss(LossModule):
+    """Module form of :func:`generator_loss`: ``loss(fake_logits)``."""
+
+    function = generator_loss
+
+    def __init__(
+        self, *, kind: str = "nonsaturating", c: float | None = None, reduction: str = "mean"
+    ) -> None:
+        check_choice(kind, GAN_KINDS, "kind", "GeneratorLoss")
+        _lsgan_codes(kind, "GeneratorLoss", c=c)
+        super().__init__(kind=kind, c=c, reduction=reduction)
+
+
+register_loss(
+    "gan_discriminator",
+    family="adversarial",
+    function=discriminator_loss,
+    module=DiscriminatorLoss,
+    aliases=("discriminator",),
+    formula="minimax/ns: softplus(-D(x)) + softplus(D(G(z))); lsgan; wgan; hinge",
+    reference="Goodfellow et al., arXiv:1406.2661; Mao et al., arXiv:1611.04076; "
+    "Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894",
+)
+register_loss(
+    "gan_generator",
+    family="adversarial",
+    function=generator_loss,
+    module=GeneratorLoss,
+    aliases=("generator",),
+    formula="minimax: -softplus(f); ns: softplus(-f); lsgan: (f-c)^2/2; wgan/hinge: -f",
+    reference="Goodfellow et al., arXiv:1406.2661; Mao et al., arXiv:1611.04076; "
+    "Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894",
+)

@@ -1,0 +1,213 @@
+"""What every synthesis loss must do (DESIGN.md section 4), as one table: Module equals function,
+every reduction and the "none" shape, float64 gradcheck, fp16/bf16 inputs and CPU autocast,
+empty batch, identical images, bad reduction words, registry. The per-loss files hold the
+references, peers, hand values and each loss's own cases.
+
+The feature losses run on a small stand-in feature network with VGG's layer names (any module
+returning named features may replace VGGFeatures; none of these properties depends on the
+network); test_vgg.py and the per-loss files use the VGG itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import visionloss as vl
+from tests.conftest import HALF_DTYPES, assert_close_dtype
+from tests.helpers import assert_finite_graph, gradcheck
+
+from ._data import images, tiny_features
+
+
+def _two(shape, dtype, seed=0):
+    return images(*shape, seed=seed, dtype=dtype), images(*shape, seed=seed + 1, dtype=dtype)
+
+
+def _masks(shape, dtype, seed=0):
+    b, _, h, w = shape
+    pred = images(b, 1, h, w, seed=seed, dtype=dtype)
+    true = (images(b, 1, h, w, seed=seed + 1, dtype=dtype) > 0.5).to(dtype)
+    return pred, true
+
+
+def _three(shape, dtype, seed=0):
+    return (
+        images(*shape, seed=seed, dtype=dtype),
+        images(*shape, seed=seed + 1, dtype=dtype),
+        images(1, *shape[1:], seed=seed + 2, dtype=dtype),
+    )
+
+
+def _one(shape, dtype, seed=0):
+    return (images(*shape, seed=seed, dtype=dtype),)
+
+
+# id: (function, Module, options, input maker, registry name, whether it takes a network)
+LOSSES = [
+    pytest.param(
+        vl.perceptual_loss,
+        vl.PerceptualLoss,
+        {"layers": ("relu1_1", "relu1_2"), "layer_weights": (1.0, 0.5)},
+        _two,
+        "perceptual",
+        True,
+        id="perceptual",
+    ),
+    pytest.param(
+        vl.content_loss,
+        vl.ContentLoss,
+        {"layers": ("relu1_2",)},
+        _two,
+        "content",
+        True,
+        id="content",
+    ),
+    pytest.param(
+        vl.style_loss,
+        vl.StyleLoss,
+        {"layers": ("relu1_1", "pool1"), "convention": "johnson"},
+        _two,
+        "style",
+        True,
+        id="style",
+    ),
+    pytest.param(
+        vl.texture_loss,
+        vl.TextureLoss,
+        {"layers": ("relu1_2", "pool1")},
+        _two,
+        "texture",
+        True,
+        id="texture",
+    ),
+    pytest.param(
+        vl.content_style_loss,
+        vl.ContentStyleLoss,
+        {"content_layers": ("relu1_2",), "style_layers": ("relu1_1", "pool1"), "beta": 10.0},
+        _three,
+        "content_style",
+        True,
+        id="content_style",
+    ),
+    pytest.param(
+        vl.topology_loss,
+        vl.TopologyLoss,
+        {"layers": ("relu1_1", "relu1_2"), "mu": 0.5},
+        _masks,
+        "topology",
+        True,
+        id="topology",
+    ),
+    pytest.param(
+        vl.total_variation_loss,
+        vl.TotalVariationLoss,
+        {"kind": "isotropic"},
+        _one,
+        "total_variation",
+        False,
+        id="total_variation-isotropic",
+    ),
+    pytest.param(
+        vl.total_variation_loss,
+        vl.TotalVariationLoss,
+        {"kind": "anisotropic"},
+        _one,
+        "tv",
+        False,
+        id="total_variation-anisotropic",
+    ),
+]
+
+
+def _call(fn, args, opts, dtype=torch.float64, net=True, **kw):
+    extra = {"network": tiny_features(dtype)} if net else {}
+    return fn(*args, **extra, **opts, **kw)
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_module_equals_function(fn, module, opts, make, name, net, reduction):
+    args = make((2, 3, 8, 8), torch.float64)
+    extra = {"network": tiny_features()} if net else {}
+    m = module(**extra, **opts, reduction=reduction)
+    torch.testing.assert_close(m(*args), _call(fn, args, opts, net=net, reduction=reduction))
+    built = vl.build_loss(name, **extra, **opts, reduction=reduction)
+    assert type(built) is module
+    torch.testing.assert_close(built(*args), m(*args))
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+def test_none_shape_and_reductions_agree(fn, module, opts, make, name, net):
+    args = make((3, 3, 8, 8), torch.float64)
+    none = _call(fn, args, opts, net=net, reduction="none")
+    expected = (3,) if net else args[0].shape
+    assert none.shape == expected
+    torch.testing.assert_close(_call(fn, args, opts, net=net, reduction="sum"), none.sum())
+    torch.testing.assert_close(_call(fn, args, opts, net=net), none.mean())
+    assert (none >= 0).all()
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+def test_gradcheck(fn, module, opts, make, name, net):
+    args = make((1, 3, 4, 4), torch.float64)
+    extra = {"network": tiny_features()} if net else {}
+    # only the first argument is differentiated: targets are constants (computed under no_grad)
+    gradcheck(lambda x: fn(x, *args[1:], **extra, **opts), args[0])
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_half_inputs_computed_in_fp32(fn, module, opts, make, name, net, dtype):
+    args = make((2, 3, 8, 8), torch.float32)
+    half = tuple(a.to(dtype) for a in args)
+    out = _call(fn, half, opts, dtype=torch.float32, net=net)
+    assert out.dtype == torch.float32
+    ref = _call(fn, tuple(a.float() for a in half), opts, dtype=torch.float32, net=net)
+    assert_close_dtype(out, ref, dtype)
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_cpu_autocast(fn, module, opts, make, name, net, dtype):
+    args = make((2, 3, 8, 8), torch.float32)
+    x = args[0].clone().requires_grad_(True)
+    ref = _call(fn, (x, *args[1:]), opts, dtype=torch.float32, net=net)
+    with torch.autocast("cpu", dtype=dtype):
+        out = _call(fn, (x, *args[1:]), opts, dtype=torch.float32, net=net)
+    assert out.dtype == torch.float32
+    assert_finite_graph(out, x)
+    # the network itself runs in half precision under autocast: a few percent
+    torch.testing.assert_close(out, ref, rtol=0.1, atol=1e-3 * ref.abs().item() + 1e-6)
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+def test_empty_batch_is_zero_with_graph(fn, module, opts, make, name, net):
+    args = make((0, 3, 8, 8), torch.float32)
+    x = args[0].clone().requires_grad_(True)
+    out = _call(fn, (x, *args[1:]), opts, dtype=torch.float32, net=net)
+    assert out.item() == 0.0
+    assert_finite_graph(out, x)
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+def test_identical_images_give_zero_and_a_finite_gradient(fn, module, opts, make, name, net):
+    args = make((2, 3, 8, 8), torch.float32)
+    if net:
+        args = tuple(args[0] for _ in args)
+    else:
+        args = (torch.full_like(args[0], 0.3),)  # a constant image has no variation
+    x = args[0].clone().requires_grad_(True)
+    out = _call(fn, (x, *args[1:]), opts, dtype=torch.float32, net=net)
+    assert out.item() == pytest.approx(0.0, abs=1e-6)
+    (g,) = torch.autograd.grad(out, x)
+    assert torch.isfinite(g).all() and g.abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("fn, module, opts, make, name, net", LOSSES)
+def test_bad_reduction(fn, module, opts, make, name, net):
+    args = make((1, 3, 8, 8), torch.float32)
+    with pytest.raises(ValueError, match=f"{fn.__name__}: expected reduction .* got 'avg'"):
+        _call(fn, args, opts, dtype=torch.float32, net=net, reduction="avg")
+    extra = {"network": tiny_features(torch.float32)} if net else {}
+    with pytest.raises(ValueError, match="reduction"):
+        module(**extra, **opts, reduction="batchmean")
