@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # sub-command modules, in the order shown by --help
-COMMANDS = ("list_cmd", "show", "experiment", "env")
+COMMANDS = ("list_cmd", "show", "plot", "bench", "experiment", "tour", "env")
 
 
 class CommandError(Exception):
@@ -22,7 +22,8 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="visionloss",
-        description="Computer-vision losses for PyTorch: catalogue, experiments, environment.",
+        description="Computer-vision losses for PyTorch: catalogue, plots, benchmarks, "
+        "experiments, the tour report, environment.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

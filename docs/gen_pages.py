@@ -1,0 +1,309 @@
+"""Generate the pages of the documentation that come from the code and from results.
+
+Run by ``mkdocs build`` as a hook (``hooks: [docs/gen_pages.py]`` in ``mkdocs.yml``), so a newly
+registered loss, benchmark CSV or experiment appears without editing any page:
+
+* ``losses/index.md``: the catalogue, from ``visionloss.list_losses()``;
+* ``losses/<family>.md``: one page per family that has losses, each loss rendered by
+  mkdocstrings from its docstring (formula, arguments, shape, reference, example);
+* ``benchmarks.md``: the tables of ``benchmarks/results/*.csv`` (``benchmarks/make_table.py``);
+* ``experiments.md``: every registered experiment with how to run it, and its results (table and
+  figures) where ``results.json`` files exist under ``$VISIONLOSS_RESULTS`` (default
+  ``tour-report/``, where ``visionloss tour`` writes).
+
+``python docs/gen_pages.py --out DIR`` writes the same pages to ``DIR`` for a look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAMILY_TITLES = {
+    "regression": "Regression",
+    "classification": "Classification",
+    "segmentation": "Segmentation",
+    "boxes": "Bounding boxes",
+    "metric": "Metric learning",
+    "contrastive": "Contrastive",
+    "synthesis": "Image synthesis",
+    "adversarial": "Adversarial",
+}
+
+Content = str | bytes
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        text = (
+            f"{value:.3e}"
+            if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3)
+            else (f"{value:.4f}")
+        )
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(columns: list[Any], rows: list[list[Any]]) -> list[str]:
+    lines = [
+        "| " + " | ".join(_cell(c) for c in columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+    ]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _path(obj: Any) -> str:
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _families() -> dict[str, list[Any]]:
+    import visionloss
+
+    out: dict[str, list[Any]] = {}
+    for spec in visionloss.list_losses():
+        out.setdefault(spec.family, []).append(spec)
+    return out
+
+
+def family_page(family: str, specs: list[Any]) -> str:
+    import importlib
+
+    package = importlib.import_module(f"visionloss.{family}")
+    intro = inspect.cleandoc(package.__doc__ or "")
+    lines = [f"# {FAMILY_TITLES.get(family, family)} losses", ""]
+    if intro:
+        lines += [intro, ""]
+    lines += [
+        "| name | function | Module | formula | reference |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for s in specs:
+        lines.append(
+            f"| [`{s.name}`](#{s.name}) | `{s.function.__name__}` "
+            f"| `{s.module.__name__}` | `{_cell(s.formula or '')}` | {_cell(s.reference)} |"
+        )
+    lines.append("")
+    for s in specs:
+        aliases = f" (aliases: {', '.join(f'`{a}`' for a in s.aliases)})" if s.aliases else ""
+        lines += [
+            f"## {s.name}",
+            "",
+            f'`visionloss.build_loss("{s.name}")`{aliases} · family `{s.family}` · '
+            f"{_cell(s.reference)}",
+            "",
+            f"::: {_path(s.function)}",
+            "",
+            f"::: {_path(s.module)}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def catalogue_page(families: dict[str, list[Any]]) -> str:
+    lines = [
+        "# Catalogue",
+        "",
+        "Every registered loss (`visionloss list` prints the same catalogue). "
+        "Each name builds its Module with `visionloss.build_loss(name, **options)`.",
+        "",
+    ]
+    count = sum(len(v) for v in families.values())
+    lines += [
+        f"{count} losses in {len(families)} families.",
+        "",
+        "| name | family | formula | reference |",
+        "| --- | --- | --- | --- |",
+    ]
+    for family, specs in families.items():
+        for s in specs:
+            anchor = s.name
+            lines.append(
+                f"| [`{s.name}`]({family}.md#{anchor}) | {family} "
+                f"| `{_cell(s.formula or s.summary)}` | {_cell(s.reference)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def benchmarks_page() -> str:
+    if str(ROOT) not in sys.path:  # mkdocs loads hooks with its own, temporary sys.path
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.make_table import RESULTS, markdown, read_rows
+
+    lines = [
+        "# Benchmarks",
+        "",
+        "Forward+backward time (p50, with p20–p80) and peak extra memory of each loss for "
+        "our implementation, plain torch eager, `torch.compile` and the installed peers, "
+        "with the memory-bandwidth (or matmul) floor measured on the same device. "
+        "Generated from `benchmarks/results/*.csv`; see "
+        "[how to run and read them](#running-the-benchmarks).",
+        "",
+    ]
+    csvs = sorted(RESULTS.glob("*.csv"))
+    if csvs:
+        for path in csvs:
+            lines += [f"## `{path.name}`", "", markdown(read_rows([path])), ""]
+    else:
+        lines += ["!!! note", "", "    No results are committed yet.", ""]
+    lines += [
+        "## Running the benchmarks",
+        "",
+        "```sh",
+        "visionloss bench                      # every family, cuda if available, else cpu",
+        "visionloss bench --family regression --device cpu",
+        "visionloss bench --device cuda --peers   # also monai, kornia, smp, pml when installed",
+        "python -m benchmarks.runner --device cuda --out benchmarks/results/all-cuda.csv",
+        "python -m benchmarks.make_table benchmarks/results/all-cuda.csv",
+        "```",
+        "",
+        "* **Time**: `loss = impl(*inputs); torch.autograd.grad(loss, leaves)`, after warm-up "
+        "runs; p20 / p50 / p80 over the timed runs (CUDA events on the GPU).",
+        "* **Peak extra MiB** (CUDA): `torch.cuda.max_memory_allocated()` during one run minus "
+        "what was allocated before it, so inputs are excluded and gradients included. It is "
+        "left blank on the CPU: torch's CPU allocator keeps no peak statistics and "
+        "`tracemalloc` does not see it.",
+        "* **Floor**: the least bytes one fused forward+backward must move (for an elementwise "
+        "loss: read input and target, write the input's gradient) divided by the copy "
+        "bandwidth measured at the start of the run; for matmul-bound losses the flops over "
+        "the measured matmul rate. `× floor` is p50 / floor.",
+        "* **Implementations**: `ours` (the registered function; `ours[torch]` is our torch "
+        "path where a Triton kernel exists), `torch` (a plain eager reference), "
+        "`torch.compile` (of ours; default on CUDA, `--compile` on the CPU) and peers "
+        "(`--peers`).",
+        "* **Adding cases**: a family's `benchmarks/bench_<family>.py` calls "
+        "`benchmarks.cases.add_cases(BenchCase(...))`; the runner finds it by itself.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _results_dir() -> Path:
+    return Path(os.environ.get("VISIONLOSS_RESULTS", ROOT / "tour-report"))
+
+
+def experiments_page() -> tuple[str, dict[str, bytes]]:
+    from visionloss.experiments import list_experiments
+
+    figures: dict[str, bytes] = {}
+    results = _results_dir()
+    lines = [
+        "# Experiments",
+        "",
+        "Small, reproducible experiments on embedded data: paper reproductions and "
+        "comparisons. `visionloss experiment NAME [--quick]` runs one; "
+        "`visionloss tour --quick` runs them all and writes one HTML report.",
+        "",
+    ]
+    experiments = list_experiments()
+    if not experiments:
+        lines += ["No experiments are registered yet.", ""]
+        return "\n".join(lines), figures
+    lines += ["| experiment | family | summary | run it |", "| --- | --- | --- | --- |"]
+    for e in experiments:
+        lines.append(
+            f"| [`{e.name}`](#{e.name}) | {e.family} | {_cell(e.summary)} "
+            f"| `visionloss experiment {e.name} --quick` |"
+        )
+    lines.append("")
+    for e in experiments:
+        lines += [f"## {e.name}", "", e.summary, ""]
+        if e.reference:
+            lines += [f"Reference: {e.reference}", ""]
+        data_file = results / e.name / "results.json"
+        if not data_file.is_file():
+            lines += [
+                f"No results here yet: run `visionloss experiment {e.name}` (or "
+                "`visionloss tour`) before building the docs.",
+                "",
+            ]
+            continue
+        data = json.loads(data_file.read_text())
+        lines += [
+            f"**{_cell(data.get('title', e.name))}** ({float(data.get('seconds', 0.0)):.1f} s)",
+            "",
+        ]
+        lines += _table(data.get("columns", []), data.get("rows", [])) + [""]
+        if data.get("notes"):
+            lines += [str(data["notes"]), ""]
+        for fig in data.get("figures", []):
+            source = data_file.parent / Path(fig).name
+            if source.suffix.lower() in (".png", ".svg", ".jpg", ".jpeg") and source.is_file():
+                target = f"experiments/{e.name}/{source.name}"
+                figures[target] = source.read_bytes()
+                lines += [f"![{e.name}: {source.name}]({target})", ""]
+    return "\n".join(lines), figures
+
+
+def pages() -> dict[str, Content]:
+    """Every generated file: path inside the docs -> content."""
+    families = _families()
+    out: dict[str, Content] = {
+        "losses/index.md": catalogue_page(families),
+        "benchmarks.md": benchmarks_page(),
+    }
+    for family, specs in families.items():
+        out[f"losses/{family}.md"] = family_page(family, specs)
+    text, figures = experiments_page()
+    out["experiments.md"] = text
+    out.update(figures)
+    return out
+
+
+def navigation() -> list[Any]:
+    families = _families()
+    return [
+        {"Home": "index.md"},
+        {"Getting started": "getting-started.md"},
+        {"Conventions": "conventions.md"},
+        {"Choosing a loss": "choosing.md"},
+        {
+            "Losses": ["losses/index.md"]
+            + [{FAMILY_TITLES.get(f, f): f"losses/{f}.md"} for f in families]
+        },
+        {"Benchmarks": "benchmarks.md"},
+        {"Experiments": "experiments.md"},
+    ]
+
+
+# --- mkdocs hook -------------------------------------------------------------------------------
+
+
+def on_config(config):
+    config.nav = navigation()
+    return config
+
+
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    for path, content in pages().items():
+        files.append(File.generated(config, path, content=content))
+    return files
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description="write the generated pages to a folder")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    for path, content in pages().items():
+        target = Path(args.out) / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+        print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,108 @@
+"""``visionloss bench [--family F] [--device cpu|cuda] [--peers]``: the benchmarks, here.
+
+Runs the repository's benchmark suite (``benchmarks/runner.py`` and its ``bench_<family>.py``
+cases) on this machine with a progress bar, prints a table of forward+backward times (p20 / p50
+/ p80 ms), peak extra memory (CUDA) and the ratio to the memory-bandwidth floor, and writes the
+rows as CSV (default ``out/bench/<family>-<device>.csv``). The suite lives in the source tree, so
+the command runs from a checkout (or with ``VISIONLOSS_BENCHMARKS`` naming the folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from .main import CommandError
+
+
+def find_benchmarks() -> Path:
+    """The ``benchmarks/`` folder: $VISIONLOSS_BENCHMARKS, ./benchmarks, or the checkout's."""
+    import visionloss
+
+    candidates = [Path(p) for p in [os.environ.get("VISIONLOSS_BENCHMARKS")] if p]
+    candidates += [
+        Path.cwd() / "benchmarks",
+        Path(visionloss.__file__).resolve().parents[2] / "benchmarks",
+    ]
+    for folder in candidates:
+        if (folder / "runner.py").is_file() and (folder / "cases.py").is_file():
+            return folder.resolve()
+    raise CommandError(
+        "the benchmark suite (benchmarks/runner.py) was not found: run from a "
+        "visionloss checkout or set VISIONLOSS_BENCHMARKS"
+    )
+
+
+def load_runner() -> ModuleType:
+    """Import ``benchmarks.runner`` from the folder :func:`find_benchmarks` finds."""
+    folder = find_benchmarks()
+    root = str(folder.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(f"{folder.name}.runner")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``visionloss bench``, shared with ``python -m benchmarks.runner``."""
+    from .._core.registry import FAMILIES
+
+    p.add_argument("--family", choices=FAMILIES, help="only this family")
+    p.add_argument(
+        "--loss", action="append", default=[], metavar="NAME", help="only this loss (repeatable)"
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default=None,
+        help="default: cuda when available, else cpu",
+    )
+    p.add_argument(
+        "--dtype",
+        action="append",
+        default=[],
+        choices=("float32", "float16", "bfloat16", "float64"),
+        help="only this dtype (repeatable)",
+    )
+    p.add_argument("--peers", action="store_true", help="also time installed peer libraries")
+    p.add_argument(
+        "--compile",
+        dest="compile",
+        action="store_true",
+        default=None,
+        help="also time torch.compile (default on CUDA only)",
+    )
+    p.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument("--quick", action="store_true", help="first shape of each case only")
+    p.add_argument("--warmup", type=int, default=None, help="untimed runs (default 3 / 10)")
+    p.add_argument("--repeat", type=int, default=None, help="timed runs (default 15 / 50)")
+    p.add_argument("--out", default=None, help="CSV file to write")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="benchmark the losses on this machine (ours, torch eager, torch.compile, peers)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .._core.registry import get_loss
+
+    for name in args.loss:
+        get_loss(name)  # unknown names: ValueError with close matches -> exit 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CommandError("--device cuda, but torch sees no CUDA device")
+    runner = load_runner()
+    kind = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    default = Path("out") / "bench" / f"{args.family or 'all'}-{kind}.csv"
+    rows, _ = runner.run(args, default)
+    return 1 if any(r.note.startswith("failed") for r in rows) else 0

@@ -1,0 +1,94 @@
+"""``visionloss tour [--out DIR] [--quick] [--only NAME[,NAME]]``: every experiment, one report.
+
+Runs each registered experiment (``visionloss.experiments``) in turn, writes its usual outputs to
+``DIR/NAME/`` and one self-contained HTML report, ``DIR/report.html``, with every table, the
+figures embedded, the formulas of the losses involved and the environment. An experiment that
+raises gets a section showing its error; the command then exits with status 1 at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+from pathlib import Path
+
+from .._core.progress import progress
+from ..experiments import format_table, get_experiment, list_experiments, run_experiment
+from . import _report
+from .env import environment
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "tour",
+        help="run every experiment and write one self-contained HTML report",
+        description="Run every registered experiment and write DIR/report.html.",
+    )
+    p.add_argument("--out", default="tour-report", help="output folder (default tour-report)")
+    p.add_argument("--quick", action="store_true", help="the small, fast version of each")
+    p.add_argument("--only", metavar="NAME[,NAME]", help="only these experiments")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import visionloss
+
+    if args.only:
+        experiments = [get_experiment(n.strip()) for n in args.only.split(",") if n.strip()]
+    else:
+        experiments = list_experiments()
+    if not experiments:
+        print("no experiments are registered")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sections: list[_report.Section] = []
+    start = time.perf_counter()
+    for exp in progress(experiments, desc="tour"):
+        t0 = time.perf_counter()
+        try:
+            result = run_experiment(exp.name, quick=args.quick, out=out / exp.name, verbose=False)
+            error = ""
+        except Exception:  # noqa: BLE001 - reported in its section, exit status 1 at the end
+            result, error = None, traceback.format_exc()
+        seconds = time.perf_counter() - t0
+        status = "failed: " + error.strip().splitlines()[-1] if error else "ok"
+        print(f"{exp.name}: {status} ({seconds:.1f}s)", flush=True)
+        texts = [exp.summary]
+        if result is not None:
+            texts += [
+                result.title,
+                result.notes,
+                *result.columns,
+                *(cell for row in result.rows for cell in row),
+            ]
+        sections.append(
+            _report.Section(exp, seconds, result, error, _report.losses_mentioned(texts))
+        )
+    total = time.perf_counter() - start
+    page = _report.render(
+        sections,
+        env=environment(),
+        quick=args.quick,
+        total_seconds=total,
+        version=visionloss.__version__,
+    )
+    report = out / "report.html"
+    report.write_text(page, encoding="utf-8")
+    rows = [
+        [
+            s.experiment.name,
+            "failed" if s.error else "ok",
+            f"{s.seconds:.1f}",
+            s.result.title if s.result else s.error.strip().splitlines()[-1],
+        ]
+        for s in sections
+    ]
+    print(format_table(["experiment", "status", "seconds", "result"], rows))
+    print(f"\ntotal wall time {total:.1f}s")
+    print(f"report: {report.resolve()}")
+    failed = [s.experiment.name for s in sections if s.error]
+    if failed:
+        print(f"{len(failed)} experiment(s) failed: {', '.join(failed)}")
+        return 1
+    return 0
