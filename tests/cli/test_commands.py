@@ -104,6 +104,8 @@ def test_tour_writes_one_report_with_a_section_per_experiment(cli, tmp_path):
     proc = cli(
         "tour",
         "--quick",
+        "--jobs",  # the dummies are registered in this process only: no worker processes
+        "1",
         "--only",
         "tour-dummy-ok",
         "--out",
@@ -127,6 +129,8 @@ def test_tour_shows_a_failing_experiment_and_exits_non_zero(cli, tmp_path):
     proc = cli(
         "tour",
         "--quick",
+        "--jobs",  # the dummies are registered in this process only: no worker processes
+        "1",
         "--only",
         "tour-dummy-fails,tour-dummy-ok",
         "--out",

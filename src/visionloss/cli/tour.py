@@ -9,8 +9,11 @@ raises gets a section showing its error; the command then exits with status 1 at
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from pathlib import Path
 
 from .._core.progress import progress
@@ -28,7 +31,42 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="tour-report", help="output folder (default tour-report)")
     p.add_argument("--quick", action="store_true", help="the small, fast version of each")
     p.add_argument("--only", metavar="NAME[,NAME]", help="only these experiments")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="experiments run at once, each in its own process with one torch thread "
+        "(default: the number of cores, at most 2)",
+    )
     p.set_defaults(handler=run)
+
+
+def _run_one(name: str, quick: bool, out: Path, threads: int):
+    """Run one experiment; returns (result or None, error text, seconds)."""
+    if threads:
+        os.environ["VISIONLOSS_THREADS"] = str(threads)
+    t0 = time.perf_counter()
+    try:
+        result = run_experiment(name, quick=quick, out=out, verbose=False)
+        error = ""
+    except Exception:  # noqa: BLE001 - reported in its section, exit status 1 at the end
+        result, error = None, traceback.format_exc()
+    return result, error, time.perf_counter() - t0
+
+
+def _run_all(experiments, quick: bool, out: Path, jobs: int):
+    """Yield ``(experiment, result, error, seconds)`` as experiments finish."""
+    if jobs <= 1 or len(experiments) <= 1:
+        for exp in experiments:
+            yield (exp, *_run_one(exp.name, quick, out / exp.name, 0))
+        return
+    # spawned workers: no fork of a process whose torch thread pools already exist
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {
+            pool.submit(_run_one, exp.name, quick, out / exp.name, 1): exp for exp in experiments
+        }
+        for future in as_completed(futures):
+            yield (futures[future], *future.result())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,16 +82,14 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     sections: list[_report.Section] = []
     start = time.perf_counter()
-    for exp in progress(experiments, desc="tour"):
-        t0 = time.perf_counter()
-        try:
-            result = run_experiment(exp.name, quick=args.quick, out=out / exp.name, verbose=False)
-            error = ""
-        except Exception:  # noqa: BLE001 - reported in its section, exit status 1 at the end
-            result, error = None, traceback.format_exc()
-        seconds = time.perf_counter() - t0
+    finished = {}
+    runs = _run_all(experiments, args.quick, out, args.jobs)
+    for exp, result, error, seconds in progress(runs, total=len(experiments), desc="tour"):
         status = "failed: " + error.strip().splitlines()[-1] if error else "ok"
         print(f"{exp.name}: {status} ({seconds:.1f}s)", flush=True)
+        finished[exp.name] = (result, error, seconds)
+    for exp in experiments:
+        result, error, seconds = finished[exp.name]
         texts = [exp.summary]
         if result is not None:
             texts += [

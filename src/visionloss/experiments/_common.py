@@ -19,8 +19,10 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 
 def limit_threads() -> None:
-    """Keep experiments polite on small machines (at most 2 intra-op threads)."""
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    """Keep experiments polite on small machines: at most 2 intra-op threads, or
+    ``VISIONLOSS_THREADS`` when set (the tour sets 1 when it runs experiments side by side)."""
+    threads = int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, threads))
 
 
 def pyplot():
