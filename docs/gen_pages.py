@@ -40,6 +40,14 @@ FAMILY_TITLES = {
 Content = str | bytes
 
 
+def _formula(text: str) -> str:
+    """A plain-text formula for a table cell: HTML code element, pipes as entities (a code span
+    would show Markdown's ``\\|`` escape verbatim)."""
+    import html
+
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         text = (
@@ -89,7 +97,7 @@ def family_page(family: str, specs: list[Any]) -> str:
     for s in specs:
         lines.append(
             f"| [`{s.name}`](#{s.name}) | `{s.function.__name__}` "
-            f"| `{s.module.__name__}` | `{_cell(s.formula or '')}` | {_cell(s.reference)} |"
+            f"| `{s.module.__name__}` | {_formula(s.formula or '')} | {_cell(s.reference)} |"
         )
     lines.append("")
     for s in specs:
@@ -105,6 +113,16 @@ def family_page(family: str, specs: list[Any]) -> str:
             f"::: {_path(s.module)}",
             "",
         ]
+    registered = {id(s.function) for s in specs} | {id(s.module) for s in specs}
+    helpers = [
+        getattr(package, name)
+        for name in getattr(package, "__all__", [])
+        if id(getattr(package, name)) not in registered and callable(getattr(package, name))
+    ]
+    if helpers:
+        lines += ["## Other public functions and classes", ""]
+        for obj in helpers:
+            lines += [f"::: {_path(obj)}", ""]
     return "\n".join(lines)
 
 
@@ -128,7 +146,7 @@ def catalogue_page(families: dict[str, list[Any]]) -> str:
             anchor = s.name
             lines.append(
                 f"| [`{s.name}`]({family}.md#{anchor}) | {family} "
-                f"| `{_cell(s.formula or s.summary)}` | {_cell(s.reference)} |"
+                f"| {_formula(s.formula or s.summary)} | {_cell(s.reference)} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,8 @@ The docstrings are Google style (``Args:``, ``Shape:``, ``Returns:``, ``Referenc
   ``exc``) become a cross-reference when ``name`` is a registered loss function or Module, else
   inline code;
 * ``.. note::`` / ``.. warning::`` / ``.. seealso::`` / ``.. tip::`` become admonitions;
+* doctest blocks (``>>>`` lines and their output, up to a blank line) become fenced Python
+  code, so their output is shown verbatim rather than read as Markdown;
 * a grouped entry of an ``Args:`` section, ``input, target: as in dice_loss.`` (numpydoc
   allows it, Google style does not), becomes one entry per name with the same description.
 
@@ -158,6 +160,26 @@ def rst_to_markdown(text: str) -> str:
     return _XREF_ROLE.sub(_xref, result)
 
 
+def fence_doctests(text: str) -> str:
+    """Wrap each doctest block (``>>>`` up to the next blank line) in a ```` ```python ```` fence."""
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.lstrip().startswith(">>>"):
+            out.append(line)
+            i += 1
+            continue
+        pad = " " * _indent(line)
+        out.append(f"{pad}```python")
+        while i < len(lines) and lines[i].strip() and _indent(lines[i]) >= len(pad):
+            out.append(lines[i])
+            i += 1
+        out.append(f"{pad}```")
+    return "\n".join(out)
+
+
 class RstToMarkdown(griffe.Extension):
     """Rewrite each docstring once, when its object is created."""
 
@@ -168,4 +190,4 @@ class RstToMarkdown(griffe.Extension):
         text = split_grouped_args(doc.value)
         if ".. " in text or ":`" in text:
             text = rst_to_markdown(text)
-        doc.value = text
+        doc.value = fence_doctests(text)

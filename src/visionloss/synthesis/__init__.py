@@ -1,5 +1,18 @@
 """Image-synthesis losses: perceptual (VGG features), content and style (Gram matrices),
-texture, total variation and the topology-aware loss, with the VGG feature extractor."""
+texture, total variation and the topology-aware loss, with the VGG feature extractor.
+
+**Pretrained weights, offline.** The feature losses need torchvision's ImageNet VGG weights:
+VGG16 ``vgg16-397923af.pth`` (``VGG16_Weights.IMAGENET1K_V1``, used by ``PerceptualLoss``) and
+VGG19 ``vgg19-dcbb9e9d.pth`` (``VGG19_Weights.IMAGENET1K_V1``, used by the content, style,
+texture and topology losses). visionloss never downloads. Either place the file in the torch
+hub cache, ``$TORCH_HOME/hub/checkpoints/<file>`` (by default
+``~/.cache/torch/hub/checkpoints/``; on a machine with internet access
+``python -c "import torchvision; torchvision.models.vgg16(weights='IMAGENET1K_V1')"`` fills it),
+and pass ``weights="DEFAULT"`` (the default), the enum member or its name; or pass
+``weights="/path/to/vgg16.pth"``, a full torchvision VGG state dict or one of ``vgg.features``.
+When the cache file is missing the error names the file, its URL and the exact path.
+``weights=None`` builds random weights with a warning: such a loss is not perceptual.
+"""
 
 from .content import ContentLoss, content_loss
 from .content_style import ContentStyleLoss, content_style_loss
