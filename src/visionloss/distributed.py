@@ -42,6 +42,7 @@ __all__ = [
     "all_reduce_sum",
     "gather_batch",
     "global_mean",
+    "global_sum",
     "is_distributed",
     "world_size",
     "rank",
@@ -183,3 +184,16 @@ def global_mean(local_sum: Tensor, local_count: Tensor, *, gather: str) -> Tenso
     total_sum = all_reduce_sum(local_sum.detach())
     share = world_size() * local_sum / total_count
     return share - share.detach() + total_sum / total_count
+
+
+def global_sum(local_sum: Tensor, *, gather: str) -> Tensor:
+    """The sum of a per-anchor loss whose anchors may be split over processes.
+
+    In ``"local"`` mode the value is the sum over processes and the gradient is ``W`` times that
+    of this process's share (the contract above); otherwise ``local_sum`` itself.
+    """
+    if gather != "local" or not is_distributed():
+        return local_sum
+    total = all_reduce_sum(local_sum.detach())
+    share = world_size() * local_sum
+    return share - share.detach() + total

@@ -98,19 +98,6 @@ def rowwise_distance(x: Tensor, y: Tensor, metric: str) -> Tensor:
 
 
 # ------------------------------------------------------------------------------- reductions
-def global_sum(local_sum: Tensor, *, gather: str) -> Tensor:
-    """The sum of a per-anchor loss whose anchors may be split over processes.
-
-    In ``"local"`` mode the value is the sum over processes and the gradient is ``W`` times
-    that of this process's share (the contract of :mod:`visionloss.distributed`).
-    """
-    if gather != "local" or not vdist.is_distributed():
-        return local_sum
-    total = vdist.all_reduce_sum(local_sum.detach())
-    share = vdist.world_size() * local_sum
-    return share - share.detach() + total
-
-
 def reduce_anchors(per_anchor: Tensor, count: Tensor, reduction: str, *, gather: str) -> Tensor:
     """``"none"``: ``per_anchor``; ``"sum"``: its (global) sum; ``"mean"``: the (global) sum
     divided by the (global) ``count``; zero with a graph when the count is zero."""
@@ -118,5 +105,5 @@ def reduce_anchors(per_anchor: Tensor, count: Tensor, reduction: str, *, gather:
         return per_anchor
     total = per_anchor.sum()
     if reduction == "sum":
-        return global_sum(total, gather=gather)
+        return vdist.global_sum(total, gather=gather)
     return vdist.global_mean(total, count, gather=gather)

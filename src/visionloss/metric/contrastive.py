@@ -17,7 +17,6 @@ from ._common import (
     check_embeddings_labels,
     check_metric,
     distance_matrix,
-    global_sum,
     prepare,
     rowwise_distance,
     self_mask,
@@ -54,7 +53,7 @@ def _reduce(pos_loss, neg_loss, pos, neg, average, reduction, gather):
     if reduction == "none":
         return loss
     if reduction == "sum":
-        return global_sum(loss.sum(), gather=gather)
+        return vdist.global_sum(loss.sum(), gather=gather)
     if average == "pairs":
         return vdist.global_mean(loss.sum(), pos.sum() + neg.sum(), gather=gather)
     if average == "nonzero":

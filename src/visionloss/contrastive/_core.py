@@ -1,0 +1,328 @@
+"""Shared maths of the contrastive family: similarities, masked log-sum-exp, the per-anchor
+contrast terms, mask-to-grid conversion and the reductions of batch-global losses.
+
+Every loss of the family reduces to one primitive: for each anchor row ``i`` of a logit matrix
+``l`` (similarity / temperature), a set of positive keys ``P(i)`` and a set of negative keys
+``N(i)`` (disjoint, self excluded), one per-anchor term (see :func:`contrast_terms`). The torch
+path here forms the ``(A, K)`` logit matrix; a later tiled backend replaces exactly this module
+(``similarity_logits`` + ``contrast_terms``) and must give the same values.
+
+Numerics: every log-sum-exp is taken per row over the keys that belong to it, with the others
+set to ``-inf`` (never ``1e9``, which overflows fp16 and shifts the value); a row whose set is
+empty has log-sum-exp ``-inf`` with zero (not NaN) gradients; anchors without a positive are
+flagged and leave the mean.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import distributed as vdist
+from .._core.checks import check_choice, check_positive, check_tensor, shape_str, values_checkable
+from .._core.reduction import check_reduction
+
+BACKENDS = ("auto", "torch")
+SIMILARITIES = ("cosine", "dot")
+
+# Largest number of logits formed at once by the per-image losses (chunks of images).
+MAX_CHUNK_ELEMENTS = 1 << 25
+
+
+# ----------------------------------------------------------------------------------- checks
+def check_common(
+    fn: str,
+    *,
+    temperature: float | Tensor,
+    similarity: str,
+    reduction: str,
+    backend: str,
+    gather: str | None = None,
+) -> None:
+    """Validate the options every contrastive loss shares."""
+    if isinstance(temperature, Tensor):
+        if temperature.numel() != 1:
+            raise ValueError(
+                f"{fn}: expected temperature to be a scalar, got shape {shape_str(temperature)}"
+            )
+    elif not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
+        raise TypeError(
+            f"{fn}: expected temperature to be a float or a 0-dim tensor, "
+            f"got {type(temperature).__name__}"
+        )
+    check_positive(temperature, "temperature", fn)
+    check_choice(similarity, SIMILARITIES, "similarity", fn)
+    check_reduction(reduction, fn)
+    check_choice(backend, BACKENDS, "backend", fn)
+    if gather is not None:
+        vdist.check_gather(gather, fn)
+
+
+def check_vectors(x: object, name: str, fn: str, ndim: int | tuple[int, ...] = 2) -> Tensor:
+    """A floating tensor of rank ``ndim`` whose last dimension (the feature size) is > 0."""
+    check_tensor(x, name, fn, floating=True, ndim=ndim)
+    if x.shape[-1] == 0:
+        raise ValueError(f"{fn}: expected {name} with a feature dimension > 0, got {shape_str(x)}")
+    return x
+
+
+# ------------------------------------------------------------------------------ similarity
+def normalize(x: Tensor) -> Tensor:
+    """Rows of ``x`` scaled to unit L2 norm along the last dim; a zero vector stays zero, with a
+    zero gradient (``F.normalize`` gives it a gradient of ``1/eps = 1e12``)."""
+    sq = x.square().sum(-1, keepdim=True)
+    nonzero = sq > 0
+    scale = torch.rsqrt(sq.clamp_min(torch.finfo(x.dtype).tiny))
+    return torch.where(nonzero, x * scale, x.new_zeros(()))
+
+
+def prepare(x: Tensor, similarity: str, dtype: torch.dtype) -> Tensor:
+    """``x`` in the compute dtype, unit-normalised for cosine similarity."""
+    x = x.to(dtype) if x.dtype != dtype else x
+    return normalize(x) if similarity == "cosine" else x
+
+
+def similarity_logits(anchors: Tensor, keys: Tensor, temperature: float | Tensor) -> Tensor:
+    """``anchors @ keys^T / temperature`` for prepared (normalised) inputs; batched over leading
+    dims (``(..., A, D) x (..., K, D) -> (..., A, K)``)."""
+    return torch.matmul(anchors, keys.transpose(-1, -2)) / temperature
+
+
+# ---------------------------------------------------------------------------- log-sum-exp
+def masked_logsumexp(logits: Tensor, mask: Tensor) -> Tensor:
+    """Per-row ``log sum_{k: mask} exp(logits_k)`` over the last dim.
+
+    Entries outside ``mask`` are ``-inf``; an empty row gives ``-inf`` whose gradient is zero
+    (its logits are replaced by zeros before the reduction, then the result is overwritten).
+    """
+    nonempty = mask.any(-1)
+    filled = logits.masked_fill(~mask, float("-inf"))
+    filled = torch.where(nonempty[..., None], filled, logits.new_zeros(()))
+    lse = torch.logsumexp(filled, dim=-1)
+    return torch.where(nonempty, lse, lse.new_full((), float("-inf")))
+
+
+class Terms(NamedTuple):
+    """Per-anchor losses and which anchors count (those with at least one positive)."""
+
+    loss: Tensor
+    valid: Tensor
+
+
+def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str) -> Terms:
+    r"""Per-anchor contrastive terms from logits ``l`` (``(..., A, K)``) and disjoint boolean
+    masks of positive keys ``P`` and negative keys ``N`` (self already excluded from both).
+
+    With :math:`\mathrm{LSE}_S = \log\sum_{k\in S} e^{l_k}` and ``D = P | N``:
+
+    * ``"out"`` (SupCon :math:`L^{out}`, NT-Xent, InfoNCE): :math:`\mathrm{LSE}_D -
+      \frac{1}{|P|}\sum_{p\in P} l_p`
+    * ``"in"`` (SupCon :math:`L^{in}`): :math:`\mathrm{LSE}_D - (\mathrm{LSE}_P - \log|P|)`
+    * ``"pair"`` (CFL-Net; pytorch-metric-learning's NT-Xent): each positive against the
+      negatives only, :math:`\frac{1}{|P|}\sum_{p\in P}\log(1 + \sum_{n\in N} e^{l_n - l_p})`
+    * ``"mean_logit"`` (FOCAL's code): one positive logit :math:`\bar l = \frac{1}{|P|}
+      \sum_p l_p` against the negatives, :math:`\log(1 + \sum_n e^{l_n - \bar l})`
+    * ``"mean_exp"`` (FOCAL's Eq. 2): the same with :math:`\bar l = \mathrm{LSE}_P - \log|P|`
+      (the log of the mean of the exponentials).
+
+    With one positive per anchor all five are equal. Anchors without a positive get loss 0
+    and ``valid = False``; an empty ``N`` makes the ``pair`` / ``mean_*`` terms 0.
+    """
+    count = positive.sum(-1)
+    valid = count > 0
+    count_f = count.clamp_min(1).to(logits.dtype)
+    zero = logits.new_zeros(())
+    if mode in ("out", "mean_logit"):
+        mean_pos = torch.where(positive, logits, zero).sum(-1) / count_f
+    if mode in ("in", "mean_exp"):
+        mean_pos = masked_logsumexp(logits, positive) - torch.log(count_f)
+        mean_pos = torch.where(valid, mean_pos, zero)
+    if mode in ("out", "in"):
+        loss = masked_logsumexp(logits, positive | negative) - mean_pos
+    elif mode in ("mean_logit", "mean_exp"):
+        loss = F.softplus(masked_logsumexp(logits, negative) - mean_pos)
+    elif mode == "pair":
+        lse_neg = masked_logsumexp(logits, negative)
+        pair = F.softplus(lse_neg[..., None] - logits)
+        loss = torch.where(positive, pair, zero).sum(-1) / count_f
+    else:  # pragma: no cover - callers pass a fixed mode
+        raise ValueError(f"contrast_terms: unknown mode {mode!r}")
+    return Terms(torch.where(valid, loss, zero), valid)
+
+
+def label_masks(
+    anchor_labels: Tensor,
+    key_labels: Tensor,
+    anchor_rows: Tensor | None = None,
+    *,
+    key_valid: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``(positive, negative)`` masks ``(..., A, K)``: same / different label, excluding the
+    anchor's own row ``anchor_rows[i]`` among the keys and keys where ``key_valid`` is False."""
+    same = anchor_labels[..., :, None] == key_labels[..., None, :]
+    keep = None
+    if anchor_rows is not None:
+        keys = torch.arange(key_labels.shape[-1], device=key_labels.device)
+        keep = anchor_rows[..., :, None] != keys
+    if key_valid is not None:
+        kv = key_valid[..., None, :]
+        keep = kv if keep is None else keep & kv
+    if keep is None:
+        return same, ~same
+    return same & keep, ~same & keep
+
+
+# ------------------------------------------------------------------------------- reductions
+def reduce_terms(terms: Terms, reduction: str, *, gather: str = "none") -> Tensor:
+    """``"none"``: the terms (0 where not valid); ``"sum"``: their (global) sum; ``"mean"``:
+    that sum over the (global) number of valid terms, 0 with a graph when there is none."""
+    loss = terms.loss
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return vdist.global_sum(total, gather=gather)
+    return vdist.global_mean(total, terms.valid.sum(), gather=gather)
+
+
+# ------------------------------------------------------------------------------ dense masks
+def check_dense(features: object, mask: object, fn: str) -> tuple[Tensor, Tensor]:
+    """``features (B, D, H, W)`` floating and ``mask (B, H', W')`` or ``(B, 1, H', W')`` (bool,
+    integer 0/1 or float in [0, 1]); returns the mask as ``(B, H', W')``."""
+    check_tensor(features, "features", fn, floating=True, ndim=4)
+    check_tensor(mask, "mask", fn, ndim=(3, 4))
+    if mask.dim() == 4:
+        if mask.shape[1] != 1:
+            raise ValueError(
+                f"{fn}: expected mask of shape (B, H, W) or (B, 1, H, W) for features "
+                f"{shape_str(features)}, got {shape_str(mask)}"
+            )
+        mask = mask[:, 0]
+    if mask.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"{fn}: expected mask with batch size {features.shape[0]} matching features "
+            f"{shape_str(features)}, got {shape_str(mask)}"
+        )
+    if features.shape[1] == 0:
+        raise ValueError(f"{fn}: expected features with D > 0 channels, got {shape_str(features)}")
+    if mask.is_complex():
+        raise TypeError(f"{fn}: expected a real mask, got {mask.dtype}")
+    if mask.numel() and values_checkable(mask) and mask.dtype != torch.bool:
+        lo, hi = float(mask.min()), float(mask.max())
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"{fn}: expected mask values in [0, 1] (1 = forged), got values in [{lo:g}, {hi:g}]"
+            )
+    return features, mask
+
+
+def check_threshold(fn: str, threshold: float) -> None:
+    """A forged-fraction threshold in [0, 1)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise TypeError(f"{fn}: expected threshold to be a float, got {type(threshold).__name__}")
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"{fn}: expected threshold in [0, 1), got {threshold}")
+
+
+def mask_fraction(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """The forged fraction of each cell of a ``size`` grid over ``mask (B, H, W)`` (area
+    averaging; exact when ``H, W`` are multiples of ``size``, nearest-like when smaller)."""
+    m = mask.float() if mask.dtype != torch.float64 else mask
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.adaptive_avg_pool2d(m[:, None], size)[:, 0]
+
+
+def flatten_pixels(features: Tensor) -> Tensor:
+    """``(B, D, H, W) -> (B, H*W, D)``."""
+    return features.flatten(2).transpose(1, 2)
+
+
+def sample_per_class(
+    labels: Tensor, max_samples: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """At most ``max_samples`` random pixels of each class (0, 1) per image, without a host
+    synchronisation: ``(index, valid)`` of shape ``(B, 2k)`` with ``k = min(max_samples, n)``;
+    unused slots (a class with fewer pixels) have ``valid = False``."""
+    b, n = labels.shape
+    k = min(max_samples, n)
+    device = generator.device if generator is not None else labels.device
+    noise = torch.rand((b, n), generator=generator, device=device).to(labels.device)
+    idx, ok = [], []
+    for cls in (0, 1):
+        member = labels == cls
+        score = torch.where(member, noise, noise.new_full((), -1.0))
+        top = torch.topk(score, k, dim=1).indices
+        idx.append(top)
+        ok.append(torch.gather(member, 1, top))
+    return torch.cat(idx, 1), torch.cat(ok, 1)
+
+
+def image_terms(terms: Terms, labels: Tensor) -> Terms:
+    """Per-image means ``(B,)`` of anchor terms ``(B, A)`` over their valid anchors; an image
+    counts when it has both classes (labels 0 and 1; -1 marks unused slots) and at least one
+    valid anchor."""
+    both = (labels == 0).any(1) & (labels == 1).any(1)
+    valid = terms.valid & both[:, None]
+    count = valid.sum(1)
+    loss = torch.where(valid, terms.loss, terms.loss.new_zeros(())).sum(1)
+    return Terms(loss / count.clamp_min(1).to(loss.dtype), count > 0)
+
+
+def image_chunks(batch: int, per_image: int) -> list[tuple[int, int]]:
+    """Ranges of images whose logit matrices hold at most ``MAX_CHUNK_ELEMENTS`` entries (one
+    empty range for an empty batch)."""
+    step = max(1, MAX_CHUNK_ELEMENTS // max(per_image, 1))
+    return [(s, min(s + step, batch)) for s in range(0, batch, step)] or [(0, 0)]
+
+
+def per_image_terms(x: Tensor, labels: Tensor, temperature: float | Tensor, mode: str) -> Terms:
+    """Each image's rows of prepared ``x (B, m, D)`` as anchors against the same image's rows
+    (self excluded), positives by equal ``labels (B, m)``; label -1 marks an unused slot (never
+    a key; the caller drops it as an anchor). Images go in chunks to bound the memory."""
+    b, m = labels.shape
+    rows = torch.arange(m, device=x.device)
+    parts = []
+    for lo, hi in image_chunks(b, m * m):
+        lab = labels[lo:hi]
+        logits = similarity_logits(x[lo:hi], x[lo:hi], temperature)
+        positive, negative = label_masks(lab, lab, rows, key_valid=lab >= 0)
+        parts.append(contrast_terms(logits, positive, negative, mode))
+    return Terms(torch.cat([t.loss for t in parts]), torch.cat([t.valid for t in parts]))
+
+
+# ------------------------------------------------------------------------------ multi-view
+def multiview_terms(
+    features: Tensor,
+    labels: Tensor | None,
+    temperature: float | Tensor,
+    *,
+    mode: str,
+    gather: str,
+    fn: str,
+) -> Terms:
+    """Terms of every view of every sample as an anchor against every other view of the
+    (gathered) batch: positives share the label (the sample itself when ``labels`` is None),
+    self excluded. ``features`` are prepared ``(n, V, D)``; the result is ``(a, V)`` with
+    ``a = n`` (or the global batch size for ``gather="global"``)."""
+    batch = vdist.gather_batch(features, labels, gather=gather, fn=fn)
+    a, views, dim = batch.anchors.shape
+    k = batch.keys.shape[0]
+    device = features.device
+    offsets = torch.arange(views, device=device)
+    rows = (batch.anchor_index[:, None] * views + offsets).reshape(-1)
+    if labels is None:
+        anchor_labels, key_labels = batch.anchor_index, torch.arange(k, device=device)
+    else:
+        anchor_labels, key_labels = batch.anchor_labels, batch.key_labels
+    logits = similarity_logits(
+        batch.anchors.reshape(a * views, dim), batch.keys.reshape(k * views, dim), temperature
+    )
+    positive, negative = label_masks(
+        anchor_labels.repeat_interleave(views), key_labels.repeat_interleave(views), rows
+    )
+    terms = contrast_terms(logits, positive, negative, mode)
+    return Terms(terms.loss.view(a, views), terms.valid.view(a, views))

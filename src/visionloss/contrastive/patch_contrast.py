@@ -1,0 +1,177 @@
+"""CFL-Net's patch-level supervised contrastive loss for forgery localisation."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from .._core.checks import shape_str
+from .._core.dtypes import compute_dtype
+from .._core.module import LossModule
+from .._core.registry import register_loss
+from ._core import (
+    check_common,
+    check_dense,
+    check_threshold,
+    flatten_pixels,
+    image_terms,
+    mask_fraction,
+    per_image_terms,
+    prepare,
+    reduce_terms,
+)
+
+
+def _pair(fn: str, patch_size: int | tuple[int, int]) -> tuple[int, int]:
+    size = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
+    size = tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
+        raise ValueError(
+            f"{fn}: expected patch_size to be an int >= 1 or a pair, got {patch_size!r}"
+        )
+    return size
+
+
+def patch_contrast_loss(
+    features: Tensor,
+    mask: Tensor,
+    *,
+    patch_size: int | tuple[int, int] = 4,
+    temperature: float | Tensor = 0.1,
+    threshold: float = 0.5,
+    similarity: str = "cosine",
+    gather: str = "none",
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""CFL-Net's patch contrast: per image, a supervised contrastive loss over patch
+    embeddings, each positive pair against all negatives of the anchor.
+
+    .. math::
+        L_i = \frac{1}{|A_i|}\sum_{k^+\in A_i} -\log
+            \frac{e^{f_i\cdot k^+/\tau}}{e^{f_i\cdot k^+/\tau} + \sum_{k^-} e^{f_i\cdot k^-/\tau}},
+        \qquad L = \frac{1}{B}\sum_b \frac{1}{|\{i\}|}\sum_i L_i
+
+    The feature map is average-pooled into patches of ``patch_size`` feature pixels (CFL-Net's
+    ``k x k`` grid is ``patch_size = H / k``) and L2-normalised; a patch is forged when more
+    than ``threshold`` (default half) of its area is forged in ``mask``, which may be at any
+    resolution (its forged fraction is area-averaged over each patch). ``A_i`` holds the
+    other patches of the anchor's label, ``k^-`` those of the other label.
+
+    Stabilised by a log-sum-exp per row, which leaves the value unchanged. CFL-Net's code
+    (``square_patch_contrast_loss``) subtracts a per-*column* maximum (``max(dim=1)`` of the
+    ``(B, P, P)`` logits) instead, which shifts the positive and the negatives of one row by
+    different amounts and so changes the loss; this function computes the formula above.
+
+    Degenerate cases: a patch without a positive (the only one of its label) leaves the image's
+    mean; an image with a single class has no negative and contributes nothing; a batch
+    without any two-class image gives 0 with a graph. (CFL-Net's code counts such patches
+    and images as zeros in its means.)
+
+    Args:
+        features: ``(B, D, H, W)`` feature map; ``H`` and ``W`` multiples of ``patch_size``.
+        mask: ``(B, H', W')`` or ``(B, 1, H', W')`` forgery mask (1 = forged; bool, 0/1
+            integers or fractions in [0, 1]), at any resolution.
+        patch_size: pooling window in feature pixels, an int or ``(ph, pw)`` (default 4).
+        temperature: ``tau > 0`` (default 0.1).
+        threshold: forged-fraction threshold in [0, 1) (default 0.5: more than half).
+        similarity: ``"cosine"`` (default) or ``"dot"``.
+        gather: ``"none"`` (default), ``"global"`` or ``"local"``: the loss is per image, so
+            nothing is gathered; both modes make the mean run over every process's images
+            (see :mod:`visionloss.distributed`).
+        reduction: ``"mean"`` (default; over images that count), ``"sum"`` or ``"none"``.
+        backend: ``"auto"`` or ``"torch"``.
+
+    Shape:
+        output: scalar, or ``(B,)`` per image for ``"none"`` (0 for images that do not count).
+
+    Returns:
+        the loss; float32 for fp16/bf16 inputs.
+
+    Reference:
+        Niloy, Bhaumik and Woo, *CFL-Net: Image Forgery Localization Using Contrastive
+        Learning*, WACV 2023, arXiv:2210.02182, Eq. (1) - (2).
+
+    Example:
+        >>> import torch
+        >>> f = torch.zeros(1, 2, 2, 2)
+        >>> f[0, 0, :, 0] = 1.0  # left column points along x
+        >>> f[0, 1, :, 1] = 1.0  # right column (forged) along y
+        >>> mask = torch.tensor([[[0, 1], [0, 1]]])
+        >>> patch_contrast_loss(f, mask, patch_size=1, temperature=1.0)  # log(1 + 2 / e)
+        tensor(0.5514)
+    """
+    fn = "patch_contrast_loss"
+    check_common(
+        fn,
+        temperature=temperature,
+        similarity=similarity,
+        reduction=reduction,
+        backend=backend,
+        gather=gather,
+    )
+    features, mask = check_dense(features, mask, fn)
+    ph, pw = _pair(fn, patch_size)
+    check_threshold(fn, threshold)
+    b, _, h, w = features.shape
+    if h % ph or w % pw:
+        raise ValueError(
+            f"{fn}: expected features whose H, W are multiples of patch_size ({ph}, {pw}), "
+            f"got {shape_str(features)}"
+        )
+    dtype = compute_dtype(features)
+    pooled = F.avg_pool2d(features.to(dtype), (ph, pw))
+    grid = tuple(pooled.shape[-2:])
+    labels = (mask_fraction(mask, grid) > threshold).flatten(1).long()
+    x = prepare(flatten_pixels(pooled), similarity, dtype)
+    terms = per_image_terms(x, labels, temperature, "pair")
+    per_image = image_terms(terms, labels)
+    return reduce_terms(per_image, reduction, gather="none" if gather == "none" else "local")
+
+
+class PatchContrastLoss(LossModule):
+    """Module form of :func:`patch_contrast_loss`: ``loss(features, mask)``."""
+
+    function = patch_contrast_loss
+
+    def __init__(
+        self,
+        *,
+        patch_size: int | tuple[int, int] = 4,
+        temperature: float | Tensor = 0.1,
+        threshold: float = 0.5,
+        similarity: str = "cosine",
+        gather: str = "none",
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        check_common(
+            "PatchContrastLoss",
+            temperature=temperature,
+            similarity=similarity,
+            reduction=reduction,
+            backend=backend,
+            gather=gather,
+        )
+        _pair("PatchContrastLoss", patch_size)
+        check_threshold("PatchContrastLoss", threshold)
+        super().__init__(
+            patch_size=patch_size,
+            temperature=temperature,
+            threshold=threshold,
+            similarity=similarity,
+            gather=gather,
+            reduction=reduction,
+            backend=backend,
+        )
+
+
+register_loss(
+    "patch_contrast",
+    family="contrastive",
+    function=patch_contrast_loss,
+    module=PatchContrastLoss,
+    aliases=("cfl_patch_contrast",),
+    formula="1/|A_i| sum_{k+} -log e^{f.k+/t} / (e^{f.k+/t} + sum_{k-} e^{f.k-/t})",
+    reference="Niloy et al., CFL-Net, WACV 2023, arXiv:2210.02182",
+)

@@ -1,0 +1,149 @@
+"""Supervised contrastive loss (SupCon), both of Khosla et al.'s variants."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from .._core.checks import check_choice, check_labels, check_tensor, shape_str
+from .._core.dtypes import compute_dtype
+from .._core.module import LossModule
+from .._core.registry import register_loss
+from ._core import check_common, check_vectors, multiview_terms, prepare, reduce_terms
+
+VARIANTS = ("out", "in")
+
+
+def _check(fn, features, labels, variant):
+    check_vectors(features, "features", fn, ndim=(2, 3))
+    check_choice(variant, VARIANTS, "variant", fn)
+    if labels is None:
+        return
+    check_tensor(labels, "labels", fn, ndim=1)
+    check_labels(labels, None, fn, name="labels")
+    if labels.shape[0] != features.shape[0]:
+        raise ValueError(
+            f"{fn}: expected labels of shape ({features.shape[0]},) matching features "
+            f"{shape_str(features)}, got {shape_str(labels)}"
+        )
+
+
+def supcon_loss(
+    features: Tensor,
+    labels: Tensor | None = None,
+    *,
+    temperature: float | Tensor = 0.1,
+    variant: str = "out",
+    similarity: str = "cosine",
+    gather: str = "none",
+    reduction: str = "mean",
+    backend: str = "auto",
+) -> Tensor:
+    r"""Supervised contrastive loss: every view is pulled towards all views of its class.
+
+    .. math::
+        L^{out}_i = \frac{-1}{|P(i)|}\sum_{p\in P(i)} \log
+            \frac{e^{s_{ip}/\tau}}{\sum_{a\in A(i)} e^{s_{ia}/\tau}}, \qquad
+        L^{in}_i = -\log\Big(\frac{1}{|P(i)|}\sum_{p\in P(i)}
+            \frac{e^{s_{ip}/\tau}}{\sum_{a\in A(i)} e^{s_{ia}/\tau}}\Big)
+
+    over the ``N V`` views (anchors): ``A(i)`` is every other view, ``P(i)`` those with the
+    label of ``i``. ``variant="out"`` (the default, the paper's better one) or ``"in"``.
+    Without ``labels`` each sample is its own class (SimCLR's NT-Xent over ``V`` views).
+
+    Anchors without a positive (a class seen once) leave the mean (SupContrast divides by
+    ``|P(i)| = 0`` and returns NaN; pytorch-metric-learning's ``AvgNonZeroReducer`` drops them
+    too); a batch without any positive gives 0 with a graph. Per-row log-sum-exp with the self
+    term at ``-inf`` (no max shift needed, none that changes the value). SupContrast's
+    ``base_temperature`` scaling is ``supcon_loss(...) * temperature / base_temperature``.
+
+    Args:
+        features: ``(N, D)`` or ``(N, V, D)`` (``V`` views of each sample), floating point.
+        labels: ``(N,)`` integer class labels, or ``None`` (each sample its own class).
+        temperature: ``tau > 0`` (default 0.1).
+        variant: ``"out"`` (default) or ``"in"``: the mean outside or inside the log.
+        similarity: ``"cosine"`` (default) or ``"dot"`` (for features normalised already).
+        gather: ``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed,
+            positives and negatives come from every process (see
+            :mod:`visionloss.distributed`; the value equals the single-process loss on the
+            concatenated batch and DDP's gradient average is exact).
+        reduction: ``"mean"`` (default; over anchors with a positive), ``"sum"`` or ``"none"``.
+        backend: ``"auto"`` or ``"torch"``.
+
+    Shape:
+        output: scalar, or for ``"none"`` the per-anchor loss of shape ``(N,)`` or ``(N, V)``
+        (0 for anchors without a positive; ``N_global`` rows with ``gather="global"``).
+
+    Returns:
+        the loss; float32 for fp16/bf16 inputs.
+
+    Reference:
+        Khosla et al., *Supervised Contrastive Learning*, NeurIPS 2020, arXiv:2004.11362,
+        Eqs. (2) and (3).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> supcon_loss(x, torch.tensor([0, 0, 1]), temperature=1.0, reduction="none")
+        tensor([0.3133, 0.3133, 0.0000])
+    """
+    fn = "supcon_loss"
+    check_common(
+        fn,
+        temperature=temperature,
+        similarity=similarity,
+        reduction=reduction,
+        backend=backend,
+        gather=gather,
+    )
+    _check(fn, features, labels, variant)
+    single_view = features.dim() == 2
+    x = prepare(features[:, None] if single_view else features, similarity, compute_dtype(features))
+    terms = multiview_terms(x, labels, temperature, mode=variant, gather=gather, fn=fn)
+    if single_view and reduction == "none":
+        return reduce_terms(terms, reduction)[:, 0]
+    return reduce_terms(terms, reduction, gather=gather)
+
+
+class SupConLoss(LossModule):
+    """Module form of :func:`supcon_loss`: ``loss(features, labels=None)``."""
+
+    function = supcon_loss
+
+    def __init__(
+        self,
+        *,
+        temperature: float | Tensor = 0.1,
+        variant: str = "out",
+        similarity: str = "cosine",
+        gather: str = "none",
+        reduction: str = "mean",
+        backend: str = "auto",
+    ) -> None:
+        check_common(
+            "SupConLoss",
+            temperature=temperature,
+            similarity=similarity,
+            reduction=reduction,
+            backend=backend,
+            gather=gather,
+        )
+        check_choice(variant, VARIANTS, "variant", "SupConLoss")
+        super().__init__(
+            temperature=temperature,
+            variant=variant,
+            similarity=similarity,
+            gather=gather,
+            reduction=reduction,
+            backend=backend,
+        )
+
+
+register_loss(
+    "supcon",
+    family="contrastive",
+    function=supcon_loss,
+    module=SupConLoss,
+    aliases=("sup_con",),
+    formula="-1/|P(i)| sum_p log e^{s_ip/t} / sum_{a != i} e^{s_ia/t}",
+    reference="Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362",
+)

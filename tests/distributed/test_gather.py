@@ -1,0 +1,259 @@
+"""The multi-process contract of :mod:`visionloss.distributed`, with 2 and 3 processes on the
+gloo backend (CPU).
+
+For every batch-global loss and both gather modes, each process holds a slice of one global
+batch (the slices have different sizes) and checks that
+
+* the loss value equals the single-process loss on the concatenated batch, and
+* its input gradients are ``W`` times the single-process gradients of its own inputs,
+
+plus ``all_gather_with_grad`` itself and a small DDP model whose parameters after a few SGD
+steps equal single-process training on the concatenated batch. One process group per world
+size runs every check (spawning is the slow part). Inside a worker every collective runs before
+any comparison, so a failing check cannot leave the other processes waiting.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import visionloss as vl
+from visionloss import distributed as vdist
+
+pytestmark = pytest.mark.distributed
+
+SIZES = {2: [3, 5], 3: [2, 4, 3]}  # samples (images) per process
+D = 6
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _data(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "x": torch.randn(n, D, generator=g, dtype=torch.float64),
+        "y": torch.randn(n, D, generator=g, dtype=torch.float64),
+        "views": torch.randn(n, 3, D, generator=g, dtype=torch.float64),
+        "labels": torch.randint(0, 3, (n,), generator=g),
+        "negatives": torch.randn(7, D, generator=g, dtype=torch.float64),
+        "maps": torch.randn(n, 4, 4, 4, generator=g, dtype=torch.float64),
+        "masks": (torch.rand(n, 4, 4, generator=g) > 0.6).long(),
+    }
+
+
+# name: (loss(inputs, gather) with the first inputs sliced per process, names of the sliced inputs)
+LOSSES = {
+    "info_nce-in-batch": (lambda a, g: vl.info_nce_loss(a["x"], a["y"], gather=g), ("x", "y")),
+    "info_nce-symmetric-sum": (
+        lambda a, g: vl.info_nce_loss(a["x"], a["y"], symmetric=True, gather=g, reduction="sum"),
+        ("x", "y"),
+    ),
+    "info_nce-shared-negatives": (
+        lambda a, g: vl.info_nce_loss(a["x"], a["y"], a["negatives"], gather=g),
+        ("x", "y"),
+    ),
+    "nt_xent": (lambda a, g: vl.nt_xent_loss(a["x"], a["y"], gather=g), ("x", "y")),
+    "supcon-out": (lambda a, g: vl.supcon_loss(a["x"], a["labels"], gather=g), ("x", "labels")),
+    "supcon-in-views-sum": (
+        lambda a, g: vl.supcon_loss(
+            a["views"], a["labels"], variant="in", gather=g, reduction="sum"
+        ),
+        ("views", "labels"),
+    ),
+    "supcon-no-labels": (lambda a, g: vl.supcon_loss(a["views"], gather=g), ("views",)),
+    "pixel_info_nce-batch": (
+        lambda a, g: vl.pixel_info_nce_loss(a["maps"], a["masks"], scope="batch", gather=g),
+        ("maps", "masks"),
+    ),
+    "pixel_info_nce-batch-mean_exp-both": (
+        lambda a, g: vl.pixel_info_nce_loss(
+            a["maps"], a["masks"], scope="batch", positive="mean_exp", anchors="both", gather=g
+        ),
+        ("maps", "masks"),
+    ),
+    "pixel_info_nce-image": (
+        lambda a, g: vl.pixel_info_nce_loss(a["maps"], a["masks"], gather=g),
+        ("maps", "masks"),
+    ),
+    "patch_contrast": (
+        lambda a, g: vl.patch_contrast_loss(a["maps"], a["masks"], patch_size=1, gather=g),
+        ("maps", "masks"),
+    ),
+}
+
+
+def _leaves(inputs):
+    return {k: v.detach().clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
+
+
+def _check_losses(rank, world, start, stop):
+    """(label, actual, expected) triples for every loss and mode."""
+    full = _data(sum(SIZES[world]))
+    out = []
+    for name, (loss, sliced) in LOSSES.items():
+        ref_in = _leaves(full)
+        ref = loss(ref_in, "none")  # one process's view of the whole batch: no collectives
+        floats = [k for k in sliced if ref_in[k].is_floating_point()]
+        ref_grads = torch.autograd.grad(ref, [ref_in[k] for k in floats])
+        for mode in ("global", "local"):
+            local = _leaves({k: (v[start:stop] if k in sliced else v) for k, v in full.items()})
+            value = loss(local, mode)
+            grads = torch.autograd.grad(value, [local[k] for k in floats])
+            out.append((f"{name}/{mode}/value", value.detach(), ref.detach()))
+            for k, g, r in zip(floats, grads, ref_grads):
+                out.append((f"{name}/{mode}/grad-{k}", g, world * r[start:stop]))
+    # "none" in global mode: the per-anchor losses of the whole batch, on every process
+    x = full["x"][start:stop]
+    every = vl.supcon_loss(x, full["labels"][start:stop], gather="global", reduction="none")
+    out.append(
+        ("supcon/global/none", every, vl.supcon_loss(full["x"], full["labels"], reduction="none"))
+    )
+    return out
+
+
+def _check_all_gather(rank, world, start, stop):
+    full = torch.arange(sum(SIZES[world]) * 3, dtype=torch.float64).view(-1, 3)
+    weights = torch.linspace(-1, 1, full.numel(), dtype=torch.float64).view_as(full)
+    x = full[start:stop].clone().requires_grad_()
+    gathered = vdist.all_gather_with_grad(x)
+    (grad,) = torch.autograd.grad((gathered * weights).sum(), x)
+    labels = vdist.all_gather_no_grad(torch.arange(start, stop))
+    total = vdist.all_reduce_sum(torch.tensor(float(rank)))
+    mean = vdist.global_mean(x.sum(), torch.tensor(stop - start), gather="local")
+    (mean_grad,) = torch.autograd.grad(mean, x)
+    n = full.shape[0]
+    return [
+        ("all_gather_with_grad/value", gathered.detach(), full),
+        ("all_gather_with_grad/grad", grad, world * weights[start:stop]),
+        ("all_gather_no_grad", labels, torch.arange(n)),
+        ("all_reduce_sum", total, torch.tensor(float(sum(range(world))))),
+        ("global_mean/value", mean.detach(), full.sum() / n),
+        ("global_mean/grad", mean_grad, torch.full_like(x, world / n)),
+    ]
+
+
+def _train(model, batches, loss_fn, steps=3):
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss_fn(model, batches).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _check_ddp(rank, world, start, stop):
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    n = sum(SIZES[world])
+    g = torch.Generator().manual_seed(3)
+    views = torch.randn(n, 2, 8, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    torch.manual_seed(0)
+    base = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
+    base = base.double()
+    losses = {
+        "nt_xent": lambda m, b, mode: vl.nt_xent_loss(
+            m(b[0][:, 0]), m(b[0][:, 1]), temperature=0.3, gather=mode
+        ),
+        "supcon": lambda m, b, mode: vl.supcon_loss(m(b[0]), b[1], gather=mode),
+    }
+    out = []
+    for name, fn in losses.items():
+        single = _train(copy.deepcopy(base), (views, labels), lambda m, b, f=fn: f(m, b, "none"))
+        for mode in ("global", "local"):
+            ddp = DDP(copy.deepcopy(base))
+            local = (views[start:stop], labels[start:stop])
+            params = _train(ddp, local, lambda m, b, f=fn, mode=mode: f(m, b, mode))
+            for i, (p, q) in enumerate(zip(params, single)):
+                out.append((f"ddp-{name}/{mode}/param{i}", p, q))
+    return out
+
+
+def _run_checks(rank: int, world: int, port: int) -> dict:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
+    start = sum(SIZES[world][:rank])
+    stop = start + SIZES[world][rank]
+    results, failures = [], []
+    try:
+        for check in (_check_all_gather, _check_losses, _check_ddp):
+            results += check(rank, world, start, stop)
+        for label, actual, expected in results:  # comparisons only after every collective
+            try:
+                torch.testing.assert_close(actual, expected, rtol=1e-7, atol=1e-9)
+            except AssertionError as err:
+                failures.append(f"{label}: {err}")
+    except Exception:
+        failures.append(traceback.format_exc())
+    finally:
+        dist.destroy_process_group()
+    return {"checks": [r[0] for r in results], "failures": failures}
+
+
+def _worker(rank: int, ports: list[int], out_dir: str) -> None:
+    """Three processes check the 3-process contract, then two of them the 2-process one (one
+    spawn: starting a process and importing torch is the slow part)."""
+    torch.set_num_threads(1)
+    report = {}
+    for world, port in zip((3, 2), ports):
+        if rank < world:
+            report[world] = _run_checks(rank, world, port)
+    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
+
+
+def _spawn(out_dir: Path, timeout: float = 240.0) -> list[dict]:
+    ports = [_free_port(), _free_port()]
+    ctx = mp.start_processes(
+        _worker, args=(ports, str(out_dir)), nprocs=3, join=False, start_method="spawn"
+    )
+    deadline = time.monotonic() + timeout
+    while not ctx.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail(f"the processes did not finish within {timeout}s")
+    return [json.loads(Path(out_dir, f"rank{r}.json").read_text()) for r in range(3)]
+
+
+@pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo"
+)
+def test_contract_with_2_and_3_processes(tmp_path):
+    reports = _spawn(tmp_path)
+    floats = [k for _, sliced in LOSSES.values() for k in sliced if k not in ("labels", "masks")]
+    expected = 6 + 2 * len(LOSSES) + 2 * len(floats)  # all_gather; value + grads, two modes
+    expected += 1 + 2 * 2 * 4  # supcon "none"; two DDP losses x two modes x four parameters
+    for rank, report in enumerate(reports):
+        assert sorted(report) == (["2", "3"] if rank < 2 else ["3"])
+        for world, result in report.items():
+            assert not result["failures"], f"{world} processes, rank {rank}:\n" + "\n".join(
+                result["failures"]
+            )
+            assert len(result["checks"]) == expected, result["checks"]
+
+
+def test_single_process_gather_is_a_no_op():
+    # without a process group, every mode is the plain loss
+    x, y = _data(5)["x"], _data(5)["y"]
+    for mode in ("global", "local"):
+        torch.testing.assert_close(
+            vl.nt_xent_loss(x, y, gather=mode), vl.nt_xent_loss(x, y, gather="none")
+        )
+    assert vdist.all_gather_with_grad(x) is x
