@@ -8,8 +8,10 @@ registered loss, benchmark CSV or experiment appears without editing any page:
   mkdocstrings from its docstring (formula, arguments, shape, reference, example);
 * ``benchmarks.md``: the tables of ``benchmarks/results/*.csv`` (``benchmarks/make_table.py``);
 * ``experiments.md``: every registered experiment with how to run it, and its results (table and
-  figures) where ``results.json`` files exist under ``$VISIONLOSS_RESULTS`` (default
-  ``tour-report/``, where ``visionloss tour`` writes).
+  figures) where a ``results.json`` exists: under ``$VISIONLOSS_RESULTS`` when it is set, else
+  in the two folders the commands write to when run from the repository root,
+  ``tour-report/NAME/`` (``visionloss tour``) and ``out/NAME/`` (``visionloss experiment NAME``);
+  the newer of the two wins. Result files are git-ignored: the page shows what was run here.
 
 ``python docs/gen_pages.py --out DIR`` writes the same pages to ``DIR`` for a look.
 """
@@ -204,21 +206,41 @@ def benchmarks_page() -> str:
     return "\n".join(lines)
 
 
-def _results_dir() -> Path:
-    return Path(os.environ.get("VISIONLOSS_RESULTS", ROOT / "tour-report"))
+def _results_dirs() -> list[Path]:
+    """Where experiment results are read from: ``$VISIONLOSS_RESULTS`` when set, else the
+    folders ``visionloss tour`` and ``visionloss experiment NAME`` write to from the root."""
+    env = os.environ.get("VISIONLOSS_RESULTS")
+    if env:
+        return [Path(env)]
+    return [ROOT / "tour-report", ROOT / "out"]
+
+
+def _results_file(name: str) -> Path | None:
+    """The newest ``results.json`` of experiment ``name``, or None."""
+    found = [d / name / "results.json" for d in _results_dirs()]
+    found = [p for p in found if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def experiments_page() -> tuple[str, dict[str, bytes]]:
     from visionloss.experiments import list_experiments
 
     figures: dict[str, bytes] = {}
-    results = _results_dir()
     lines = [
         "# Experiments",
         "",
         "Small, reproducible experiments on embedded data: paper reproductions and "
-        "comparisons. `visionloss experiment NAME [--quick]` runs one; "
-        "`visionloss tour --quick` runs them all and writes one HTML report.",
+        "comparisons. `visionloss experiment NAME [--quick]` runs one (results in "
+        "`out/NAME/`); `visionloss tour --quick` runs them all and writes one HTML report "
+        "(results in `tour-report/`). This page shows the newest results found in either "
+        "folder when the docs were built.",
         "",
     ]
     experiments = list_experiments()
@@ -236,17 +258,21 @@ def experiments_page() -> tuple[str, dict[str, bytes]]:
         lines += [f"## {e.name}", "", e.summary, ""]
         if e.reference:
             lines += [f"Reference: {e.reference}", ""]
-        data_file = results / e.name / "results.json"
-        if not data_file.is_file():
+        data_file = _results_file(e.name)
+        if data_file is None:
             lines += [
-                f"No results here yet: run `visionloss experiment {e.name}` (or "
-                "`visionloss tour`) before building the docs.",
+                "No results here yet: from the repository root run "
+                f"`visionloss experiment {e.name} --quick` (it writes `out/{e.name}/`) or "
+                "`visionloss tour --quick` (it writes `tour-report/`), then build the docs "
+                "again.",
                 "",
             ]
             continue
         data = json.loads(data_file.read_text())
+        run = {True: "quick run, ", False: "full run, "}.get(data.get("quick"), "")
         lines += [
-            f"**{_cell(data.get('title', e.name))}** ({float(data.get('seconds', 0.0)):.1f} s)",
+            f"**{_cell(data.get('title', e.name))}** ({run}"
+            f"{float(data.get('seconds', 0.0)):.1f} s; from `{_shown(data_file)}`)",
             "",
         ]
         lines += _table(data.get("columns", []), data.get("rows", [])) + [""]

@@ -126,13 +126,19 @@ def params(rows, n=5):
 
 
 def random_boxes(n: int = 12, *, seed: int = 0, dtype=torch.float64, scale: float = 10.0):
-    """``(n, 4)`` pred and target xyxy boxes, valid, a mix of overlapping and disjoint pairs."""
+    """``(n, 4)`` pred and target xyxy boxes, valid, a mix of overlapping and disjoint pairs.
+
+    ``scale`` is the box size: widths and heights are uniform in ``[scale / 2, 3 scale / 2]``
+    (``scale=1000`` draws 500 to 1500 px boxes, whose areas overflow fp16 by a factor of up to
+    34); the target's corner is shifted by up to ``scale`` on each axis, so about a quarter of
+    the pairs are disjoint.
+    """
     g = torch.Generator().manual_seed(seed)
     xy = torch.rand(n, 2, generator=g, dtype=dtype) * scale
-    wh = 0.5 + torch.rand(n, 2, generator=g, dtype=dtype) * scale / 2
+    wh = scale * (0.5 + torch.rand(n, 2, generator=g, dtype=dtype))
     pred = torch.cat([xy, xy + wh], -1)
-    shift = (torch.rand(n, 2, generator=g, dtype=dtype) - 0.5) * scale / 2
-    twh = 0.5 + torch.rand(n, 2, generator=g, dtype=dtype) * scale / 2
+    shift = (torch.rand(n, 2, generator=g, dtype=dtype) - 0.5) * 2 * scale
+    twh = scale * (0.5 + torch.rand(n, 2, generator=g, dtype=dtype))
     target = torch.cat([xy + shift, xy + shift + twh], -1)
     return pred, target
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import visionloss as vl
 from tests.reference import boxes as ref
 from visionloss.cli.main import main
 from visionloss.experiments import diou_simulation as sim
@@ -155,3 +156,68 @@ def test_parallel_chunks_give_the_same_result():
     two, final_two = sim.simulate(*args, steps=5, chunk=100, workers=2)
     np.testing.assert_array_equal(one, two)
     torch.testing.assert_close(final_one, final_two, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "direction, iou",
+    [
+        pytest.param(lambda: sim.autograd_direction("wiou"), sim._exact_iou, id="wiou-autograd"),
+        pytest.param(lambda: sim.paper_direction("ciou"), sim.paper_iou, id="ciou-paper"),
+    ],
+)
+def test_numbers_do_not_depend_on_chunk_or_workers(direction, iou):
+    """The command picks chunk and workers from os.cpu_count(): every setting gives the same
+    bits. (WIoU scales by a mean of 1 - IoU: with a per-chunk mean it depended on the
+    machine; sums added per chunk depended on the chunk size in their last bits.)"""
+    anchors, targets = sim.regression_cases(3)
+    args = (anchors, targets, direction(), iou)
+    runs = [
+        sim.simulate(*args, steps=6, chunk=chunk, workers=workers)
+        for chunk, workers in [(343, 1), (686, 2), (sim.CHUNK, 1)]
+    ]
+    for curve, final in runs[1:]:
+        np.testing.assert_array_equal(curve, runs[0][0])
+        torch.testing.assert_close(final, runs[0][1], rtol=0, atol=0)
+
+
+def _wiou_step(anchors, targets):
+    """One step of B <- B + 0.1 (2 - IoU) (-grad) with wiou_loss's own mean (the call's)."""
+    leaf = anchors.clone().requires_grad_(True)
+    loss = vl.wiou_loss(leaf, targets, box_format="cxcywh", reduction="sum")
+    (grad,) = torch.autograd.grad(loss, leaf)
+    return anchors - 0.1 * (2 - sim._exact_iou(anchors, targets))[:, None] * grad
+
+
+def test_wiou_steps_use_the_mean_over_all_cases():
+    """Step 1 run in three chunks equals one step of wiou_loss on all cases at once."""
+    anchors, targets = sim.regression_cases(3)
+    direction = sim.autograd_direction("wiou")
+    assert direction.uses_iou_mean and not sim.autograd_direction("ciou").uses_iou_mean
+    curve, _ = sim.simulate(anchors, targets, direction, sim._exact_iou, steps=1, chunk=343)
+    expected = (_wiou_step(anchors, targets) - targets).abs().sum()
+    torch.testing.assert_close(torch.tensor(curve[0]), expected, rtol=1e-12, atol=0)
+    # per-chunk means (the old behaviour) move the boxes differently: the check can fail
+    chunked = torch.cat(
+        [_wiou_step(anchors[s : s + 343], targets[s : s + 343]) for s in (0, 343, 686)]
+    )
+    assert abs(float((chunked - targets).abs().sum()) - float(expected)) > 1e-6
+
+
+def test_final_error_maps_have_one_colour_scale_per_panel(tmp_path, monkeypatch):
+    """Each loss's panel spans its own errors (with its own colorbar): a shared scale left
+    every panel but IoU's uniformly dark."""
+    figures = []
+    monkeypatch.setattr(sim, "save_figure", lambda fig, path: figures.append(fig) or path)
+    rng = np.random.default_rng(0)
+    finals = {"iou": 2000 * rng.random(5), "giou": 40 * rng.random(5), "ciou": np.zeros(5)}
+    curves = {name: np.ones(sim.STEPS) for name in finals}
+    sim._figures(tmp_path, "autograd", list(finals), curves, finals, rng.random((5, 2)))
+    maps = figures[-1]
+    scatters = [ax.collections[0] for ax in maps.axes if ax.get_title().endswith("final error")]
+    assert len(scatters) == 3
+    assert [c.norm.vmax for c in scatters[:2]] == pytest.approx(
+        [finals["iou"].max(), finals["giou"].max()]
+    )
+    assert all(np.isfinite([c.norm.vmin, c.norm.vmax]).all() for c in scatters)
+    colorbars = [ax for ax in maps.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbars) == 3

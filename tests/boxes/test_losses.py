@@ -128,9 +128,13 @@ def test_reductions_weight_and_normalizer(fn, opts):
     if fn is not vl.wiou_loss:  # its batch mean is weighted too (tests/boxes/test_wiou.py)
         torch.testing.assert_close(fn(pred, target, weight=w, **opts), (w * none).mean())
     torch.testing.assert_close(fn(pred, target, normalizer=4.0, **opts), none.sum() / 4)
+    # a fractional normalizer divides (Focal-EIoU's sum of IoU^gamma weights can be < 1) ...
     torch.testing.assert_close(
-        fn(pred, target, normalizer=torch.tensor(0.5), **opts), none.sum()
-    )  # the normalizer is clamped at 1
+        fn(pred, target, normalizer=torch.tensor(0.5), **opts), none.sum() / 0.5
+    )
+    # ... and one <= 0 (no positive anchor) leaves the sum, as RetinaNet's max(num_pos, 1)
+    torch.testing.assert_close(fn(pred, target, normalizer=torch.tensor(0.0), **opts), none.sum())
+    torch.testing.assert_close(fn(pred, target, normalizer=0, **opts), none.sum())
 
 
 @pytest.mark.parametrize("fn, opts", FUNCS)
@@ -456,3 +460,156 @@ def test_log_iou_of_disjoint_boxes_is_clamped():
         eps=1e-4,
     )
     torch.testing.assert_close(out, -torch.log(torch.tensor(1e-4)))
+
+
+# ---------------------------------------------------------------- documented degenerate cases
+
+
+@pytest.mark.parametrize("fn, opts", FUNCS)
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_no_boxes_sum_is_zero_and_none_is_empty(fn, opts, reduction):
+    empty = torch.zeros(0, 4, requires_grad=True)
+    out = fn(empty, torch.zeros(0, 4), reduction=reduction, **opts)
+    if reduction == "none":
+        assert out.shape == (0,)
+    else:
+        assert out.item() == 0.0
+        assert_finite_graph(out, empty)
+
+
+@pytest.mark.parametrize("fn, opts", FUNCS)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_all_zero_weight_gives_zero_with_zero_gradient(fn, opts, reduction):
+    pred, target = random_boxes(5)
+    w = torch.zeros(5, dtype=torch.float64)
+    value, (gp, gt) = grads(fn, pred, target, weight=w, reduction=reduction, **opts)
+    assert value.item() == 0.0
+    assert torch.equal(gp, torch.zeros_like(gp)) and torch.equal(gt, torch.zeros_like(gt))
+
+
+def _identical_empty_value(name: str) -> float:
+    """Loss of two identical zero-area boxes: 1 - IoU = 1 with every penalty 0."""
+    if name in ("box_l1", "box_smooth_l1", "focal_eiou", "focal_eiou-grad"):
+        return 0.0  # coordinates agree / IoU^gamma = 0
+    if name == "iou-log":
+        return -math.log(1e-6)  # -ln eps
+    if name == "wiou-v2":
+        return (1 / 0.4) ** 0.5  # beta^gamma with beta = 1 / iou_mean
+    if name == "wiou-v3":
+        beta = 1 / 0.6
+        return beta / (3.0 * 1.9 ** (beta - 3.0))
+    return 1.0
+
+
+@pytest.mark.parametrize(
+    "name, fn, opts", [pytest.param(r[0], r[1], r[3], id=r[0]) for r in LOSSES]
+)
+@pytest.mark.parametrize(
+    "box",
+    [
+        pytest.param([0.0, 0.0, 0.0, 0.0], id="zero"),
+        pytest.param([2.0, 3.0, 2.0, 3.0], id="point"),
+        pytest.param([0.0, 1.0, 2.0, 1.0], id="zero-height"),
+        pytest.param([2.0, 2.0, 1.0, 1.0], id="inverted"),
+    ],
+)
+def test_identical_zero_area_boxes_give_one_not_zero(name, fn, opts, box):
+    b = torch.tensor([box], dtype=torch.float64)
+    value, (gp, gt) = grads(fn, b, b, reduction="none", **opts)
+    torch.testing.assert_close(value, torch.tensor([_identical_empty_value(name)], dtype=b.dtype))
+    assert torch.equal(gp, torch.zeros_like(gp)) and torch.equal(gt, torch.zeros_like(gt))
+
+
+@pytest.mark.parametrize(
+    "fn, pred, expected",
+    [
+        pytest.param(vl.iou_loss, [1.0, 1.0, 1.0, 1.0], 1.0, id="iou"),
+        pytest.param(vl.giou_loss, [1.0, 1.0, 1.0, 1.0], 1.0, id="giou"),
+        pytest.param(vl.giou_loss, [0.5, 1.5, 0.5, 1.5], 1.0, id="giou-off-centre"),
+        pytest.param(vl.diou_loss, [1.0, 1.0, 1.0, 1.0], 1.0, id="diou"),
+        pytest.param(vl.ciou_loss, [1.0, 1.0, 1.0, 1.0], 1.0, id="ciou"),
+        pytest.param(vl.eiou_loss, [1.0, 1.0, 1.0, 1.0], 3.0, id="eiou"),
+        pytest.param(vl.siou_loss, [1.0, 1.0, 1.0, 1.0], 1 + (1 - math.exp(-1)) ** 4, id="siou"),
+    ],
+)
+def test_point_box_inside_the_target_is_a_stationary_point(fn, pred, expected):
+    """A point box gets no gradient through its zero width and height (and, at the target's
+    centre, none from the centre distance): the loss is high but flat."""
+    p = torch.tensor([pred], dtype=torch.float64)
+    t = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=torch.float64)
+    value, (gp,) = grads(lambda a: fn(a, t), p)
+    torch.testing.assert_close(value, torch.tensor(expected, dtype=torch.float64))
+    assert torch.equal(gp, torch.zeros_like(gp))
+
+
+@pytest.mark.parametrize(
+    "fn, opts",
+    [
+        pytest.param(vl.diou_loss, {}, id="diou"),
+        pytest.param(vl.ciou_loss, {}, id="ciou"),
+        pytest.param(vl.cdiou_loss, {}, id="cdiou"),
+        pytest.param(vl.mpdiou_loss, {"image_size": IMAGE}, id="mpdiou"),
+    ],
+)
+def test_distance_terms_move_a_point_box_towards_the_target(fn, opts):
+    p = torch.tensor([[4.0, 5.0, 4.0, 5.0]], dtype=torch.float64)  # right of and below the target
+    t = torch.tensor([[0.0, 0.0, 2.0, 2.0]], dtype=torch.float64)
+    _, (gp,) = grads(lambda a: fn(a, t, **opts), p)
+    step = p - 0.1 * gp
+    before = vl.box_convert(p, "xyxy", "cxcywh")[0, :2] - 1.0
+    after = vl.box_convert(step, "xyxy", "cxcywh")[0, :2] - 1.0
+    assert after.norm() < before.norm()  # a gradient step brings the centre closer
+
+
+def test_giou_of_empty_boxes_reaches_two_and_stays_in_zero_two():
+    lines = vl.giou_loss(torch.tensor([[0.0, 0.0, 2.0, 0.0]]), torch.tensor([[0.0, 1.0, 2.0, 1.0]]))
+    assert lines.item() == 2.0  # disjoint zero-area boxes with a non-empty enclosing box
+    g = torch.Generator().manual_seed(3)
+    b = torch.rand(400, 8, generator=g, dtype=torch.float64) * 10  # unordered corners
+    b[:100, 2] = b[:100, 0]  # zero widths
+    b[100:200, 7] = b[100:200, 5]  # zero heights
+    out = vl.giou_loss(b[:, :4], b[:, 4:], reduction="none")
+    assert ((out >= 0) & (out <= 2)).all()
+
+
+def test_focal_eiou_paper_normalisation_is_the_iou_weighted_mean():
+    # Zhang et al. normalise by the sum of the IoU^gamma weights; with poorly overlapping boxes
+    # that sum is below 1 and must divide (a max(normalizer, 1) clamp would shrink the loss)
+    p = torch.tensor([[0.0, 0.0, 4.0, 4.0], [1.0, 1.0, 3.0, 5.0]], dtype=torch.float64)
+    t = torch.tensor([[3.0, 3.0, 7.0, 7.0], [2.0, 0.0, 6.0, 3.0]], dtype=torch.float64)
+    w = vl.box_iou(p, t, paired=True).pow(0.5)
+    assert w.sum() < 1
+    out = vl.focal_eiou_loss(p, t, gamma=0.5, normalizer=w.sum())
+    expected = (w * vl.eiou_loss(p, t, reduction="none")).sum() / w.sum()
+    torch.testing.assert_close(out, expected)
+
+
+def test_focal_eiou_of_iou_zero_pairs_is_zero_with_zero_gradient():
+    p = torch.tensor([[0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 1.0, 1.0]])
+    t = torch.tensor([[3.0, 3.0, 4.0, 5.0], [0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 2.0, 2.0]])
+    for detach in (True, False):
+        value, (gp, gt) = grads(vl.focal_eiou_loss, p, t, detach_weight=detach, reduction="none")
+        assert torch.equal(value, torch.zeros(3))
+        assert torch.equal(gp, torch.zeros_like(gp)) and torch.equal(gt, torch.zeros_like(gt))
+
+
+@pytest.mark.parametrize(
+    "fn, opts, bound",
+    [
+        pytest.param(vl.diou_loss, {}, 2.0, id="diou"),
+        pytest.param(vl.wiou_loss, {"version": "v1"}, math.e, id="wiou-v1"),
+        pytest.param(vl.ciou_loss, {}, 3.0, id="ciou"),
+        pytest.param(vl.eiou_loss, {}, 4.0, id="eiou"),
+        pytest.param(vl.alpha_iou_loss, {"variant": "ciou"}, 3.0, id="alpha-ciou"),
+    ],
+)
+def test_inverted_corners_far_apart_stay_bounded(fn, opts, bound):
+    # The enclosing box spans all four corners on each axis (an inverted prediction's corners
+    # included), so it contains both centres: rho^2 / c^2 <= 1 and each loss keeps the bound it
+    # has on valid boxes. With max(x2) - min(x1) of the corners as given (torchvision's
+    # enclosure), DIoU was 2071 here and WIoU's exp(rho^2 / c^2) overflowed to inf.
+    p = torch.tensor([[20.0, 20.0, 10.0, 10.0]], requires_grad=True)
+    t = torch.tensor([[100.0, 100.0, 21.0, 21.0]])
+    out = fn(p, t, **opts)
+    assert_finite_graph(out, p)
+    assert out.item() <= bound  # the bounds on valid boxes

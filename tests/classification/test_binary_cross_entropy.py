@@ -12,6 +12,8 @@ Convention mapping:
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -197,3 +199,20 @@ def test_gradcheck_probabilities_and_pos_weight():
 def test_bad_inputs(call, error, match):
     with pytest.raises(error, match="binary_cross_entropy_loss: .*" + match):
         call()
+
+
+def test_a_confident_wrong_logit_costs_its_magnitude():
+    x = torch.tensor([1e4, -1e4, 20.0], requires_grad=True)
+    out = vl.binary_cross_entropy_loss(x, torch.tensor([0.0, 1.0, 0.0]), reduction="none")
+    torch.testing.assert_close(out, torch.tensor([1e4, 1e4, 20.0]))
+    (g,) = torch.autograd.grad(out.sum(), x)
+    torch.testing.assert_close(g, torch.tensor([1.0, -1.0, 1.0]))
+
+
+def test_infinite_logits_are_outside_the_contract():
+    """Logits must be finite: +-inf gives NaN (right side) or inf (wrong side)."""
+    x = torch.tensor([math.inf, -math.inf])
+    out = vl.binary_cross_entropy_loss(x, torch.tensor([1.0, 0.0]), reduction="none")
+    assert torch.isnan(out).all()
+    out = vl.binary_cross_entropy_loss(x, torch.tensor([0.0, 1.0]), reduction="none")
+    assert torch.isinf(out).all()

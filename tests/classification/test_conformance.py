@@ -183,6 +183,26 @@ def test_empty_input_is_zero_with_graph(fn, module, opts, make, none_shape, redu
         assert_finite_graph(out, x)
 
 
+# losses with an elementwise / per-location weight: (function, options, input maker, weight name)
+ZERO_WEIGHT = [
+    pytest.param(vl.cross_entropy_loss, {}, _index, "weight_map", id="cross_entropy"),
+    pytest.param(vl.binary_cross_entropy_loss, {}, _binary, "weight", id="binary_cross_entropy"),
+    pytest.param(vl.focal_loss, {"alpha": 0.25}, _binary, "weight", id="focal"),
+    pytest.param(vl.softmax_focal_loss, {"gamma": 1.5}, _index, "weight_map", id="softmax_focal"),
+]
+
+
+@pytest.mark.parametrize("fn, opts, make, name", ZERO_WEIGHT)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_all_zero_weight_gives_zero_with_zero_gradient(fn, opts, make, name, reduction):
+    x, y = make((2, C, 4), torch.float64)
+    x.requires_grad_(True)
+    out = fn(x, y, reduction=reduction, **{name: torch.zeros(2, 1, 4, dtype=x.dtype)}, **opts)
+    assert out.item() == 0.0
+    (g,) = torch.autograd.grad(out, x)
+    assert torch.equal(g, torch.zeros_like(g))
+
+
 @pytest.mark.parametrize("fn, module, opts, make, none_shape", LOSSES)
 def test_bad_reduction_and_input_types(fn, module, opts, make, none_shape):
     x, y = make((2, C), torch.float64)

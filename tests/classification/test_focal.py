@@ -240,13 +240,35 @@ def test_normalizer_positives_number_and_tensor():
     torch.testing.assert_close(vl.focal_loss(x, y, ignore_index=-1, normalizer=7.0), total / 7)
     torch.testing.assert_close(
         vl.focal_loss(x, y, ignore_index=-1, normalizer=torch.tensor(0.0)), total
-    )  # max(normalizer, 1)
+    )  # no positives: the sum (RetinaNet's max(num_pos, 1))
     no_positive = vl.focal_loss(x, torch.zeros_like(y), normalizer="positives")
     torch.testing.assert_close(no_positive, vl.focal_loss(x, torch.zeros_like(y), reduction="sum"))
     m = vl.FocalLoss(normalizer="positives", ignore_index=-1)
     torch.testing.assert_close(
         m(x, y), vl.focal_loss(x, y, ignore_index=-1, normalizer="positives")
     )
+
+
+def test_normalizer_positives_without_positives_is_the_sum():
+    x = logits(2, 3, 4)
+    y = torch.zeros(2, 3, 4, dtype=torch.float64)
+    y[0, 0] = -1.0  # ignored entries are not positives either
+    total = vl.focal_loss(x, y, ignore_index=-1, reduction="sum")
+    assert total > 0
+    torch.testing.assert_close(vl.focal_loss(x, y, ignore_index=-1, normalizer="positives"), total)
+    nothing = vl.focal_loss(
+        x.requires_grad_(True), torch.full_like(y, -1), ignore_index=-1, normalizer="positives"
+    )
+    assert nothing.item() == 0.0
+    (g,) = torch.autograd.grad(nothing, x)
+    assert torch.equal(g, torch.zeros_like(g))
+
+
+def test_infinite_logits_are_outside_the_contract():
+    """Logits must be finite: +-inf gives NaN (right side) or inf (wrong side)."""
+    x = torch.tensor([math.inf, -math.inf])
+    assert torch.isnan(vl.focal_loss(x, torch.tensor([1.0, 0.0]), reduction="none")).all()
+    assert torch.isinf(vl.focal_loss(x, torch.tensor([0.0, 1.0]), reduction="none")).all()
 
 
 def test_gradcheck_with_ignore_alpha_vector_and_weight():

@@ -59,6 +59,16 @@ def test_disjoint_supports_give_log_2_with_finite_gradients():
     assert torch.isinf(vl.kl_divergence_loss(a, b))  # where the KL is infinite
 
 
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_disjoint_supports_and_opposite_saturated_logits_are_flat_at_the_maximum(temperature):
+    a = torch.tensor([[0.0, -math.inf, -math.inf], [1e4, -1e4, -1e4]], requires_grad=True)
+    b = torch.tensor([[-math.inf, 0.0, 0.0], [-1e4, 1e4, -1e4]], requires_grad=True)
+    out = vl.js_divergence_loss(a, b, temperature=temperature, reduction="none")
+    torch.testing.assert_close(out, torch.full((2,), temperature**2 * math.log(2)))
+    ga, gb = torch.autograd.grad(out.sum(), (a, b))
+    assert torch.equal(ga, torch.zeros_like(ga)) and torch.equal(gb, torch.zeros_like(gb))
+
+
 def test_hand_value_and_zero_for_equal():
     # p = [1, 0], q = [1/2, 1/2]: m = [3/4, 1/4]
     p = torch.tensor([[0.0, -math.inf]], dtype=torch.float64)

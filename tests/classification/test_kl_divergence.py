@@ -117,6 +117,46 @@ def test_zero_probability_targets_give_cross_entropy_with_finite_gradients():
     assert torch.isinf(reverse)
 
 
+def test_zero_probability_on_the_first_side_contributes_zero_in_both_directions():
+    """KL(a || b) with a_c = 0: forward puts the target first, reverse the input."""
+    zero = torch.tensor([[0.0, -math.inf, 0.0]], dtype=torch.float64, requires_grad=True)
+    full = torch.tensor([[0.5, -1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    p = torch.tensor([[0.5, 0.0, 0.5]], dtype=torch.float64)
+    q = torch.softmax(full.detach(), 1)
+    expected = (p[:, [0, 2]] * (p[:, [0, 2]] / q[:, [0, 2]]).log()).sum()
+    for out in (
+        vl.kl_divergence_loss(full, zero),  # KL(softmax(zero) || softmax(full))
+        vl.kl_divergence_loss(zero, full, direction="reverse"),
+    ):
+        torch.testing.assert_close(out, expected)
+        assert_finite_graph(out, zero, full)
+
+
+def test_infinite_divergence_is_inf_with_a_finite_forward_gradient():
+    """Forward KL(p || q) with q_c = 0 < p_c: the input (q) gets a finite gradient."""
+    x = torch.tensor([[0.0, -math.inf, 0.0]], requires_grad=True)
+    out = vl.kl_divergence_loss(x, torch.zeros(1, 3))
+    assert torch.isinf(out)
+    (g,) = torch.autograd.grad(out, x)
+    assert torch.isfinite(g).all()
+
+
+def test_infinite_reverse_divergence_has_a_finite_gradient():
+    # KL(q || p) with p_c = 0 < q_c is +inf; the infinity is a constant of the input, so the
+    # gradient is that of the finite terms (here those of the two classes both sides support)
+    x = torch.zeros(1, 3, requires_grad=True)
+    out = vl.kl_divergence_loss(x, torch.tensor([[0.0, -math.inf, 0.0]]), direction="reverse")
+    assert torch.isinf(out) and out > 0
+    (g,) = torch.autograd.grad(out, x)
+    assert torch.isfinite(g).all()
+    # the finite part: sum over c in {0, 2} of q_c (log q_c - log p_c) with p = (1/2, 0, 1/2)
+    y = x.detach().clone().requires_grad_(True)
+    q = torch.log_softmax(y, 1)
+    finite = (q.exp() * (q - math.log(0.5)))[:, [0, 2]].sum()
+    (expected,) = torch.autograd.grad(finite, y)
+    torch.testing.assert_close(g, expected)
+
+
 def test_distillation_temperature_scaling():
     s, t = logits(8, 10), logits(8, 10, seed=7)
     T = 3.0

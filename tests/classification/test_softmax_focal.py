@@ -157,6 +157,24 @@ def test_certain_predictions_have_finite_zero_gradient(gamma):
     assert_finite_graph(vl.softmax_focal_loss(x, q, gamma=gamma), x)
 
 
+def test_certain_wrong_prediction_costs_the_logit_gap():
+    x = torch.tensor([[1e4, -1e4, -1e4]], requires_grad=True)
+    out = vl.softmax_focal_loss(x, torch.tensor([1]), gamma=2.0)
+    torch.testing.assert_close(out, torch.tensor(2e4))
+    assert_finite_graph(out, x)
+
+
+def test_all_zero_probability_target_gives_zero_and_counts_in_the_mean():
+    x = logits(3, C).requires_grad_(True)
+    q = distribution(3, C)
+    q[1] = 0.0
+    none = vl.softmax_focal_loss(x, q, reduction="none")
+    assert none[1].item() == 0.0 and (none[[0, 2]] > 0).all()
+    torch.testing.assert_close(vl.softmax_focal_loss(x, q), none.sum() / 3)
+    (g,) = torch.autograd.grad(none[1], x)
+    assert torch.equal(g, torch.zeros_like(g))
+
+
 def test_all_ignored_is_zero_with_graph():
     x, y = _data()
     x.requires_grad_(True)

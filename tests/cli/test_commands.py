@@ -90,8 +90,201 @@ def test_plot_gives_a_one_line_reason_and_exit_1_when_nothing_fits(cli, tmp_path
     out = tmp_path / "none.png"
     proc = cli("plot", "l1", "--against", "iou", "-o", str(out))
     assert proc.returncode == 1
-    assert "skipped l1: no 'iou' probe for the regression family (it has: error)" in proc.stdout
+    assert "skipped l1: no 'iou' probe for l1 (it has: error)" in proc.stdout
     assert not out.exists()
+
+
+def _one_line(proc) -> str:
+    """The single line a user error prints on stderr (no usage dump, no traceback)."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_env_prints_versions_and_devices(cli):
+    proc = cli("env")
+    assert proc.returncode == 0, proc.stderr
+    rows = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.strip())
+    assert rows["torch"].strip() == torch.__version__
+    assert rows["python"].strip()[0].isdigit()
+    assert "cuda" in rows
+
+
+def test_list_family_prints_only_that_family(cli):
+    proc = cli("list", "--family", "regression")
+    assert proc.returncode == 0, proc.stderr
+    names = {line.split()[0] for line in proc.stdout.splitlines()[2:-2] if line.strip()}
+    expected = {s.name for s in visionloss.list_losses("regression")}
+    assert names == expected
+    assert f"{len(expected)} losses" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(
+            ("list", "--family", "segmentaton"),
+            "visionloss list: argument --family: unknown family 'segmentaton'; "
+            "did you mean 'segmentation'?",
+            id="list-family",
+        ),
+        pytest.param(
+            ("bench", "--family", "segmentaton"),
+            "visionloss bench: argument --family: unknown family 'segmentaton'; "
+            "did you mean 'segmentation'?",
+            id="bench-family",
+        ),
+        pytest.param(
+            ("plot", "--family", "segmentaton", "-o", "unused.png"),
+            "visionloss plot: argument --family: unknown family 'segmentaton'; "
+            "did you mean 'segmentation'?",
+            id="plot-family",
+        ),
+        pytest.param(
+            ("lst",),
+            "visionloss: unknown command 'lst'; did you mean 'list'?",
+            id="command",
+        ),
+        pytest.param(
+            ("experiment", "focal-imbalanse"),
+            "visionloss experiment: unknown experiment 'focal-imbalanse'; "
+            "did you mean 'focal-imbalance'",
+            id="experiment",
+        ),
+        pytest.param(
+            ("bench", "--repeat", "0"),
+            "visionloss bench: argument --repeat: expected an integer >= 1, got 0",
+            id="bench-repeat",
+        ),
+        pytest.param(
+            ("plot", "l1"),
+            "visionloss plot: the following arguments are required: -o/--output",
+            id="plot-missing-output",
+        ),
+    ],
+)
+def test_unknown_names_and_bad_arguments_are_one_line_with_close_matches(cli, args, message):
+    proc = cli(*args)
+    assert proc.returncode == 2
+    assert _one_line(proc).startswith(message)
+
+
+def test_experiment_help_lists_its_own_options(cli):
+    proc = cli("experiment", "focal-imbalance", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: visionloss experiment focal-imbalance" in proc.stdout
+    for option in ("--quick", "--out", "--epochs", "--seeds", "--positive"):
+        assert option in proc.stdout
+
+
+def test_experiment_list_names_every_experiment(cli):
+    from visionloss.experiments import list_experiments
+
+    proc = cli("experiment", "--list")
+    assert proc.returncode == 0, proc.stderr
+    names = {line.split()[0] for line in proc.stdout.splitlines()[2:] if line.strip()}
+    assert {e.name for e in list_experiments() if not e.name.startswith("_")} <= names
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        # the experiment's own check, before any training
+        pytest.param(
+            ("--epochs", "0"),
+            "visionloss experiment: focal-imbalance: expected epochs >= 1",
+            id="value",
+        ),
+        # argparse's check of the declared choices
+        pytest.param(
+            ("--positive", "11"),
+            "visionloss experiment focal-imbalance: argument --positive: invalid choice: 11",
+            id="choice",
+        ),
+        pytest.param(
+            ("--nope",),
+            "visionloss experiment focal-imbalance: unrecognized arguments: --nope",
+            id="unknown-option",
+        ),
+    ],
+)
+def test_experiment_bad_option_is_one_line_exit_2(cli, tmp_path, args, message):
+    proc = cli("experiment", "focal-imbalance", "--quick", "--out", str(tmp_path), *args)
+    assert proc.returncode == 2
+    assert _one_line(proc).startswith(message)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_experiment_output_folder_that_cannot_be_created_is_one_line(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = cli("experiment", "focal-imbalance", "--quick", "--out", str(blocker / "sub"))
+    assert proc.returncode == 2
+    assert _one_line(proc).startswith(f"visionloss experiment: --out {blocker / 'sub'}: ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(
+            ("l1", "-o", "/nonexistent-visionloss/dir/x.png"),
+            "visionloss plot: -o /nonexistent-visionloss/dir/x.png: the folder "
+            "/nonexistent-visionloss/dir does not exist",
+            id="missing-folder",
+        ),
+        pytest.param(
+            ("l1", "-o", "{tmp}/x.pngg"),
+            "visionloss plot: -o {tmp}/x.pngg: unknown image format '.pngg'",
+            id="format",
+        ),
+        pytest.param(
+            ("huber", "--set", "delta=-1", "-o", "{tmp}/x.png"),
+            "visionloss plot: huber: delta=-1 rejected (ValueError: huber_loss: "
+            "expected delta > 0, got -1)",
+            id="rejected-value",
+        ),
+        pytest.param(
+            ("huber", "--sweep", "delta=1,-1", "-o", "{tmp}/x.png"),
+            "visionloss plot: huber: delta=-1 rejected",
+            id="rejected-sweep-value",
+        ),
+        pytest.param(
+            ("--family", "classification", "--set", "gama=2", "-o", "{tmp}/x.png"),
+            "visionloss plot: unknown option 'gama' for binary_cross_entropy",
+            id="unknown-option",
+        ),
+    ],
+)
+def test_plot_user_errors_are_one_line_exit_2(cli, tmp_path, args, message):
+    proc = cli("plot", *(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2
+    line = _one_line(proc)
+    assert line.startswith(message.format(tmp=tmp_path))
+    if "gama" in args:
+        assert "did you mean 'gamma'?" in line
+    assert not list(tmp_path.glob("*.png*"))
+
+
+def test_plot_option_of_some_losses_only_is_noted_for_the_others(cli, tmp_path):
+    out = tmp_path / "beta.png"
+    proc = cli("plot", "l1", "smooth_l1", "--set", "beta=0.5", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "note: l1 does not take beta; drawn without" in proc.stdout
+    assert f"wrote {out} (2 curves)" in proc.stdout
+
+
+def test_a_genuine_bug_keeps_its_traceback(cli):
+    # a ValueError that is not about what the user typed is a bug: traceback, exit 1
+    prelude = (
+        "import visionloss.cli.list_cmd as m\n"
+        "def run(args):\n    raise ValueError('internal inconsistency')\n"
+        "m.run = run"
+    )
+    proc = cli("list", prelude=prelude)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+    assert "ValueError: internal inconsistency" in proc.stderr
 
 
 def test_plot_rejects_a_malformed_option(cli, tmp_path):

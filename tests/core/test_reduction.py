@@ -30,8 +30,12 @@ def test_none_returns_loss_with_masked_entries_zeroed():
         pytest.param({"weight": torch.tensor([1.0, 0.0, 1.0])}, 4.0 / 3.0, id="weight"),
         pytest.param({"denominator": torch.tensor(8.0)}, 0.75, id="denominator"),
         pytest.param({"normalizer": 2.0}, 3.0, id="normalizer"),
-        # RetinaNet's max(1, num_pos): a normaliser below one divides by one
-        pytest.param({"normalizer": torch.tensor(0.0)}, 6.0, id="normalizer-clamped"),
+        # a fractional normaliser divides (a sum of weights, as Focal-EIoU's) ...
+        pytest.param({"normalizer": 0.5}, 12.0, id="normalizer-fraction"),
+        pytest.param({"normalizer": torch.tensor(0.25)}, 24.0, id="normalizer-fraction-tensor"),
+        # ... and zero (no positives) leaves the sum, as RetinaNet's max(1, num_pos) for counts
+        pytest.param({"normalizer": torch.tensor(0.0)}, 6.0, id="normalizer-zero"),
+        pytest.param({"normalizer": 0}, 6.0, id="normalizer-zero-int"),
     ],
 )
 def test_mean_options(kwargs, expected):

@@ -148,8 +148,8 @@ def overlap(
             empty_target = float(gsum.detach()) == 0
             if empty_target and empty == "exclude":
                 continue
-            if empty_target and empty == "penalize":
-                loss = psum / n
+            if empty_target and empty == "penalize":  # soft FP rate: plain sum p, squared or not
+                loss = _sums(p, g, valid, group, cls, False)[1] / n
             else:
                 loss = 1 - score(inter, psum, gsum, *smooth)
             if exponent != 1.0:
@@ -199,7 +199,8 @@ def generalized_dice(
         if not raw:
             if empty == "exclude":
                 continue
-            fp = sum(cw[cls] * sums[cls][1] / n for cls in chosen)
+            # soft FP rate: plain sum p, squared or not
+            fp = sum(cw[cls] * _sums(p, g, valid, group, cls, False)[1] / n for cls in chosen)
             losses.append(fp / sum(cw[cls] for cls in chosen))
             continue
         biggest = max(raw.values())

@@ -133,11 +133,26 @@ def test_none_keeps_input_shape(fn, module, opts):
 
 
 @pytest.mark.parametrize("fn, module, opts", FUNCS)
-def test_empty_input_is_zero_with_graph(fn, module, opts):
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_empty_input_is_zero_with_graph(fn, module, opts, reduction):
     x = torch.zeros(0, 3, requires_grad=True)
-    out = fn(x, torch.zeros(0, 3), **opts)
-    assert out.item() == 0.0
-    assert_finite_graph(out, x)
+    out = fn(x, torch.zeros(0, 3), reduction=reduction, **opts)
+    if reduction == "none":
+        assert out.shape == (0, 3)
+    else:
+        assert out.item() == 0.0  # also for Charbonnier, whose minimum is eps
+        assert_finite_graph(out, x)
+
+
+@pytest.mark.parametrize("fn, module, opts", FUNCS)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_all_zero_weight_gives_zero_with_zero_gradient(fn, module, opts, reduction):
+    x, y = _data((2, 3))
+    value, (gx, gy) = grads(
+        fn, x, y, weight=torch.zeros(2, 3, dtype=x.dtype), reduction=reduction, **opts
+    )
+    assert torch.equal(value, torch.zeros_like(value))
+    assert torch.equal(gx, torch.zeros_like(gx)) and torch.equal(gy, torch.zeros_like(gy))
 
 
 @pytest.mark.parametrize("fn, module, opts", FUNCS)
@@ -208,8 +223,25 @@ def test_bad_options(fn, name):
         fn(torch.zeros(2), torch.zeros(2), **{name: -1.0})
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_charbonnier_does_not_overflow_for_large_finite_errors(dtype):
+    """sqrt(d^2 + eps^2) overflows float32 beyond |d| ~ 1.8e19 (bf16 holds such values)."""
+    x = torch.tensor([1e20, -3e30], dtype=dtype, requires_grad=True)
+    out = vl.charbonnier_loss(x, torch.zeros(2, dtype=dtype), reduction="none")
+    torch.testing.assert_close(out, x.detach().float().abs())
+    (g,) = torch.autograd.grad(out.sum(), x)
+    torch.testing.assert_close(g.float(), torch.tensor([1.0, -1.0]))
+
+
 def test_huber_is_delta_times_smooth_l1():
     x, y = _data()
     torch.testing.assert_close(
         vl.huber_loss(x, y, delta=0.4), 0.4 * vl.smooth_l1_loss(x, y, beta=0.4)
     )
+
+
+def test_mse_of_fp16_extremes_is_squared_in_fp32():
+    big = torch.tensor([6e4], dtype=torch.float16)
+    out = vl.mse_loss(big, -big)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.tensor(1.44e10))

@@ -8,6 +8,8 @@ The reference (``tests/reference/segmentation.py``) loops over images, classes a
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -238,6 +240,93 @@ def test_all_pixels_ignored_is_zero_with_zero_gradient(name, per_image):
     assert out.item() == 0.0
     (g,) = torch.autograd.grad(out, x)
     assert torch.equal(g, torch.zeros_like(x))
+
+
+def _reductions(name):
+    return ["sum", *(["none"] if name not in COMPOUND else [])]
+
+
+@pytest.mark.parametrize(
+    "name, reduction", [pytest.param(n, r, id=f"{n}-{r}") for n in NAMES for r in _reductions(n)]
+)
+@pytest.mark.parametrize(
+    "shape", [pytest.param((0, 3, 4, 5), id="no-images"), pytest.param((2, 3, 0), id="no-pixels")]
+)
+def test_empty_input_sum_is_zero_and_none_holds_zeros(name, reduction, shape):
+    fn, _, own, _ = LOSSES[name]
+    x = torch.zeros(shape, requires_grad=True)
+    out = fn(x, torch.zeros((shape[0], *shape[2:]), dtype=torch.long), reduction=reduction, **own)
+    assert torch.equal(out, torch.zeros_like(out))
+    if reduction == "sum":
+        assert_finite_graph(out, x)
+    elif shape[0] == 0:
+        assert out.numel() == 0
+
+
+@pytest.mark.parametrize(
+    "name, reduction", [pytest.param(n, r, id=f"{n}-{r}") for n in NAMES for r in _reductions(n)]
+)
+@pytest.mark.parametrize("per_image", [True, False], ids=["per-image", "batch"])
+def test_all_pixels_ignored_sum_and_none_are_zero_with_zero_gradient(name, reduction, per_image):
+    fn, _, own, _ = LOSSES[name]
+    x = logits(dtype=torch.float32).requires_grad_()
+    t = torch.full((2, 4, 5), -1)
+    out = fn(x, t, ignore_index=-1, per_image=per_image, reduction=reduction, **own)
+    assert torch.equal(out, torch.zeros_like(out))
+    (g,) = torch.autograd.grad(out.sum(), x)
+    assert torch.equal(g, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_zero_class_weights_give_zero_with_zero_gradient(name):
+    fn, _, own, _ = LOSSES[name]
+    x = logits().requires_grad_()
+    out = fn(x, labels(), weight=[0.0, 0.0, 0.0], **own)
+    assert out.item() == 0.0
+    (g,) = torch.autograd.grad(out, x)
+    assert torch.equal(g, torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize(
+    "scale, dtype",
+    [
+        pytest.param(1e4, torch.float32, id="1e4-fp32"),
+        pytest.param(6e4, torch.float16, id="6e4-fp16"),
+    ],
+)
+def test_saturated_logits_are_finite_and_zero_when_right(name, activation, scale, dtype):
+    fn, _, own, _ = LOSSES[name]
+    t = labels()
+    sign = one_hot(t) * 2 - 1  # +1 on the target class, -1 elsewhere
+    right = (sign * scale).to(dtype).requires_grad_()
+    wrong = (-sign * scale).to(dtype).requires_grad_()
+    good = fn(right, t, activation=activation, **own)
+    assert good.item() == 0.0
+    assert_finite_graph(good, right)
+    bad = fn(wrong, t, activation=activation, **own)
+    assert bad.item() > 0.5
+    assert_finite_graph(bad, wrong)
+
+
+def test_lovasz_hinge_of_wrong_logits_is_one_plus_the_margin():
+    t = labels(absent=False)
+    x = (1 - 2 * one_hot(t)) * 1e4  # every pixel of every channel wrong by 1e4
+    torch.testing.assert_close(
+        vl.lovasz_loss(x, t, activation="sigmoid"), torch.tensor(1 + 1e4, dtype=x.dtype)
+    )
+
+
+@pytest.mark.parametrize("name", COMPOUND)
+def test_compound_confident_wrong_prediction_costs_the_logit_gap(name):
+    fn, _, own, _ = LOSSES[name]
+    t = labels(absent=False)
+    x = (1 - 2 * one_hot(t)) * 1e4  # target class at -1e4, the two others at +1e4
+    dice = vl.dice_loss(x, t)
+    lam = own.get("lambda_ce", own.get("lambda_focal", 1.0))
+    # -log p_target = gap + log 2 (two wrong classes), the focal factor (1 - p)^gamma is 1
+    torch.testing.assert_close(fn(x, t, **own), dice + lam * (2e4 + math.log(2)))
 
 
 # overlap losses whose value on probabilities is exactly 0 for a perfect prediction and exactly

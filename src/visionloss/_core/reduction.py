@@ -56,7 +56,9 @@ def reduce_loss(
         denominator: overrides the count of the mean (e.g. the sum of class weights, as
             ``torch.nn.functional.cross_entropy`` does). Zero gives a zero mean.
         normalizer: RetinaNet-style normaliser for ``"mean"``: the sum divided by
-            ``max(normalizer, 1)`` (e.g. the number of positive anchors).
+            ``normalizer`` (e.g. the number of positive anchors, or a sum of fractional
+            weights as Focal-EIoU), or by 1 where it is ``<= 0`` (no positives: the sum, as
+            RetinaNet's ``max(num_pos, 1)`` for counts).
 
     Returns:
         the reduced loss (a 0-dim tensor) or, for ``"none"``, ``loss`` with invalid entries zeroed.
@@ -74,8 +76,10 @@ def reduce_loss(
         return total
     if normalizer is not None:
         if isinstance(normalizer, Tensor):
-            return total / normalizer.to(total.dtype).clamp_min(1.0)
-        return total / max(float(normalizer), 1.0)
+            n = normalizer.to(total.dtype)
+            return total / torch.where(n > 0, n, n.new_ones(()))
+        n = float(normalizer)
+        return total / (n if n > 0 else 1.0)
     if denominator is None:
         if mask is None:
             denominator = float(loss.numel())

@@ -30,7 +30,7 @@ def reduce_boxes(
     """Reduce a per-box loss of shape ``(...)``.
 
     ``weight`` (broadcastable to ``(...)``) multiplies each box's loss; ``"mean"`` divides the
-    weighted sum by the number of boxes, or by ``max(normalizer, 1)`` when a ``normalizer``
+    weighted sum by the number of boxes, or by ``normalizer`` (1 where it is <= 0) when one
     (e.g. the number of positive anchors, possibly a tensor) is given.
     """
     if weight is not None:

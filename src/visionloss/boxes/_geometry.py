@@ -152,9 +152,17 @@ def intersection(p: Corners, t: Corners) -> Tensor:
 
 
 def enclosing(p: Corners, t: Corners) -> tuple[Tensor, Tensor]:
-    """Width and height of the smallest box enclosing both."""
-    cw = (torch.maximum(p.x2, t.x2) - torch.minimum(p.x1, t.x1)).clamp_min(0)
-    ch = (torch.maximum(p.y2, t.y2) - torch.minimum(p.y1, t.y1)).clamp_min(0)
+    """Width and height of the smallest box enclosing both boxes' four corners.
+
+    The extent on each axis is taken over all four coordinates, so an inverted prediction
+    (``x2 < x1``, common early in training when corners are regressed directly) still gets an
+    enclosing box that contains both centres: the normalised centre distance stays below 1
+    and DIoU / CIoU / WIoU stay bounded. For ordered boxes this is the usual
+    ``max(x2) - min(x1)``.
+    """
+    mx, mn = torch.maximum, torch.minimum
+    cw = mx(mx(p.x1, p.x2), mx(t.x1, t.x2)) - mn(mn(p.x1, p.x2), mn(t.x1, t.x2))
+    ch = mx(mx(p.y1, p.y2), mx(t.y1, t.y2)) - mn(mn(p.y1, p.y2), mn(t.y1, t.y2))
     return cw, ch
 
 
@@ -194,8 +202,12 @@ def overlap(p: Corners, t: Corners) -> Overlap:
 
 
 def giou_penalty(p: Corners, t: Corners, ov: Overlap) -> Tensor:
-    """GIoU: ``(|C| - |A u B|) / |C|`` with C the smallest enclosing box."""
-    cw, ch = enclosing(p, t)
+    """GIoU: ``(|C| - |A u B|) / |C|`` with C the smallest enclosing box, ``max(x2) - min(x1)``
+    of the corners as given (as torchvision; an inverted box adds no extent, so the loss stays
+    in ``[0, 2]`` and two identical inverted boxes give 1). The distance-based variants use
+    :func:`enclosing` instead, which must contain both centres."""
+    cw = (torch.maximum(p.x2, t.x2) - torch.minimum(p.x1, t.x1)).clamp_min(0)
+    ch = (torch.maximum(p.y2, t.y2) - torch.minimum(p.y1, t.y1)).clamp_min(0)
     area = cw * ch
     return safe_div(area - ov.union, area)
 

@@ -38,6 +38,11 @@ def alpha_iou_loss(
     with :math:`\beta = v / ((1 - \mathrm{IoU}) + v)` held constant as in CIoU. ``alpha = 1``
     gives the plain losses; ``alpha > 1`` up-weights the loss and gradient of high-IoU boxes.
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). Each powered term is 0 at 0
+    with zero gradient, also for ``alpha < 1``: two identical zero-area boxes give 1 (not 0)
+    with zero gradient, for every variant.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -46,7 +51,7 @@ def alpha_iou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

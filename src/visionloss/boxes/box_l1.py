@@ -26,6 +26,11 @@ def box_l1_loss(
     in the coordinates of ``loss_format`` (e.g. DETR's ``"cxcywh"``), the boxes being given in
     ``box_format``. With ``normalizer=num_boxes`` this is DETR's box L1 term.
 
+    Degenerate cases: no boxes give 0 for ``"mean"`` and ``"sum"``, attached to the graph, and a
+    ``(0,)`` tensor for ``"none"``; an all-zero ``weight`` gives 0 with zero gradients.
+    Coordinates are compared as they are: zero-area boxes and inverted corners are ordinary
+    values, and identical boxes give 0.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -33,7 +38,7 @@ def box_l1_loss(
         loss_format: format in which coordinates are compared (default: ``box_format``).
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

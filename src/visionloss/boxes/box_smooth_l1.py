@@ -33,6 +33,11 @@ def box_smooth_l1_loss(
     Fast R-CNN applies it to encoded offsets; pass those (any ``(..., 4)`` tensors) with the
     default formats.
 
+    Degenerate cases: no boxes give 0 for ``"mean"`` and ``"sum"``, attached to the graph, and a
+    ``(0,)`` tensor for ``"none"``; an all-zero ``weight`` gives 0 with zero gradients.
+    Coordinates are compared as they are: zero-area boxes and inverted corners are ordinary
+    values, and identical boxes give 0.
+
     Args:
         pred: ``(..., 4)`` predicted boxes (or box deltas), floating point.
         target: ``(..., 4)`` targets, same shape.
@@ -41,7 +46,7 @@ def box_smooth_l1_loss(
         loss_format: format in which coordinates are compared (default: ``box_format``).
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

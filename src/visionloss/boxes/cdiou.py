@@ -32,6 +32,12 @@ def cdiou_loss(
     (x2, y2)`` and :math:`c` the diagonal of the smallest enclosing box. The distance term is
     differentiated exactly (its gradient at a coincident vertex is 0, not NaN).
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The vertex-distance term stays
+    finite with a finite gradient (0 at a coincident vertex): it moves the corners of a
+    zero-area box towards the target's, and two identical zero-area boxes give 1 (not 0) with
+    zero gradient.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -40,7 +46,7 @@ def cdiou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

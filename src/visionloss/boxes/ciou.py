@@ -33,6 +33,13 @@ def ciou_loss(
     :math:`1/(w^2+h^2)` factor). A box with zero height has aspect angle :math:`\pi/2`; a point
     box (zero width and height) counts as square, so values and gradients stay finite.
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). As in :func:`diou_loss`, a
+    point box at the target's centre is a stationary point (loss 1, zero gradient), two
+    identical zero-area boxes give 1 (not 0) with zero gradient (their aspect angles agree,
+    ``v = 0``). For inverted corners the enclosing box spans all four corners, so the distance
+    term stays below 1 and the loss below 3.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -42,7 +49,7 @@ def ciou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

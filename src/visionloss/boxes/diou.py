@@ -27,13 +27,20 @@ def diou_loss(
     smallest enclosing box. It pulls the centres together directly, so it converges much faster
     than GIoU (see ``visionloss experiment diou-simulation``).
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The centre-distance term still
+    moves a zero-area box towards the target's centre; at that centre a point box is a
+    stationary point (loss 1, zero gradient), and two identical zero-area boxes give 1 (not 0)
+    with zero gradient. Inverted corners count as empty for the IoU; the enclosing box spans all
+    four corners on each axis, so it contains both centres and the loss stays below 2.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

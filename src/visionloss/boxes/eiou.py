@@ -28,13 +28,21 @@ def eiou_loss(
     :math:`c^2 = C_w^2 + C_h^2`. This is the Efficient-IoU of Zhang et al.; mmdetection's
     ``EIoULoss`` is a different loss (Extended-IoU, a smooth IoU loss).
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The width and height terms
+    give no gradient through a zero width or height (sizes are clamped at 0): a point box at the
+    target's centre is a stationary point with loss 3 (each size term is 1) and zero gradient.
+    Two identical zero-area boxes give 1 (not 0) with zero gradient. For inverted corners the
+    enclosing box spans all four corners on each axis, so each distance term stays at most 1
+    and the loss at most 4.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

@@ -29,9 +29,13 @@ def focal_eiou_loss(
 
     By default the factor :math:`\mathrm{IoU}^\gamma` is a weight (no gradient flows through
     it, ``detach_weight=True``), as in the common implementations; ``detach_weight=False``
-    differentiates the product. Boxes with IoU 0 contribute 0. The paper normalises a batch by
-    the sum of its weights; pass ``normalizer=box_iou(pred, target, paired=True).pow(gamma)
-    .sum()`` for that.
+    differentiates the product. The paper normalises a batch by the sum of its weights; pass
+    ``normalizer=box_iou(pred, target, paired=True).pow(gamma).sum()`` for that.
+
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). Any pair with IoU 0 (zero-area
+    or inverted boxes, disjoint boxes) gives 0 with zero gradient, also with
+    ``detach_weight=False``.
 
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
@@ -41,7 +45,7 @@ def focal_eiou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

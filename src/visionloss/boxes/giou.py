@@ -26,13 +26,20 @@ def giou_loss(
     with :math:`C` the smallest box enclosing both. Unlike the IoU loss it has a gradient for
     disjoint boxes (it grows the prediction towards the target).
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The enclosing-box term is 0
+    when the enclosing box has zero area too, so two identical zero-area boxes give 1 (not 0)
+    with zero gradient; two disjoint zero-area boxes with a non-empty enclosing box give 2. The
+    loss stays in ``[0, 2]``, inverted corners included. A point box inside the target gets no
+    gradient (loss 1).
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

@@ -33,6 +33,11 @@ def inner_iou_loss(
     gradient of high-IoU pairs, ``ratio > 1`` widens the reach of low-IoU pairs; ``ratio = 1``
     is the base loss.
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The auxiliary box of a
+    zero-area box has zero area too (inner IoU 0); two identical zero-area boxes give 1 (not 0)
+    with zero gradient, for every variant.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -42,7 +47,7 @@ def inner_iou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

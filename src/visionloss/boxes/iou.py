@@ -30,8 +30,14 @@ def iou_loss(
         \ell = 1 - \mathrm{IoU} \;\big|\; 1 - \mathrm{IoU}^2 \;\big|\;
                -\ln \max(\mathrm{IoU}, \varepsilon)
 
-    Disjoint boxes have IoU 0 and no gradient (the reason for GIoU / DIoU). Boxes with
-    inverted corners are empty; a pair with an empty union has IoU 0.
+    Disjoint boxes have IoU 0 and no gradient (the reason for GIoU / DIoU).
+
+    Degenerate cases: no boxes give 0 for ``"mean"`` and ``"sum"``, attached to the graph, and a
+    ``(0,)`` tensor for ``"none"``; an all-zero ``weight`` gives 0 with zero gradients. A
+    zero-area box, or one with inverted corners (``x2 < x1`` or ``y2 < y1``, counted as empty),
+    has IoU 0 with every box, itself included (an empty union gives 0, not NaN), and the IoU
+    then has zero gradient: the loss is 1 (``"linear"``, ``"square"``) or ``-ln eps``
+    (``"log"``), so two identical zero-area boxes give 1, not 0.
 
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
@@ -41,7 +47,7 @@ def iou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)`` instead of the
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0) instead of the
             number of boxes (e.g. the number of positive anchors; a tensor is fine).
 
     Shape:

@@ -46,6 +46,11 @@ def mpdiou_loss(
         d_1^2 = (x_1 - x_1^{gt})^2 + (y_1 - y_1^{gt})^2,\
         d_2^2 = (x_2 - x_2^{gt})^2 + (y_2 - y_2^{gt})^2
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The corner-distance term moves
+    the corners of a zero-area box towards the target's (finite gradients); two identical
+    zero-area boxes give 1 (not 0) with zero gradient.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -54,7 +59,7 @@ def mpdiou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

@@ -39,6 +39,12 @@ def siou_loss(
     computed in the equivalent form :math:`\Lambda = 2|\Delta x||\Delta y| / \sigma^2`
     (finite gradient where the centres are aligned).
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). The shape cost gives no
+    gradient through a zero width or height (sizes are clamped at 0): a point box at the
+    target's centre is a stationary point with loss :math:`1 + (1 - e^{-1})^{\theta}` and zero
+    gradient. Two identical zero-area boxes give 1 (not 0) with zero gradient.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -46,7 +52,7 @@ def siou_loss(
         box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``.
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

@@ -107,6 +107,13 @@ def wiou_loss(
     :class:`WIoULoss` keeps it in a buffer (no host sync). This function uses ``iou_mean`` when
     given, else the (weighted) mean of the current batch.
 
+    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
+    with zero gradient, for a zero-area box or inverted corners). Two identical zero-area boxes
+    have :math:`\mathcal L_{IoU} = 1` and zero gradient: v1 gives 1, v2 and v3 their focusing
+    factor at that :math:`\beta`. Inverted corners count as empty for the IoU; the enclosing box
+    spans all four corners on each axis, so it contains both centres and the distance attention
+    :math:`\exp(\rho^2 / c^2)` stays at most :math:`e`.
+
     Args:
         pred: ``(..., 4)`` predicted boxes, floating point.
         target: ``(..., 4)`` target boxes, same shape.
@@ -119,7 +126,7 @@ def wiou_loss(
         weight: optional per-box weight broadcastable to ``(...)``; it also weights the batch
             mean (weight 0 marks padding).
         reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by ``max(normalizer, 1)``.
+        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
     Shape:
         ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.

@@ -303,13 +303,17 @@ def kl_terms(log_p: Tensor, log_q: Tensor) -> Tensor:
     """``sum_c p_c (log p_c - log q_c)`` over dim 1: KL(P || Q) per distribution.
 
     Terms with ``p_c = 0`` are 0 (the limit of ``p log p``), with finite gradients (both logs
-    are replaced before the product, so no ``0 * inf`` reaches the backward pass).
+    are replaced before the product, so no ``0 * inf`` reaches the backward pass). A term with
+    ``p_c > 0 = q_c`` makes the divergence ``+inf``; that infinity is added as a constant, so the
+    gradient is the (finite) gradient of the other terms rather than NaN.
     """
     p = log_p.exp()
-    support = p > 0
+    infinite = (p > 0) & torch.isneginf(log_q)
+    support = (p > 0) & ~infinite
     zero = log_p.new_zeros(())
     diff = torch.where(support, log_p, zero) - torch.where(support, log_q, zero)
-    return torch.where(support, p * diff, zero).sum(1)
+    finite = torch.where(support, p * diff, zero).sum(1)
+    return finite + torch.where(infinite.any(1), float("inf"), 0.0).to(finite.dtype)
 
 
 class DivergenceModule(LossModule):

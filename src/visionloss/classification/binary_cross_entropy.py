@@ -48,6 +48,13 @@ def binary_cross_entropy_loss(
     weights image columns instead of classes. Label smoothing is symmetric: 1 becomes
     ``1 - eps/2`` and 0 becomes ``eps/2``.
 
+    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph (never NaN), and an empty tensor for ``"none"``; an all-zero ``weight`` gives 0 with
+    zero gradients. Saturated logits (e.g. ``+-1e4``) give finite values and gradients (a
+    confident wrong logit ``x`` costs about ``|x|``); logits must be finite (``+-inf`` gives
+    NaN or inf). With ``from_logits=False``, probabilities of exactly 0 or 1 are allowed: each
+    log is clamped at -100, as in torch, so values and gradients stay finite.
+
     Args:
         input: logits (or probabilities in [0, 1] with ``from_logits=False``), any shape
             ``(N, C, *)``, ``(N,)``...; floating point.

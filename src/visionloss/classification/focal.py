@@ -82,6 +82,13 @@ def focal_loss(
     ``alpha[c]`` and its negatives by ``1 - alpha[c]`` (MONAI's sequence ``alpha`` leaves the
     negatives at 1).
 
+    Degenerate cases: an empty input, or one whose targets all equal ``ignore_index``, gives 0
+    for ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"`` holds 0
+    at ignored entries); an all-zero ``weight`` gives 0. ``normalizer="positives"`` without
+    any positive divides by 1, so the mean is then the sum. Saturated logits (e.g. ``+-1e4``)
+    give finite values and gradients for every ``gamma >= 0``; logits must be finite
+    (``+-inf`` gives NaN or inf).
+
     Args:
         input: logits of any shape, e.g. ``(N, C, *)`` (multilabel) or ``(N,)``; floating.
         target: the same shape, values in [0, 1] (or ``ignore_index``).
@@ -90,7 +97,7 @@ def focal_loss(
         gamma: focusing parameter ``>= 0`` (default 2).
         weight: optional elementwise weight broadcastable to ``input``.
         ignore_index: target entries equal to this value contribute nothing and leave the mean.
-        normalizer: for ``"mean"``, divide the sum by ``max(normalizer, 1)`` instead of the
+        normalizer: for ``"mean"``, divide the sum by it (by 1 where it is <= 0) instead of the
             number of valid elements: ``"positives"`` (the sum of the valid targets, i.e. the
             number of positive entries for 0/1 targets, as RetinaNet's normalisation by the
             anchors assigned to a box), a number or a tensor (e.g. a count all-reduced across

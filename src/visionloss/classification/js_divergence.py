@@ -36,6 +36,14 @@ def js_divergence_loss(
     Symmetric, bounded by :math:`\log 2` (natural log) per distribution at ``T = 1``, and finite
     when the supports differ. :math:`\log m` is computed as ``logaddexp(log p, log q) - log 2``.
 
+    Degenerate cases: an empty input (``N = 0`` or an empty ``*``) gives 0 for every
+    reduction but ``"none"`` (an empty tensor), attached to the graph. Probability 0 (a
+    ``-inf`` entry) is allowed on either side, also on both at once. Disjoint supports (and
+    saturated logits, e.g. ``+-1e4``, that pick different classes) give the maximum
+    :math:`T^2 \log 2` with a zero gradient: the divergence is flat there. Each distribution
+    needs at least one finite entry and none equal to ``+inf``; otherwise the result is
+    undefined.
+
     Args:
         input: logits (or log-probabilities) ``(N, C, *)``.
         target: logits (or log-probabilities) of the same shape.

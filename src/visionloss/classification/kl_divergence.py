@@ -46,7 +46,11 @@ def kl_divergence_loss(
 
     ``direction="forward"`` (default) is the mass-covering KL of distillation (Hinton et al.),
     the quantity ``torch.nn.functional.kl_div(log q, p)`` computes; ``"reverse"`` is the
-    mode-seeking one. Both sides may be logits or log-probabilities (``log_softmax`` leaves
+    mode-seeking one. The arguments keep the library-wide names ``input`` (the prediction, the
+    student) and ``target`` (the reference, the teacher) so the loss drops into
+    :class:`~visionloss.CombinedLoss` and ``build_loss`` like every other; the direction of the
+    divergence is therefore the explicit ``direction`` word, whose error message spells out
+    which KL each value means. Both sides may be logits or log-probabilities (``log_softmax`` leaves
     log-probabilities unchanged; ``-inf`` entries, i.e. probability 0, are fine: ``0 log 0 = 0``).
     For probabilities pass ``probs.log()``. The ``T^2`` factor keeps the gradient scale
     independent of the temperature. Gradients reach both sides; detach the teacher yourself.
@@ -63,6 +67,16 @@ def kl_divergence_loss(
     are ``F.kl_div(P.log(), Q, reduction="sum")`` or ``F.kl_div(P.log(), Q.log(),
     log_target=True, reduction="sum")``, here ``kl_divergence_loss(P.log()[None],
     Q.log()[None])``.
+
+    Degenerate cases: an empty input (``N = 0`` or an empty ``*``) gives 0 for every
+    reduction but ``"none"`` (an empty tensor), attached to the graph. Probability 0 (a
+    ``-inf`` entry) is allowed on either side. In :math:`\mathrm{KL}(a \| b)` a class with
+    :math:`a_c = 0` contributes 0 (``0 log 0 = 0``) with finite gradients; a class with
+    :math:`b_c = 0 < a_c` makes the divergence infinite and the result is ``inf``, with the
+    finite gradient of the other classes in both directions (the infinity is a constant);
+    :func:`js_divergence_loss` stays finite there. Saturated logits (e.g.
+    ``+-1e4``) give finite values and gradients. Each distribution needs at least one finite
+    entry and none equal to ``+inf``; otherwise the result is undefined.
 
     Args:
         input: logits (or log-probabilities) ``(N, C, *)`` of the model distribution q.

@@ -52,6 +52,14 @@ def softmax_focal_loss(
     ``focal_loss``, whose mean also divides by ``C`` times the locations (ignored ones included).
     Here a scalar ``alpha`` scales every class alike.
 
+    Degenerate cases: an empty input, or one whose targets all equal ``ignore_index``, gives 0
+    for ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"`` holds 0
+    at ignored locations); an all-zero ``weight_map`` gives 0. A probability target that is
+    all zero at a location gives 0 there, and the location still counts in the mean. A
+    certain correct prediction (e.g. logits ``+-1e4``) gives 0 with a finite, zero gradient; a
+    certain wrong one costs about the logit gap (the modulating factor is 1). Logits must be
+    finite.
+
     Args:
         input: logits of shape ``(N, C, *)``, floating point.
         target: class indices ``(N, *)`` (integer dtype) or probabilities ``(N, C, *)``.

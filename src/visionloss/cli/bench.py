@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from .experiment import make_folder
 from .main import CommandError
 
 
@@ -48,9 +49,9 @@ def load_runner() -> ModuleType:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``visionloss bench``, shared with ``python -m benchmarks.runner``."""
-    from .._core.registry import FAMILIES
+    from .main import family_help, family_type, int_at_least
 
-    p.add_argument("--family", choices=FAMILIES, help="only this family")
+    p.add_argument("--family", type=family_type, metavar="F", help=family_help("only this family"))
     p.add_argument(
         "--loss", action="append", default=[], metavar="NAME", help="only this loss (repeatable)"
     )
@@ -77,8 +78,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-compile", dest="compile", action="store_false")
     p.add_argument("--quick", action="store_true", help="first shape of each case only")
-    p.add_argument("--warmup", type=int, default=None, help="untimed runs (default 3 / 10)")
-    p.add_argument("--repeat", type=int, default=None, help="timed runs (default 15 / 50)")
+    p.add_argument(
+        "--warmup", type=int_at_least(0), default=None, help="untimed runs (default 3 / 10)"
+    )
+    p.add_argument(
+        "--repeat", type=int_at_least(1), default=None, help="timed runs (default 15 / 50)"
+    )
     p.add_argument("--out", default=None, help="CSV file to write")
 
 
@@ -104,5 +109,9 @@ def run(args: argparse.Namespace) -> int:
     runner = load_runner()
     kind = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     default = Path("out") / "bench" / f"{args.family or 'all'}-{kind}.csv"
+    out = Path(args.out) if args.out else default
+    if out.is_dir():
+        raise CommandError(f"--out {out}: is a folder; expected a CSV file name")
+    make_folder(out.parent, "--out")  # before the timings, not after them
     rows, _ = runner.run(args, default)
     return 1 if any(r.note.startswith("failed") for r in rows) else 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .._core.registry import FAMILIES, list_losses
+from .._core.registry import list_losses
 from ..experiments import format_table
+from .main import family_help, family_type
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list the registered losses")
-    p.add_argument("--family", choices=FAMILIES, help="only this family")
+    p.add_argument("--family", type=family_type, metavar="F", help=family_help("only this family"))
     p.set_defaults(handler=run)
 
 

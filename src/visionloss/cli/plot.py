@@ -3,18 +3,26 @@
 The curves are computed by the library's own functions through autograd (see ``_probes``):
 regression losses against the error, classification and segmentation losses against the
 probability (or logit) of the true class on one pixel, box losses against the centre offset of
-a unit box, metric losses against a distance, contrastive losses against a cosine similarity.
-A loss without a meaningful curve is skipped with a one-line reason.
+a unit box, metric losses against a distance, contrastive losses against the cosine similarity
+of the positive (or, for the dense forgery losses, the negative) pairs, GAN objectives against
+the discriminator's logit, R1 and the gradient penalty against the slope of a linear
+discriminator, total variation against the height of a step edge.
+A loss without a meaningful curve is skipped with a one-line reason (a designed one: see
+``_probes``), and the command exits with status 1 when nothing could be drawn. A user error is
+one line on stderr with exit status 2: an option no named loss takes (with close matches), a
+value the loss rejects where its defaults draw, an output path that cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
-from .._core.registry import FAMILIES, get_loss, list_losses
+from .._core.registry import LossSpec, get_loss, list_losses
 from . import _probes
-from .main import CommandError
+from .main import CommandError, close_matches, family_help, family_type
 
 
 def add_parser(sub) -> None:
@@ -26,7 +34,9 @@ def add_parser(sub) -> None:
         "gamma = 0, 0.5, 1, 2, 5 as in RetinaNet Fig. 1.",
     )
     p.add_argument("names", nargs="*", metavar="NAME", help="registered loss names or aliases")
-    p.add_argument("--family", choices=FAMILIES, help="every loss of this family")
+    p.add_argument(
+        "--family", type=family_type, metavar="F", help=family_help("every loss of this family")
+    )
     p.add_argument("--all", action="store_true", help="every registered loss")
     p.add_argument("--grad", action="store_true", help="also draw d loss / d x")
     p.add_argument(
@@ -73,6 +83,47 @@ def _key_value(text: str, flag: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _check_output(output: str) -> Path:
+    """The ``-o`` file, checked before any curve is computed: its folder exists and is
+    writable, it is not a folder, and matplotlib knows its format."""
+    from ..experiments._common import pyplot
+
+    path = Path(output)
+    folder = path.parent
+    if path.is_dir():
+        raise CommandError(f"-o {output}: is a folder; expected a file such as curves.png")
+    if not folder.is_dir():
+        raise CommandError(f"-o {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CommandError(f"-o {output}: the folder {folder} is not writable")
+    pyplot()  # matplotlib, or a clear error naming the extra to install
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise CommandError(
+            f"-o {output}: unknown image format {path.suffix or '(none)'!r}; expected .png "
+            f"(or .{', .'.join(sorted(f for f in formats if f != 'png'))})"
+        )
+    return path
+
+
+def _check_options(specs: list[LossSpec], keys: list[str]) -> None:
+    """Each option the user names is taken by at least one of the losses drawn; else a
+    one-line error with the close matches among their options."""
+    known: set[str] = set()
+    for spec in specs:
+        known |= _probes.option_names(spec) or set()
+    for key in keys:
+        if not any(_probes.takes_option(spec, key) for spec in specs):
+            names = ", ".join(s.name for s in specs[:4]) + (", ..." if len(specs) > 4 else "")
+            raise CommandError(
+                f"unknown option {key!r} for {names}{close_matches(key, known)} "
+                f"(see `visionloss show NAME`)"
+            )
+
+
 def _names(args: argparse.Namespace) -> list[str]:
     names = [get_loss(n).name for n in args.names]  # unknown names: ValueError -> exit 2
     if args.family:
@@ -108,10 +159,15 @@ def draw(results: list[_probes.ProbeResult], output: str, *, grad: bool) -> int:
             grid[0][col].plot(curve.x, curve.y, **style)
             if grad:
                 grid[1][col].plot(curve.x, curve.dy, **style)
-        grid[0][col].set_title(f"loss against {axis_name}")
+        axis = _probes.AXES.get(axis_name)
+        title = (axis.title if axis else "") or axis_name
+        grid[0][col].set_title(f"loss against {title}")
+        grad_title = (
+            f"gradient against {title}" if title != axis_name else f"gradient d loss / d {title}"
+        )
         grid[0][col].set_ylabel("loss")
         if grad:
-            grid[1][col].set_title(f"gradient d loss / d {axis_name}")
+            grid[1][col].set_title(grad_title)
             grid[1][col].set_ylabel("d loss / dx")
             grid[1][col].axhline(0.0, color="0.6", lw=0.6)
         for row in range(rows):
@@ -125,22 +181,42 @@ def draw(results: list[_probes.ProbeResult], output: str, *, grad: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     names = _names(args)
+    output = _check_output(args.output)
     options = dict(_key_value(o, "--set") for o in args.options)
     options = {k: _value(v) for k, v in options.items()}
     sweep = None
     if args.sweep:
         key, values = _key_value(args.sweep, "--sweep")
         sweep = (key, [_value(v) for v in values.split(",") if v.strip()])
+    specs = [get_loss(n) for n in names]
+    _check_options(specs, [*options, *([sweep[0]] if sweep else [])])
     results = []
-    for name in names:
-        this_sweep, fixed = sweep, None
+    for spec in specs:
+        name = spec.name
+        # options another of the losses drawn takes are left out for this one, with a note
+        mine = {k: v for k, v in options.items() if _probes.takes_option(spec, k)}
+        this_sweep, fixed, preset = sweep, None, False
+        dropped = [k for k in options if k not in mine]
+        if sweep and not _probes.takes_option(spec, sweep[0]):
+            this_sweep = None
+            dropped.append(sweep[0])
+        if dropped:
+            print(f"note: {name} does not take {', '.join(dropped)}; drawn without")
         if sweep is None and len(names) == 1:
-            preset = _probes.default_sweep(name)
-            if preset is not None:
-                this_sweep, fixed = (preset[0], preset[1]), preset[2]
-        result = _probes.probe(
-            name, against=args.against, options=options, sweep=this_sweep, fixed=fixed
-        )
+            default = _probes.default_sweep(name)
+            if default is not None and default[0] not in mine:
+                this_sweep, fixed, preset = (default[0], default[1]), default[2], True
+        try:
+            result = _probes.probe(
+                name,
+                against=args.against,
+                options=mine,
+                sweep=this_sweep,
+                fixed=fixed,
+                preset=preset,
+            )
+        except _probes.OptionError as err:  # the loss draws, but not with this value
+            raise CommandError(str(err)) from None
         for note in result.notes:
             print(f"note: {note}")
         if result.reason:
@@ -149,6 +225,9 @@ def run(args: argparse.Namespace) -> int:
     if not any(r.curves for r in results):
         print("nothing to draw")
         return 1
-    count = draw(results, args.output, grad=args.grad)
-    print(f"wrote {args.output} ({count} curves)")
+    try:
+        count = draw(results, str(output), grad=args.grad)
+    except OSError as err:  # checked above; the file system may still refuse
+        raise CommandError(f"-o {output}: cannot write ({err.strerror or err})") from None
+    print(f"wrote {output} ({count} curves)")
     return 0

@@ -20,6 +20,8 @@ from .._core.progress import progress
 from ..experiments import format_table, get_experiment, list_experiments, run_experiment
 from . import _report
 from .env import environment
+from .experiment import make_folder
+from .main import int_at_least
 
 
 def add_parser(sub) -> None:
@@ -33,7 +35,7 @@ def add_parser(sub) -> None:
     p.add_argument("--only", metavar="NAME[,NAME]", help="only these experiments")
     p.add_argument(
         "--jobs",
-        type=int,
+        type=int_at_least(1),
         default=min(2, os.cpu_count() or 1),
         help="experiments run at once, each in its own process with one torch thread "
         "(default: the number of cores, at most 2)",
@@ -78,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
         experiments = list_experiments()
     if not experiments:
         print("no experiments are registered")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(Path(args.out), "--out")
     sections: list[_report.Section] = []
     start = time.perf_counter()
     finished = {}

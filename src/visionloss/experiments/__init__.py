@@ -4,6 +4,12 @@ Each experiment is a function ``fn(quick: bool, out: Path, **options) -> Experim
 registered with :func:`register_experiment` in its own module of this package; modules are
 discovered automatically. :func:`run_experiment` creates the output folder, runs it, prints the
 result table and writes ``results.json`` next to the PNG figures.
+
+An experiment checks its options before doing any work and rejects a bad value with a
+``ValueError`` whose message starts with the experiment's name and a colon (``"gan-2d: expected
+steps >= 1, got 0"``), raised in its own module; :func:`run_experiment` turns exactly those into
+:class:`ExperimentOptionError`, which the command line prints as one line (exit code 2), while
+any other exception keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Optional, Union
 
 __all__ = [
     "Experiment",
+    "ExperimentOptionError",
     "ExperimentResult",
     "register_experiment",
     "list_experiments",
@@ -27,6 +34,11 @@ __all__ = [
     "run_experiment",
     "format_table",
 ]
+
+
+class ExperimentOptionError(ValueError):
+    """An experiment rejected the value of one of its options (a user error, not a bug); the
+    experiment's own ValueError is its ``__cause__``."""
 
 
 @dataclass
@@ -130,6 +142,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _rejects_option(exp: Experiment, err: ValueError) -> bool:
+    """Whether ``err`` is ``exp`` rejecting an option value: a ValueError raised in the
+    experiment's own module whose message starts with ``"<name>:"`` (see the module docstring).
+    A ValueError from deeper down (torch, numpy, a loss) is a bug and is not converted."""
+    tb = err.__traceback__
+    if tb is None or not str(err).startswith(f"{exp.name}:"):
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__") == exp.function.__module__
+
+
 def run_experiment(
     name: str,
     *,
@@ -139,7 +163,8 @@ def run_experiment(
     **options: Any,
 ) -> ExperimentResult:
     """Run experiment ``name``, print its table, write ``results.json`` and figures to ``out``
-    (default ``out/<name>``) and return the result."""
+    (default ``out/<name>``) and return the result. A bad option value raises
+    :class:`ExperimentOptionError` (a ValueError)."""
     exp = get_experiment(name)
     out_dir = Path(out) if out is not None else Path("out") / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -149,10 +174,15 @@ def run_experiment(
     start = time.perf_counter()
     try:
         result = exp.function(quick=quick, out=out_dir, **options)
+    except ValueError as err:
+        if _rejects_option(exp, err):
+            raise ExperimentOptionError(str(err)) from err
+        raise
     finally:
         torch.set_num_threads(threads)  # experiments may limit threads; leave the caller's
     result.seconds = time.perf_counter() - start
-    (out_dir / "results.json").write_text(json.dumps(_jsonable(result.to_json()), indent=2))
+    payload = {**_jsonable(result.to_json()), "quick": quick}  # the docs say which run it is
+    (out_dir / "results.json").write_text(json.dumps(payload, indent=2))
     if verbose:
         print(f"\n{result.title}  ({'quick' if quick else 'full'} run, {result.seconds:.1f}s)")
         print(result.table())

@@ -25,18 +25,25 @@ Two ways to get the direction ``D``:
     prediction spans the target); the CIoU aspect gradient omits the ``1 / (w^2 + h^2)`` factor.
 ``autograd``
     minus the exact gradient of this library's loss (any box loss of the registry whose only
-    required options are the boxes; MPDIoU gets a 20 x 20 image).
+    required options are the boxes; MPDIoU gets a 20 x 20 image). A loss that scales by a
+    mean of ``1 - IoU`` (WIoU v2/v3's ``iou_mean``) gets, at every step, the mean over all the
+    cases: the value one call on the whole set would use, whatever the chunking.
 
-Cases are independent, so they are processed in chunks that stay in cache; everything is
-float64, like MATLAB.
+Cases are processed in chunks that stay in cache (each chunk runs all its steps at once; for a
+loss that needs the mean over all cases, the chunks advance one step at a time). Every sum is
+taken per block of ``BLOCK`` cases and then over the blocks, and chunks hold whole blocks, so
+the numbers do not depend on the chunk size or the number of worker threads (a run is the same
+on every machine). Everything is float64, like MATLAB.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +73,7 @@ ASPECTS = (
 )
 AUTOGRAD_OPTIONS = {"mpdiou": {"image_size": (20.0, 20.0)}}
 CHUNK = 1 << 15
+BLOCK = 343  # the cases of one anchor centre; sums run per block, then over the blocks
 
 
 def learning_rate(step: int) -> float:
@@ -241,8 +249,13 @@ def paper_direction(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     )
 
 
-def autograd_direction(name: str) -> Callable[[Tensor, Tensor], Tensor]:
-    """``D(B) = -d loss / d B`` of this library's loss ``name`` (boxes in cxcywh)."""
+def autograd_direction(name: str) -> Callable[..., Tensor]:
+    """``D(B) = -d loss / d B`` of this library's loss ``name`` (boxes in cxcywh).
+
+    For a loss with an ``iou_mean`` option (WIoU), the direction is ``direction(b, g,
+    iou_mean=m)`` and has ``uses_iou_mean = True``: :func:`simulate` passes the mean of
+    ``1 - IoU`` over all cases (``None`` lets the loss take the mean of ``b`` itself).
+    """
     from .._core.registry import get_loss
 
     spec = get_loss(name)
@@ -251,13 +264,15 @@ def autograd_direction(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     options = dict(AUTOGRAD_OPTIONS.get(spec.name, {}))
     fn = spec.function
 
-    def direction(b: Tensor, g: Tensor) -> Tensor:
+    def direction(b: Tensor, g: Tensor, iou_mean: Tensor | None = None) -> Tensor:
+        extra = {} if iou_mean is None else {"iou_mean": iou_mean}
         with torch.enable_grad():
             leaf = b.detach().requires_grad_(True)
-            loss = fn(leaf, g, box_format="cxcywh", reduction="sum", **options)
+            loss = fn(leaf, g, box_format="cxcywh", reduction="sum", **options, **extra)
             (grad,) = torch.autograd.grad(loss, leaf)
         return -grad
 
+    direction.uses_iou_mean = "iou_mean" in inspect.signature(fn).parameters
     return direction
 
 
@@ -267,10 +282,23 @@ def _exact_iou(b: Tensor, g: Tensor) -> Tensor:
     return box_iou(b, g, box_format="cxcywh", paired=True)
 
 
+def _block_sums(x: Tensor) -> Tensor:
+    """Sums of ``x`` over consecutive blocks of ``BLOCK`` cases (the last one may be shorter).
+
+    Each block is summed on its own (a row of at most ``BLOCK`` values: one thread, one
+    order), so a block's sum does not depend on the chunk that holds it.
+    """
+    full = x.shape[0] // BLOCK * BLOCK
+    sums = x[:full].reshape(-1, BLOCK).sum(-1)
+    if full < x.shape[0]:
+        sums = torch.cat([sums, x[full:].sum().reshape(1)])
+    return sums
+
+
 def simulate(
     anchors: Tensor,
     targets: Tensor,
-    direction: Callable[[Tensor, Tensor], Tensor],
+    direction: Callable[..., Tensor],
     iou: Callable[[Tensor, Tensor], Tensor],
     steps: int = STEPS,
     chunk: int = CHUNK,
@@ -279,34 +307,63 @@ def simulate(
 ) -> tuple[np.ndarray, Tensor]:
     """Run the regression; return ``E(t)`` for ``t = 1..steps`` and the final per-case error.
 
-    Cases are independent: they run in chunks of ``chunk`` (small enough to stay in cache), on
-    ``workers`` threads (torch releases the GIL inside its kernels). Chunk results are added in
-    chunk order, so the result does not depend on ``workers``.
+    Cases run in chunks of ``chunk`` (rounded up to whole blocks of ``BLOCK`` cases, small
+    enough to stay in cache), on ``workers`` threads (torch releases the GIL inside its
+    kernels). Each chunk runs all its steps at once, unless ``direction.uses_iou_mean``: then
+    every step first takes the mean of ``1 - IoU`` over all cases and passes it to
+    ``direction`` as ``iou_mean``, and the chunks advance one step at a time. Sums are taken
+    per block and then over all blocks, so the result depends on neither ``chunk`` nor
+    ``workers``.
     """
+    n = anchors.shape[0]
+    chunk = max(1, math.ceil(chunk / BLOCK)) * BLOCK
+    starts = range(0, n, chunk)
+    boxes = [anchors[s : s + chunk].clone() for s in starts]
+    gts = [targets[s : s + chunk] for s in starts]
+    chunks = range(len(starts))
+    population = getattr(direction, "uses_iou_mean", False)
 
-    def run(start: int) -> tuple[Tensor, Tensor]:
+    def advance(i: int, first: int, last: int, iou_mean: Tensor | None) -> Tensor:
+        """Steps ``first..last`` of chunk ``i``; returns the ``(steps, blocks)`` error sums."""
         torch.set_flush_denormal(True)  # converged boxes give subnormals: slow on x86 CPUs
-        curve = torch.zeros(steps, dtype=torch.float64)
+        b, g = boxes[i], gts[i]
+        errors = []
         with torch.no_grad():
-            b = anchors[start : start + chunk].clone()
-            g = targets[start : start + chunk]
-            for step in range(1, steps + 1):
-                b = b + learning_rate(step) * (2 - iou(b, g))[:, None] * direction(b, g)
-                curve[step - 1] = (b - g).abs().sum()
-        return curve, (b - g).abs().sum(-1)
+            for step in range(first, last + 1):
+                d = direction(b, g, iou_mean=iou_mean) if population else direction(b, g)
+                b = b + learning_rate(step) * (2 - iou(b, g))[:, None] * d
+                errors.append(_block_sums((b - g).abs().sum(-1)))
+        boxes[i] = b
+        return torch.stack(errors)
 
-    starts = range(0, anchors.shape[0], chunk)
+    def loss_sums(i: int) -> Tensor:
+        torch.set_flush_denormal(True)
+        with torch.no_grad():
+            return _block_sums(1 - iou(boxes[i], gts[i]))
+
     pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    results = pool.map(run, starts) if pool is not None else map(run, starts)
+    each = pool.map if pool is not None else map
     try:
-        if desc is not None:
-            results = progress(results, total=len(starts), desc=desc)
-        parts = list(results)
+        if population:
+            per_step = []
+            step_range: Iterable[int] = range(1, steps + 1)
+            if desc is not None:
+                step_range = progress(step_range, total=steps, desc=desc)
+            for step in step_range:
+                mean = torch.cat(list(each(loss_sums, chunks))).sum() / n
+                parts = each(partial(advance, first=step, last=step, iou_mean=mean), chunks)
+                per_step.append(torch.cat(list(parts), 1))
+            errors = torch.cat(per_step, 0)
+        else:
+            results = each(partial(advance, first=1, last=steps, iou_mean=None), chunks)
+            if desc is not None:
+                results = progress(results, total=len(chunks), desc=desc)
+            errors = torch.cat(list(results), 1)  # (steps, blocks) in case order
     finally:
         if pool is not None:
             pool.shutdown()
-    curve = torch.stack([c for c, _ in parts]).sum(0)
-    return curve.numpy(), torch.cat([f for _, f in parts])
+    final = torch.cat([(b - g).abs().sum(-1) for b, g in zip(boxes, gts)])
+    return errors.sum(1).numpy(), final
 
 
 def _parse_losses(losses: str, mode: str) -> list[str]:
@@ -353,7 +410,8 @@ def diou_simulation(
     anchors, targets = regression_cases(n_points)
     iou = paper_iou if mode == "paper" else _exact_iou
     curves, finals = {}, {}
-    # one intra-op thread per worker: chunks run in parallel instead of each small operation
+    # one intra-op thread per worker: chunks run in parallel instead of each small operation;
+    # the numbers do not depend on workers or chunk (see simulate)
     workers = min(2, os.cpu_count() or 1)
     n_chunks = workers * math.ceil(anchors.shape[0] / (workers * CHUNK))  # balanced workers
     chunk = math.ceil(anchors.shape[0] / n_chunks)
@@ -391,7 +449,12 @@ def diou_simulation(
             + (
                 "paper: the authors' hand-derived directions (test_1715k.m)."
                 if mode == "paper"
-                else "autograd: minus the exact gradient of each loss."
+                else "autograd: minus the exact gradient of each loss"
+                + (
+                    "; wiou: mean of 1 - IoU over all cases at each step."
+                    if "wiou" in names
+                    else "."
+                )
             )
         ),
         data={
@@ -406,6 +469,8 @@ def _figures(
     out: Path, mode: str, names: list[str], curves: dict, finals: dict, points: np.ndarray
 ) -> list[Path]:
     plt = pyplot()
+    from matplotlib import colors
+
     fig, ax = plt.subplots(figsize=(6, 4))
     steps = np.arange(1, STEPS + 1)
     for name in names:
@@ -417,16 +482,29 @@ def _figures(
     curve_png = save_figure(fig, out / f"error_curves_{mode}.png")
     cols = min(len(names), 4)
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    vmax = max(float(finals[n].max()) for n in names) or 1.0
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.9 * cols, 3.2 * rows), squeeze=False, layout="constrained"
+    )
+    # one colour scale per panel: the losses' final errors differ by orders of magnitude (a
+    # shared scale leaves all but the worst panel uniformly dark), and within a panel a few
+    # far anchors hold most of the error, so each scale is logarithmic, from the panel's
+    # smallest positive error (at most six decades down; smaller ones and exact zeros take
+    # the lowest colour) to its largest
     for ax, name in zip(axes.flat, names):
-        sc = ax.scatter(
-            points[:, 0], points[:, 1], c=finals[name], s=4, cmap="viridis", vmin=0, vmax=vmax
-        )
+        values = finals[name]
+        positive = values[values > 0]
+        if positive.size:
+            vmax = float(positive.max())
+            vmin = max(float(positive.min()), vmax * 1e-6)
+            vmin = vmin if vmin < vmax else vmax / 10  # one value: a decade below it
+            norm = colors.LogNorm(vmin=vmin, vmax=vmax, clip=True)
+        else:  # every case converged exactly
+            norm = colors.Normalize(vmin=0.0, vmax=1.0)
+        sc = ax.scatter(points[:, 0], points[:, 1], c=values, s=4, cmap="viridis", norm=norm)
         ax.set_title(f"{name}: final error")
         ax.set_aspect("equal")
+        fig.colorbar(sc, ax=ax, shrink=0.8, label="sum of 343 final errors (log)")
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.8, label="sum of final errors (343)")
     map_png = save_figure(fig, out / f"final_error_maps_{mode}.png")
     return [curve_png, map_png]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .._core.checks import check_positive
@@ -24,7 +25,14 @@ def charbonnier_loss(
 
     This is the LapSRN form (its minimum is ``eps``, not 0; subtract ``eps`` if you need a zero
     minimum, the gradient is the same). The gradient ``d / sqrt(d^2 + eps^2)`` is finite and 0
-    at ``d = 0``.
+    at ``d = 0``. The value is computed as ``hypot(d, eps)``, so it does not overflow for
+    large finite differences (``sqrt(d^2 + eps^2)`` is ``inf`` in float32 beyond
+    ``|d| ~ 1.8e19``).
+
+    Degenerate cases: an empty input gives 0 (not ``eps``) for ``"mean"`` and ``"sum"``,
+    attached to the graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0
+    removes an element's term and its gradient but not its count in the mean, so an all-zero
+    weight gives 0 with zero gradients.
 
     Args:
         input: predictions, any shape, floating point.
@@ -52,7 +60,7 @@ def charbonnier_loss(
     return elementwise_loss(
         input,
         target,
-        lambda d: (d.square() + eps * eps).sqrt(),
+        lambda d: torch.hypot(d, d.new_tensor(eps)),
         weight=weight,
         reduction=reduction,
         fn="charbonnier_loss",

@@ -27,6 +27,11 @@ def huber_loss(
 
     It equals ``delta * smooth_l1_loss(..., beta=delta)``.
 
+    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0 removes an
+    element's term and its gradient but not its count in the mean, so an all-zero weight
+    gives 0 with zero gradients. The gradient at ``x = y`` is 0.
+
     Args:
         input: predictions, any shape, floating point.
         target: same shape as ``input``.

@@ -16,6 +16,11 @@ def l1_loss(
 
     .. math:: \ell_i = w_i\, |x_i - y_i|
 
+    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0 removes an
+    element's term and its gradient but not its count in the mean, so an all-zero weight
+    gives 0 with zero gradients. The gradient at ``x = y`` is 0.
+
     Args:
         input: predictions, any shape, floating point.
         target: same shape as ``input``.
@@ -26,10 +31,12 @@ def l1_loss(
         ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"``.
 
     Returns:
-        the loss; float32 for fp16/bf16 inputs. The gradient at ``x = y`` is 0.
+        the loss; float32 for fp16/bf16 inputs.
 
     Reference:
-        Classical least absolute deviations; see e.g. Girshick, *Fast R-CNN*, arXiv:1504.08083.
+        Least absolute deviations: Boscovich, 1757; Laplace, *Traité de mécanique céleste*,
+        1799 (Hald, *A History of Mathematical Statistics from 1750 to 1930*, 1998, §6.3,
+        §6.7). As a network loss e.g. Girshick, *Fast R-CNN*, arXiv:1504.08083.
 
     Example:
         >>> import torch
@@ -57,5 +64,5 @@ register_loss(
     module=L1Loss,
     aliases=("mae",),
     formula="|x - y|",
-    reference="least absolute deviations (L1)",
+    reference="least absolute deviations: Boscovich 1757; Laplace 1799",
 )

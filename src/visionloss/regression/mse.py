@@ -19,6 +19,12 @@ def mse_loss(
     The notes' "L2 loss" :math:`\frac{1}{2N}\sum_i (x_i - y_i)^2` is ``0.5 * mse_loss(x, y)``;
     the factor 1/2 only rescales the gradient (it then equals the residual ``x - y``).
 
+    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0 removes an
+    element's term and its gradient but not its count in the mean, so an all-zero weight
+    gives 0 with zero gradients. The gradient at ``x = y`` is 0. fp16/bf16 errors are squared
+    in float32, so they do not overflow (an error of 1.2e5 between fp16 inputs gives 1.44e10).
+
     Args:
         input: predictions, any shape, floating point.
         target: same shape as ``input``.
@@ -32,7 +38,9 @@ def mse_loss(
         the loss; float32 for fp16/bf16 inputs.
 
     Reference:
-        Gauss / Legendre least squares; as a network loss e.g. Girshick, arXiv:1504.08083.
+        Least squares: Legendre, *Nouvelles méthodes pour la détermination des orbites des
+        comètes*, 1805; Gauss, *Theoria motus corporum coelestium*, 1809. As a network loss
+        e.g. Girshick, arXiv:1504.08083.
 
     Example:
         >>> import torch
@@ -60,5 +68,5 @@ register_loss(
     module=MSELoss,
     aliases=("l2",),
     formula="(x - y)^2",
-    reference="least squares (L2)",
+    reference="least squares: Legendre 1805; Gauss 1809",
 )

@@ -37,6 +37,11 @@ def smooth_l1_loss(
     ``beta = 0`` is exactly :func:`l1_loss`. Smooth L1 with ``beta`` equals
     :func:`huber_loss` with ``delta = beta`` divided by ``beta``.
 
+    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0 removes an
+    element's term and its gradient but not its count in the mean, so an all-zero weight
+    gives 0 with zero gradients. The gradient at ``x = y`` is 0.
+
     Args:
         input: predictions, any shape, floating point.
         target: same shape as ``input``.

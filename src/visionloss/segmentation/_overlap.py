@@ -10,7 +10,8 @@ checked against each step:
    their weights.
 2. :func:`overlap_stats` reduces them to per-(image, class) sums, or per-class sums over the
    whole batch: ``I = sum p g``, ``P = sum p`` (``sum p^2`` when ``squared``), ``G = sum g``
-   (``sum g^2``) and the number of valid pixels ``n``.
+   (``sum g^2``), the plain ``sum p`` (the soft false-positive count of an empty pair, also
+   when ``squared``) and the number of valid pixels ``n``.
 3. A score (:func:`dice_score`, :func:`tversky_score`) maps the sums to ``(B', K)`` values.
 4. :func:`pair_losses` turns scores into losses and applies the empty-mask policy.
 5. :func:`reduce_pairs` takes the class-weighted mean, the sum, or returns the pairs.
@@ -82,12 +83,18 @@ class Prepared:
 @dataclass
 class Stats:
     """Sums of one call: ``(B', K)`` each, ``count`` is ``(B', 1)``; ``B' = B`` per image, 1
-    for whole-batch statistics."""
+    for whole-batch statistics.
+
+    ``pred_sum`` is the denominator's ``P`` (``sum p^2`` when ``squared``); ``prob_sum`` is always
+    the plain ``sum p`` (the same tensor when not ``squared``), which the empty-mask policy
+    divides by ``n`` for the soft false-positive rate.
+    """
 
     intersection: Tensor
     pred_sum: Tensor
     target_sum: Tensor
     count: Tensor
+    prob_sum: Tensor
 
 
 # ---------------------------------------------------------------- options
@@ -294,13 +301,18 @@ def selected_channels(x: Tensor, classes: list[int]) -> Tensor:
 def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
     """Per-(image, class) sums ``I, P, G`` over the valid pixels (see module doc).
 
-    ``squared`` uses ``sum p^2`` and ``sum g^2`` for ``P`` and ``G`` (V-Net).
+    ``squared`` uses ``sum p^2`` and ``sum g^2`` for ``P`` and ``G`` (V-Net); ``prob_sum`` stays
+    the plain ``sum p`` (one more pass over the input, only when ``squared``).
     """
     p = prep.prob
     vf = None if prep.valid is None else prep.valid.to(p.dtype)
-    pp = p * p if squared else p
-    pred_all = pp.sum(-1) if vf is None else torch.einsum("bcn,bn->bc", pp, vf)
-    pred_sum = selected_channels(pred_all, prep.classes)
+
+    def valid_sum(x: Tensor) -> Tensor:
+        total = x.sum(-1) if vf is None else torch.einsum("bcn,bn->bc", x, vf)
+        return selected_channels(total, prep.classes)
+
+    prob_sum = valid_sum(p)
+    pred_sum = valid_sum(p * p) if squared else prob_sum
     if prep.index is not None:
         inter, tsum = [], []
         for c in prep.classes:
@@ -318,7 +330,8 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
         intersection, pred_sum, target_sum, count = (
             t.sum(0, keepdim=True) for t in (intersection, pred_sum, target_sum, count)
         )
-    return Stats(intersection, pred_sum, target_sum, count)
+        prob_sum = prob_sum.sum(0, keepdim=True) if squared else pred_sum
+    return Stats(intersection, pred_sum, target_sum, count, prob_sum)
 
 
 # ---------------------------------------------------------------- 3. scores
@@ -362,9 +375,10 @@ def pair_losses(score: Tensor, st: Stats, empty: str) -> tuple[Tensor, Tensor]:
 
     A pair is empty when its target has no mass over the valid pixels (``G = 0``).
 
-    * ``"penalize"``: an empty pair's loss is its soft false-positive rate ``P / n`` (the mean
-      predicted probability over its ``n`` valid pixels): 0 for a clean prediction, 1 when
-      every pixel is predicted as the class, gradient ``1/n`` on each false positive.
+    * ``"penalize"``: an empty pair's loss is its soft false-positive rate ``sum p / n`` (the
+      mean predicted probability over its ``n`` valid pixels, also with ``squared``, where the
+      denominator's ``P`` is ``sum p^2``): 0 for a clean prediction, 1 when every pixel is
+      predicted as the class, gradient ``1/n`` on each false positive.
     * ``"include"``: the formula as is: with ``smooth = 0`` an empty pair with any false
       positive scores 0 (loss 1, zero gradient), with ``smooth > 0`` the loss is
       ``P / (P + s)``-like and pushes false positives down.
@@ -376,7 +390,7 @@ def pair_losses(score: Tensor, st: Stats, empty: str) -> tuple[Tensor, Tensor]:
     has_pixels = (st.count > 0).expand_as(loss)
     present = st.target_sum > 0
     if empty == "penalize":
-        fp_rate = st.pred_sum / st.count.clamp_min(1.0)
+        fp_rate = st.prob_sum / st.count.clamp_min(1.0)
         return torch.where(present, loss, fp_rate), has_pixels
     if empty == "exclude":
         return loss, has_pixels & present

@@ -39,6 +39,13 @@ def dice_loss(
     :func:`tversky_loss`, :func:`focal_tversky_loss`, :func:`generalized_dice_loss`,
     :func:`lovasz_loss`, :func:`dice_ce_loss`, :func:`dice_focal_loss`).
 
+    Degenerate cases: an empty input (no images or no pixels), a batch whose pixels all equal
+    ``ignore_index`` and all-zero class weights give 0 for ``"mean"`` and ``"sum"``, attached to
+    the graph with zero gradients (``"none"`` then holds zeros, or nothing for no images). An
+    empty target mask follows ``empty`` (below). Saturated logits (e.g. ``+-1e4``, or fp16
+    values near its maximum) give finite values and gradients; a confident correct prediction
+    gives 0.
+
     Args:
         input: logits ``(B, C, *spatial)`` with 1 to 3 spatial dims (probabilities with
             ``activation="none"``).

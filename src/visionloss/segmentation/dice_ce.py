@@ -54,6 +54,11 @@ def dice_ce_loss(
     foreground everywhere with it). For nnU-Net's pairing, Dice without the background and CE
     with it, add ``dice_loss(x, t, include_background=False)`` and ``F.cross_entropy(x, t)``.
 
+    Degenerate cases: as :func:`dice_loss`, for both terms: 0 with a graph and zero gradients
+    for an empty input, all pixels ignored or all-zero class weights; finite values and
+    gradients for saturated logits. A confident wrong prediction costs about the logit gap in
+    the cross-entropy term.
+
     Args:
         input: logits, as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.

@@ -49,6 +49,11 @@ def dice_focal_loss(
     same activation: MONAI's ``DiceFocalLoss(softmax=True)`` scores its focal term with a
     sigmoid.
 
+    Degenerate cases: as :func:`dice_loss`, for both terms: 0 with a graph and zero gradients
+    for an empty input, all pixels ignored or all-zero class weights; finite values and
+    gradients for saturated logits. A confident wrong prediction costs about the logit gap in
+    the focal term (its modulating factor is then 1).
+
     Args:
         input: logits, as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.

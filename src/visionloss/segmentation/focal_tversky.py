@@ -54,6 +54,10 @@ def focal_tversky_loss(
     The gradient stays finite at a perfect prediction (``1 - TI = 0``) although
     :math:`x^{\gamma}` has an infinite slope there for ``gamma < 1``: it is 0 there.
 
+    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
+    input, all pixels ignored or all-zero class weights; finite values and gradients for
+    saturated logits. An empty target mask follows ``empty``.
+
     Args:
         input: as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.

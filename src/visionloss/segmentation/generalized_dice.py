@@ -55,7 +55,7 @@ def generalized_dice_from_stats(
     has_pixels = st.count[:, 0] > 0
     if empty == "exclude":
         return loss, has_pixels & any_present
-    fp_rate = (class_weight * st.pred_sum / st.count.clamp_min(1.0)).sum(1)
+    fp_rate = (class_weight * st.prob_sum / st.count.clamp_min(1.0)).sum(1)
     fp_rate = fp_rate / class_weight.sum().clamp_min(torch.finfo(fp_rate.dtype).tiny)
     return torch.where(any_present, loss, fp_rate), has_pixels
 
@@ -97,6 +97,11 @@ def generalized_dice_loss(
       gradient).
     * ``"exclude"``: absent classes get weight 0 and an image with no present class leaves
       the mean.
+
+    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
+    input, all pixels ignored or all-zero class weights (``"none"`` holds zeros); finite values
+    and gradients for saturated logits. Absent classes and images without a present class follow
+    ``empty`` (above).
 
     Args:
         input: as in :func:`dice_loss`.

@@ -40,6 +40,10 @@ def jaccard_loss(
     MONAI's ``DiceLoss(jaccard=True)`` doubles numerator and denominator before adding its
     smoothing: its ``smooth_nr = smooth_dr = s`` is ``smooth = s / 2`` here.
 
+    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
+    input, all pixels ignored or all-zero class weights; finite values and gradients for
+    saturated logits. An empty target mask follows ``empty``.
+
     Args:
         input: as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.

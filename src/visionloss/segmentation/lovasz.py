@@ -90,6 +90,12 @@ def lovasz_loss(
     positive a gradient: ``empty="penalize"`` and ``"include"`` keep such pairs (Berman's
     ``classes="all"``), ``"exclude"`` drops them (Berman's default ``classes="present"``).
 
+    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
+    input, all pixels ignored or all-zero class weights; finite values and gradients for
+    saturated logits. An empty target follows ``empty`` (above). With ``activation="sigmoid"``
+    the errors are hinge margins, unbounded: every pixel wrong by a logit of ``x`` costs
+    ``1 + |x|``.
+
     Args:
         input: as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.
@@ -196,7 +202,9 @@ register_loss(
     family="segmentation",
     function=lovasz_loss,
     module=LovaszLoss,
-    aliases=("lovasz_softmax", "lovasz_hinge"),
+    # no "lovasz_hinge" alias: an alias carries no options, so it would build the softmax
+    # loss; the hinge is build_loss("lovasz", activation="sigmoid")
+    aliases=("lovasz_softmax",),
     formula="Lovász extension of 1 - IoU at the sorted pixel errors",
     reference="Berman et al., CVPR 2018, arXiv:1705.08790",
 )

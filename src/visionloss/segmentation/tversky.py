@@ -40,6 +40,10 @@ def tversky_loss(
     0.5`` is the Dice score (at ``smooth=0``; :func:`dice_loss` ``smooth=s`` equals ``smooth=s/2``
     here), ``alpha = beta = 1`` the Jaccard score.
 
+    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
+    input, all pixels ignored or all-zero class weights; finite values and gradients for
+    saturated logits. An empty target mask follows ``empty``.
+
     Args:
         input: as in :func:`dice_loss`.
         target: as in :func:`dice_loss`.
