@@ -142,12 +142,33 @@ def test_all_single_class_batch_is_zero_where_the_official_code_crashes():
         assert_finite_graph(out, f)
 
 
-def test_mean_exp_is_at_most_mean_logit():
-    # Jensen: log mean exp >= mean, so the mean_exp positive is larger and its loss smaller
+def test_mean_exp_is_supcon_in_per_image():
+    # Eq. (2) of FOCAL: -log(mean_j e^{l_j+} / sum_k e^{l_k}), the denominator over every key of
+    # the image's dictionary (the J positives and the negatives). It is SupCon's L^in with the
+    # image's pixels as samples; an earlier version of ours put only the mean positive
+    # exponential in the denominator, which neither the paper nor the code does.
     f, mask = _inputs()
-    a = vl.pixel_info_nce_loss(f, mask, positive="mean_logit", reduction="none")
-    b = vl.pixel_info_nce_loss(f, mask, positive="mean_exp", reduction="none")
-    assert (b <= a + 1e-12).all() and (b < a).any()
+    ours = vl.pixel_info_nce_loss(f, mask, temperature=0.5, positive="mean_exp", anchors="both")
+    per_image = []
+    for b in range(B):
+        x = f[b].reshape(D, -1).T[:, None, :]  # (H*W, 1 view, D)
+        lab = mask[b].flatten()
+        per_image.append(vl.supcon_loss(x, lab, temperature=0.5, variant="in"))
+    torch.testing.assert_close(ours, torch.stack(per_image).mean())
+
+
+def test_mean_exp_hand_value():
+    # two pristine pixels along x, one forged along y: J = 1, so Eq. (2) is plain InfoNCE
+    # log(1 + e^{-1/tau}); with three pristine pixels (J = 2 positives of logit 1/tau each) it
+    # is -log(e^{1/tau} / (2 e^{1/tau} + 1)) = log 2 + log(1 + e^{-1/tau} / 2)
+    f = torch.tensor([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]).reshape(1, 2, 1, 3)
+    mask = torch.tensor([[[0, 0, 1]]])
+    out = vl.pixel_info_nce_loss(f, mask, temperature=0.5, positive="mean_exp")
+    torch.testing.assert_close(out.item(), math.log1p(math.exp(-2.0)))
+    f = torch.tensor([[1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]).reshape(1, 2, 1, 4)
+    mask = torch.tensor([[[0, 0, 0, 1]]])
+    out = vl.pixel_info_nce_loss(f, mask, temperature=0.5, positive="mean_exp")
+    torch.testing.assert_close(out.item(), math.log(2.0) + math.log1p(math.exp(-2.0) / 2))
 
 
 def test_hand_value():

@@ -95,6 +95,26 @@ LOSSES = {
         lambda a, g: vl.patch_contrast_loss(a["maps"], a["masks"], patch_size=1, gather=g),
         ("maps", "masks"),
     ),
+    # the batch-global metric losses (their 2-process table is tests/metric)
+    **{
+        f"batch_triplet-{mining}": (
+            lambda a, g, mining=mining: vl.batch_triplet_loss(
+                a["x"], a["labels"], mining=mining, margin=1.0, gather=g
+            ),
+            ("x", "labels"),
+        )
+        for mining in ("hard", "semihard", "all")
+    },
+    "batch_triplet-all-soft-sum": (
+        lambda a, g: vl.batch_triplet_loss(
+            a["x"], a["labels"], mining="all", soft=True, gather=g, reduction="sum"
+        ),
+        ("x", "labels"),
+    ),
+    "contrastive-batch": (
+        lambda a, g: vl.contrastive_loss(a["x"], a["labels"], margin=2.0, gather=g),
+        ("x", "labels"),
+    ),
 }
 
 

@@ -189,10 +189,21 @@ def test_bad_inputs(args, error, match):
     [
         pytest.param((0, 2), {}, "expected num_classes to be a positive int, got 0", id="classes"),
         pytest.param((3, 2.5), {}, "expected dim to be a positive int, got 2.5", id="dim"),
-        pytest.param((3, 2), {"alpha": -0.5}, "expected alpha >= 0, got -0.5", id="alpha"),
+        pytest.param((3, 2), {"alpha": -0.5}, r"expected alpha in \[0, 1\], got -0.5", id="alpha"),
+        pytest.param((3, 2), {"alpha": 5.0}, r"expected alpha in \[0, 1\], got 5.0", id="alpha>1"),
         pytest.param((3, 2), {"reduction": "avg"}, "expected reduction", id="reduction"),
     ],
 )
 def test_module_validates_its_options(args, kwargs, match):
     with pytest.raises(ValueError, match="CenterLoss: " + match):
         vl.CenterLoss(*args, **kwargs)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, True])
+def test_update_rejects_a_rate_outside_the_unit_interval(alpha):
+    # alpha > 1 would overshoot the class mean (alpha = 5 moves a centre at 0 to 3.33 for a mean
+    # of 1); the paper's rate is in [0, 1]
+    c = torch.zeros(2, 1)
+    with pytest.raises(ValueError, match=r"update_centers: expected alpha in \[0, 1\]"):
+        vl.update_centers(c, torch.tensor([[1.0]]), torch.tensor([0]), alpha=alpha)
+    assert torch.equal(c, torch.zeros(2, 1))

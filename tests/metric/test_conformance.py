@@ -6,6 +6,8 @@ degenerate cases."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -257,3 +259,43 @@ def test_registry_lists_the_family():
     assert isinstance(vl.build_loss("contrastive", half=False), vl.ContrastiveLoss)
     center = vl.build_loss("center", num_classes=10, dim=2)
     assert isinstance(center, vl.CenterLoss) and center.centers.shape == (10, 2)
+
+
+def _normalizing_options(fn, opts):
+    """The loss's options with L2-normalised embeddings (or cosine distance), or None."""
+    params = inspect.signature(fn).parameters
+    if "normalize" in params:
+        return {**opts, "normalize": True}
+    if "metric" in params:
+        return {**opts, "metric": "cosine"}
+    return None
+
+
+# every loss with a normalisation option (center loss has none)
+NORMALIZING = [p for p in LOSSES if _normalizing_options(p.values[0], p.values[2]) is not None]
+
+
+@pytest.mark.parametrize("fn, module, opts, make, none_shape", NORMALIZING)
+def test_zero_vector_has_a_bounded_gradient(fn, module, opts, make, none_shape):
+    """A zero embedding under L2 normalisation stays zero with a zero gradient through the
+    normalisation (``F.normalize`` would give it ~1e12: its norm is clamped at 1e-12)."""
+    options = _normalizing_options(fn, opts)
+    args = list(make(6, torch.float64))
+    args[0] = args[0].clone()
+    args[0][0] = 0.0
+    leaf = args[0].requires_grad_(True)
+    value = fn(leaf, *args[1:], **options)
+    (g,) = torch.autograd.grad(value, leaf)
+    assert torch.isfinite(value) and torch.isfinite(g).all()
+    assert g[0].abs().max() == 0.0, g[0]
+    assert g.abs().max() < 1e3, g.abs().max()
+
+
+def test_cosine_distance_of_a_zero_vector():
+    x = embeddings(4, 3, seed=3).requires_grad_(True)
+    with torch.no_grad():
+        x[1] = 0.0
+    d = vl.pairwise_distance(x, metric="cosine")
+    torch.testing.assert_close(d[1, [0, 2, 3]], torch.ones(3, dtype=x.dtype))
+    (g,) = torch.autograd.grad(d.sum(), x)
+    assert g[1].abs().max() == 0.0 and g.abs().max() < 1e3

@@ -169,7 +169,8 @@ def cfl_net_code(
 def pixel_info_nce(
     features: Tensor, mask: Tensor, tau: float, *, positive: str, anchors: str = "pristine"
 ) -> tuple[list[Tensor], list[list[Tensor]]]:
-    """FOCAL InfoNCE++ per query: ``(per-image means, per-image lists of query terms)`` for a
+    """FOCAL InfoNCE++ per query (``positive``: ``"mean_logit"`` as the official code,
+    ``"mean_exp"`` as the paper's Eq. 2): ``(per-image means, per-image lists of query terms)`` for a
     mask at the feature resolution; an image without both classes gets NaN and no terms.
     The batch scope is ``pixel_info_nce(pooled-as-one-image ...)``."""
     means, all_terms = [], []
@@ -187,14 +188,15 @@ def pixel_info_nce(
                 ]
                 if not pos:
                     continue
-                if positive == "mean_logit":
-                    e_pos = torch.exp(sum(pos) / len(pos))
-                else:
-                    e_pos = sum(torch.exp(p) for p in pos) / len(pos)
                 negs = sum(
                     torch.exp(torch.dot(zi, z[j]) / tau) for j in range(len(z)) if lab[j] != lab[i]
                 )
-                terms.append(-torch.log(e_pos / (e_pos + negs)))
+                if positive == "mean_logit":  # the official code: CE with the mean logit at 0
+                    e_pos = torch.exp(sum(pos) / len(pos))
+                    terms.append(-torch.log(e_pos / (e_pos + negs)))
+                else:  # Eq. (2): mean positive exponential over the sum over every key
+                    e_all = [torch.exp(p) for p in pos]
+                    terms.append(-torch.log(sum(e_all) / len(pos) / (sum(e_all) + negs)))
         all_terms.append(terms)
         means.append(sum(terms) / len(terms) if terms else f.new_tensor(float("nan")))
     return means, all_terms

@@ -8,6 +8,7 @@ tracing, so the GPU hot path never synchronises with the host.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import torch
 from torch import Tensor
@@ -126,6 +127,13 @@ def check_positive(value: float, name: str, fn: str, *, allow_zero: bool = False
     if bad:
         op = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{fn}: expected {name} {op}, got {value}")
+
+
+def check_fraction(value: float, name: str, fn: str) -> None:
+    """Raise ValueError unless ``value`` is a real number with ``0 <= value <= 1`` (label
+    smoothing, a scalar alpha, a learning rate of running centres)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{fn}: expected {name} in [0, 1], got {value!r}")
 
 
 def check_choice(value: object, choices: Sequence[object], name: str, fn: str) -> None:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import (
+    check_fraction,
     check_labels,
     check_same_shape,
     check_tensor,
@@ -28,12 +29,6 @@ Number = int | float
 
 
 # ----------------------------------------------------------------------------- option checks
-def check_fraction(value: float, name: str, fn: str) -> None:
-    """Raise ValueError unless ``0 <= value <= 1`` (label smoothing, scalar alpha)."""
-    if not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{fn}: expected {name} in [0, 1], got {value!r}")
-
-
 def check_gamma(gamma: float, fn: str) -> None:
     """The focusing parameter: a finite number ``>= 0``."""
     if not isinstance(gamma, Real) or not 0.0 <= float(gamma) < math.inf:

@@ -4,8 +4,11 @@ contrast terms, mask-to-grid conversion and the reductions of batch-global losse
 Every loss of the family reduces to one primitive: for each anchor row ``i`` of a logit matrix
 ``l`` (similarity / temperature), a set of positive keys ``P(i)`` and a set of negative keys
 ``N(i)`` (disjoint, self excluded), one per-anchor term (see :func:`contrast_terms`). The torch
-path here forms the ``(A, K)`` logit matrix; a later tiled backend replaces exactly this module
-(``similarity_logits`` + ``contrast_terms``) and must give the same values.
+path here forms the ``(A, K)`` logit matrix in blocks of anchor rows (:func:`label_terms`): one
+block when it has at most ``MAX_CHUNK_ELEMENTS`` entries, otherwise row blocks whose logits are
+recomputed in the backward pass (activation checkpointing), so memory stays
+O(chunk·K + (A + K)·D) for any batch. A later tiled backend replaces exactly
+:func:`label_terms` and must give the same values.
 
 Numerics: every log-sum-exp is taken per row over the keys that belong to it, with the others
 set to ``-inf`` (never ``1e9``, which overflows fp16 and shifts the value); a row whose set is
@@ -15,21 +18,28 @@ flagged and leave the mean.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 from .. import distributed as vdist
 from .._core.checks import check_choice, check_positive, check_tensor, shape_str, values_checkable
 from .._core.reduction import check_reduction
+from .._core.vectors import normalize
 
 BACKENDS = ("auto", "torch")
 SIMILARITIES = ("cosine", "dot")
 
-# Largest number of logits formed at once by the per-image losses (chunks of images).
+# A logit matrix of at most MAX_CHUNK_ELEMENTS entries (2^25: 128 MiB in fp32) is formed whole
+# (fastest); a larger one goes in blocks of anchor rows holding at most BLOCK_ELEMENTS logits
+# (2^22: 16 MiB in fp32, about 0.1 GiB with the temporaries of one block), recomputed in the
+# backward pass.
 MAX_CHUNK_ELEMENTS = 1 << 25
+BLOCK_ELEMENTS = 1 << 22
 
 
 # ----------------------------------------------------------------------------------- checks
@@ -70,15 +80,6 @@ def check_vectors(x: object, name: str, fn: str, ndim: int | tuple[int, ...] = 2
 
 
 # ------------------------------------------------------------------------------ similarity
-def normalize(x: Tensor) -> Tensor:
-    """Rows of ``x`` scaled to unit L2 norm along the last dim; a zero vector stays zero, with a
-    zero gradient (``F.normalize`` gives it a gradient of ``1/eps = 1e12``)."""
-    sq = x.square().sum(-1, keepdim=True)
-    nonzero = sq > 0
-    scale = torch.rsqrt(sq.clamp_min(torch.finfo(x.dtype).tiny))
-    return torch.where(nonzero, x * scale, x.new_zeros(()))
-
-
 def prepare(x: Tensor, similarity: str, dtype: torch.dtype) -> Tensor:
     """``x`` in the compute dtype, unit-normalised for cosine similarity."""
     x = x.to(dtype) if x.dtype != dtype else x
@@ -124,12 +125,11 @@ def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str
     * ``"pair"`` (CFL-Net; pytorch-metric-learning's NT-Xent): each positive against the
       negatives only, :math:`\frac{1}{|P|}\sum_{p\in P}\log(1 + \sum_{n\in N} e^{l_n - l_p})`
     * ``"mean_logit"`` (FOCAL's code): one positive logit :math:`\bar l = \frac{1}{|P|}
-      \sum_p l_p` against the negatives, :math:`\log(1 + \sum_n e^{l_n - \bar l})`
-    * ``"mean_exp"`` (FOCAL's Eq. 2): the same with :math:`\bar l = \mathrm{LSE}_P - \log|P|`
-      (the log of the mean of the exponentials).
+      \sum_p l_p` against the negatives, :math:`\log(1 + \sum_n e^{l_n - \bar l})`.
 
-    With one positive per anchor all five are equal. Anchors without a positive get loss 0
-    and ``valid = False``; an empty ``N`` makes the ``pair`` / ``mean_*`` terms 0.
+    FOCAL's Eq. (2) (the mean of the positives' exponentials over every key) is ``"in"``.
+    With one positive per anchor all four are equal. Anchors without a positive get loss 0
+    and ``valid = False``; an empty ``N`` makes the ``pair`` / ``mean_logit`` terms 0.
     """
     count = positive.sum(-1)
     valid = count > 0
@@ -137,12 +137,12 @@ def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str
     zero = logits.new_zeros(())
     if mode in ("out", "mean_logit"):
         mean_pos = torch.where(positive, logits, zero).sum(-1) / count_f
-    if mode in ("in", "mean_exp"):
+    if mode == "in":
         mean_pos = masked_logsumexp(logits, positive) - torch.log(count_f)
         mean_pos = torch.where(valid, mean_pos, zero)
     if mode in ("out", "in"):
         loss = masked_logsumexp(logits, positive | negative) - mean_pos
-    elif mode in ("mean_logit", "mean_exp"):
+    elif mode == "mean_logit":
         loss = F.softplus(masked_logsumexp(logits, negative) - mean_pos)
     elif mode == "pair":
         lse_neg = masked_logsumexp(logits, negative)
@@ -279,18 +279,68 @@ def image_chunks(batch: int, per_image: int) -> list[tuple[int, int]]:
     return [(s, min(s + step, batch)) for s in range(0, batch, step)] or [(0, 0)]
 
 
+def label_terms(
+    anchors: Tensor,
+    keys: Tensor,
+    temperature: float | Tensor,
+    anchor_labels: Tensor,
+    key_labels: Tensor,
+    *,
+    mode: str,
+    anchor_rows: Tensor | None = None,
+    key_valid: Tensor | None = None,
+) -> Terms:
+    """:func:`contrast_terms` of prepared ``anchors (..., A, D)`` against ``keys (..., K, D)``,
+    positives and negatives given by :func:`label_masks` (equal labels, the anchor's own row
+    ``anchor_rows`` and keys where ``key_valid`` is False excluded).
+
+    Each anchor's term depends on its row of logits only: a matrix of more than
+    ``MAX_CHUNK_ELEMENTS`` logits goes in row blocks of at most ``BLOCK_ELEMENTS`` logits (one
+    row at least), and when a gradient is needed each block is checkpointed (its logits and masks are formed again in the backward pass),
+    which bounds the memory by one block instead of the whole ``(A, K)`` matrix.
+    """
+
+    def block(a: Tensor, a_labels: Tensor, a_rows: Tensor | None) -> tuple[Tensor, Tensor]:
+        logits = similarity_logits(a, keys, temperature)
+        positive, negative = label_masks(a_labels, key_labels, a_rows, key_valid=key_valid)
+        terms = contrast_terms(logits, positive, negative, mode)
+        return terms.loss, terms.valid
+
+    rows, per_row = anchors.shape[-2], math.prod(anchors.shape[:-2]) * keys.shape[-2]
+    if rows * per_row <= MAX_CHUNK_ELEMENTS:
+        return Terms(*block(anchors, anchor_labels, anchor_rows))
+    step = max(1, BLOCK_ELEMENTS // max(per_row, 1))
+    tensors = [anchors, keys] + ([temperature] if isinstance(temperature, Tensor) else [])
+    recompute = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    losses, valids = [], []
+    for lo in range(0, rows, step):
+        part = (
+            anchors[..., lo : lo + step, :],
+            anchor_labels[..., lo : lo + step],
+            None if anchor_rows is None else anchor_rows[..., lo : lo + step],
+        )
+        loss, valid = checkpoint(block, *part, use_reentrant=False) if recompute else block(*part)
+        losses.append(loss)
+        valids.append(valid)
+    return Terms(torch.cat(losses, -1), torch.cat(valids, -1))
+
+
 def per_image_terms(x: Tensor, labels: Tensor, temperature: float | Tensor, mode: str) -> Terms:
     """Each image's rows of prepared ``x (B, m, D)`` as anchors against the same image's rows
     (self excluded), positives by equal ``labels (B, m)``; label -1 marks an unused slot (never
-    a key; the caller drops it as an anchor). Images go in chunks to bound the memory."""
+    a key; the caller drops it as an anchor). Images go in chunks, and an image whose ``m x m``
+    logits alone exceed the block size goes in blocks of rows (:func:`label_terms`)."""
     b, m = labels.shape
     rows = torch.arange(m, device=x.device)
     parts = []
     for lo, hi in image_chunks(b, m * m):
         lab = labels[lo:hi]
-        logits = similarity_logits(x[lo:hi], x[lo:hi], temperature)
-        positive, negative = label_masks(lab, lab, rows, key_valid=lab >= 0)
-        parts.append(contrast_terms(logits, positive, negative, mode))
+        part = x[lo:hi]
+        parts.append(
+            label_terms(
+                part, part, temperature, lab, lab, mode=mode, anchor_rows=rows, key_valid=lab >= 0
+            )
+        )
     return Terms(torch.cat([t.loss for t in parts]), torch.cat([t.valid for t in parts]))
 
 
@@ -318,11 +368,13 @@ def multiview_terms(
         anchor_labels, key_labels = batch.anchor_index, torch.arange(k, device=device)
     else:
         anchor_labels, key_labels = batch.anchor_labels, batch.key_labels
-    logits = similarity_logits(
-        batch.anchors.reshape(a * views, dim), batch.keys.reshape(k * views, dim), temperature
+    terms = label_terms(
+        batch.anchors.reshape(a * views, dim),
+        batch.keys.reshape(k * views, dim),
+        temperature,
+        anchor_labels.repeat_interleave(views),
+        key_labels.repeat_interleave(views),
+        mode=mode,
+        anchor_rows=rows,
     )
-    positive, negative = label_masks(
-        anchor_labels.repeat_interleave(views), key_labels.repeat_interleave(views), rows
-    )
-    terms = contrast_terms(logits, positive, negative, mode)
     return Terms(terms.loss.view(a, views), terms.valid.view(a, views))

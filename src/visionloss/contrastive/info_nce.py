@@ -15,6 +15,7 @@ from ._core import (
     check_common,
     check_vectors,
     contrast_terms,
+    label_terms,
     prepare,
     reduce_terms,
     similarity_logits,
@@ -52,9 +53,9 @@ def _in_batch(q: Tensor, k: Tensor, temperature, symmetric: bool, gather: str, f
     index = keys.anchor_index  # the rows of this process's pairs (all rows for "global")
 
     def direction(anchors: Tensor, targets: Tensor) -> Terms:
-        logits = similarity_logits(anchors, targets, temperature)
-        positive = index[:, None] == torch.arange(targets.shape[0], device=q.device)
-        return contrast_terms(logits, positive, ~positive, "out")
+        # key j is the positive of anchor i when j == index[i]: labels index vs arange
+        key_ids = torch.arange(targets.shape[0], device=q.device)
+        return label_terms(anchors, targets, temperature, index, key_ids, mode="out")
 
     terms = direction(queries.anchors if queries is not None else q, keys.keys)
     if not symmetric:

@@ -15,20 +15,20 @@ from ._core import (
     check_common,
     check_dense,
     check_threshold,
-    contrast_terms,
     flatten_pixels,
     image_terms,
-    label_masks,
+    label_terms,
     mask_fraction,
     per_image_terms,
     prepare,
     reduce_terms,
     sample_per_class,
-    similarity_logits,
 )
 
 SCOPES = ("image", "batch")
 POSITIVES = ("mean_logit", "mean_exp")
+# the contrast_terms mode of each positive form
+_MODES = {"mean_logit": "mean_logit", "mean_exp": "in"}
 ANCHORS = ("pristine", "both")
 
 
@@ -65,20 +65,21 @@ def pixel_info_nce_loss(
     ones; the loss is computed image by image, then averaged.
 
     .. math::
-        \ell(q) = -\log \frac{e^{\bar s^+(q)/\tau}}
-                             {e^{\bar s^+(q)/\tau} + \sum_{k^-} e^{q\cdot k^-/\tau}}, \qquad
-        \bar s^+ = \begin{cases} \frac{1}{J}\sum_j q\cdot k_j^+ & \texttt{"mean\_logit"} \\
-                   \tau\log\frac{1}{J}\sum_j e^{q\cdot k_j^+/\tau} & \texttt{"mean\_exp"}
-                   \end{cases}
+        \ell_{\text{mean\_logit}}(q) = -\log \frac{e^{\bar s^+(q)/\tau}}
+            {e^{\bar s^+(q)/\tau} + \sum_{k^-} e^{q\cdot k^-/\tau}}, \quad
+        \bar s^+ = \frac{1}{J}\sum_j q\cdot k_j^+ ; \qquad
+        \ell_{\text{mean\_exp}}(q) = -\log \frac{\frac{1}{J}\sum_j e^{q\cdot k_j^+/\tau}}
+            {\sum_{k} e^{q\cdot k/\tau}}
 
     For each image the L2-normalised pixel features are split by the mask: pristine pixels are
     the queries ``q`` and their positives ``k^+`` (the other pristine pixels, ``J`` of them),
     forged pixels the negatives ``k^-``. FOCAL's official code uses one positive logit, the
-    mean of the positive similarities (``positive="mean_logit"``, the default); the paper's
-    Eq. (2) takes the mean of the exponentials (``"mean_exp"``, never smaller by Jensen). Both
-    put the aggregated positive in the denominator, as the code's cross entropy with label 0
-    does. ``anchors="both"`` also makes the forged pixels queries (positives forged, negatives
-    pristine).
+    mean of the positive similarities, against the negatives (``positive="mean_logit"``, the
+    default: its cross entropy with label 0). The paper's Eq. (2) averages the positives'
+    exponentials in the numerator and sums over every key of the dictionary, the ``J``
+    positives and the negatives, in the denominator (``"mean_exp"``; the same form as SupCon's
+    :math:`L^{in}`, whose minimum is :math:`\log J` rather than 0). ``anchors="both"`` also
+    makes the forged pixels queries (positives forged, negatives pristine).
 
     ``scope="image"`` (FOCAL, Eq. 3) averages each image's queries, then the images;
     ``"batch"`` pools the pixels of the whole batch into one dictionary (the batch-level
@@ -99,7 +100,8 @@ def pixel_info_nce_loss(
             a pixel is forged when its fraction exceeds ``threshold``.
         temperature: ``tau > 0`` (default 0.1, as FOCAL).
         scope: ``"image"`` (default, FOCAL) or ``"batch"``.
-        positive: ``"mean_logit"`` (default, the official code) or ``"mean_exp"`` (Eq. 2).
+        positive: ``"mean_logit"`` (default, the official code) or ``"mean_exp"`` (the paper's
+            Eq. 2).
         max_samples: at most this many pixels of each class per image (FOCAL: 1000), or
             ``None`` (default) for all.
         anchors: ``"pristine"`` (default, FOCAL) or ``"both"``.
@@ -158,7 +160,7 @@ def pixel_info_nce_loss(
     m = x.shape[1]
 
     if scope == "image":
-        terms = per_image_terms(x, labels, temperature, positive)
+        terms = per_image_terms(x, labels, temperature, _MODES[positive])
         query = labels == 0 if anchors == "pristine" else labels >= 0
         terms = Terms(terms.loss, terms.valid & query)
         return reduce_terms(
@@ -168,11 +170,16 @@ def pixel_info_nce_loss(
     # scope == "batch": one dictionary pooled over the batch (and the processes)
     mode = "local" if reduction == "none" and gather == "global" else gather
     batch = vdist.gather_batch(x.reshape(b * m, d), labels.reshape(-1), gather=mode, fn=fn)
-    logits = similarity_logits(batch.anchors, batch.keys, temperature)
-    pos, neg = label_masks(
-        batch.anchor_labels, batch.key_labels, batch.anchor_index, key_valid=batch.key_labels >= 0
+    terms = label_terms(
+        batch.anchors,
+        batch.keys,
+        temperature,
+        batch.anchor_labels,
+        batch.key_labels,
+        mode=_MODES[positive],
+        anchor_rows=batch.anchor_index,
+        key_valid=batch.key_labels >= 0,
     )
-    terms = contrast_terms(logits, pos, neg, positive)
     lab = batch.anchor_labels
     valid = terms.valid & (lab == 0 if anchors == "pristine" else lab >= 0)
     terms = Terms(torch.where(valid, terms.loss, terms.loss.new_zeros(())), valid)

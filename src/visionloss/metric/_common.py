@@ -4,12 +4,12 @@ reductions of batch losses whose anchors may be split over processes."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import distributed as vdist
 from .._core.checks import check_choice, check_labels, check_tensor, shape_str
 from .._core.dtypes import compute_dtype, upcast
+from .._core.vectors import normalize as unit
 
 METRICS = ("euclidean", "squared_euclidean", "cosine", "dot")
 
@@ -46,9 +46,9 @@ def safe_sqrt(sq: Tensor) -> Tensor:
 
 def prepare(x: Tensor, normalize: bool, dtype: torch.dtype | None = None) -> Tensor:
     """``x`` in ``dtype`` (default its compute dtype: float32 for half inputs), L2-normalised
-    if asked."""
+    if asked (a zero vector stays zero, with a zero gradient)."""
     x = upcast(x, dtype or compute_dtype(x))
-    return F.normalize(x, dim=-1) if normalize else x
+    return unit(x) if normalize else x
 
 
 def self_mask(self_index: Tensor, num_keys: int) -> Tensor:
@@ -79,7 +79,7 @@ def distance_matrix(
             sq = torch.where(self_mask(self_index, y.shape[0]), sq.new_zeros(()), sq)
         return sq if metric == "squared_euclidean" else safe_sqrt(sq)
     if metric == "cosine":
-        d = 1.0 - F.normalize(x, dim=-1) @ F.normalize(y, dim=-1).T
+        d = 1.0 - unit(x) @ unit(y).T
         d = d.clamp(0.0, 2.0)
         if self_index is not None:
             d = torch.where(self_mask(self_index, y.shape[0]), d.new_zeros(()), d)
@@ -93,7 +93,7 @@ def rowwise_distance(x: Tensor, y: Tensor, metric: str) -> Tensor:
         sq = (x - y).square().sum(-1)
         return sq if metric == "squared_euclidean" else safe_sqrt(sq)
     if metric == "cosine":
-        return (1.0 - (F.normalize(x, dim=-1) * F.normalize(y, dim=-1)).sum(-1)).clamp(0.0, 2.0)
+        return (1.0 - (unit(x) * unit(y)).sum(-1)).clamp(0.0, 2.0)
     return -(x * y).sum(-1)
 
 

@@ -9,7 +9,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from .. import distributed as vdist
-from .._core.checks import check_labels, check_positive, check_tensor, shape_str
+from .._core.checks import check_fraction, check_labels, check_tensor, shape_str
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
 from .._core.reduction import check_reduction, reduce_loss
@@ -96,7 +96,7 @@ def update_centers(
         ``centers``.
     """
     fn = "update_centers"
-    check_positive(alpha, "alpha", fn, allow_zero=True)
+    check_fraction(alpha, "alpha", fn)
     _check_centers(embeddings, labels, centers, fn)
     C, D = centers.shape
     x = embeddings.detach().to(torch.float64 if centers.dtype == torch.float64 else torch.float32)
@@ -156,7 +156,7 @@ class CenterLoss(LossModule):
             )
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"{fn}: expected dim to be a positive int, got {dim!r}")
-        check_positive(alpha, "alpha", fn, allow_zero=True)
+        check_fraction(alpha, "alpha", fn)
         super().__init__(reduction=reduction)
         self.num_classes, self.dim = num_classes, dim
         self.alpha, self.learn_centers = float(alpha), bool(learn_centers)

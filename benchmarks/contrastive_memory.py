@@ -1,0 +1,198 @@
+"""Peak extra memory and time of the contrastive losses' bounded-memory torch path.
+
+``python -m benchmarks.contrastive_memory [--device cpu|cuda] [--quick] [--out FILE.csv]``
+
+Each row runs one forward+backward in a fresh subprocess and reports the peak memory above what
+the process held after building its inputs (inputs excluded, gradients included): on CUDA
+``torch.cuda.max_memory_allocated``, on the CPU the growth of the process's peak resident set
+(``ru_maxrss``; the CPU allocator keeps no statistics, so this is the honest CPU figure). The
+implementations:
+
+* ``ours``: the library as shipped (row blocks of at most ``MAX_CHUNK_ELEMENTS`` logits,
+  recomputed in the backward pass);
+* ``ours[one block]``: the same maths with the block bound lifted (the whole logit matrix at
+  once, what the path did before blocks);
+* ``torch``: the plain matmul + cross entropy (NT-Xent) or the masked matrix form (pixel
+  InfoNCE), for scale.
+
+The columns match ``benchmarks/runner.py`` so ``make_table`` renders the CSV; the floor is the
+matmul flops of the forward and backward at the matmul rate measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .runner import COLUMNS
+
+# (loss, shape label, builder arguments); full sizes, then what --quick keeps
+CASES = [
+    ("nt_xent", {"n": 4096, "d": 128}),
+    ("nt_xent", {"n": 8192, "d": 128}),
+    ("pixel_info_nce", {"b": 1, "d": 64, "h": 64, "w": 64}),
+    ("pixel_info_nce", {"b": 1, "d": 64, "h": 96, "w": 96}),
+]
+QUICK = [CASES[0], CASES[2]]
+IMPLS = ("ours", "ours[one block]", "torch")
+
+_CHILD = r"""
+import json, resource, sys, time
+import torch
+import torch.nn.functional as F
+import visionloss as vl
+from visionloss.contrastive import _core
+
+loss, impl, device, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+torch.manual_seed(0)
+if impl == "ours[one block]":
+    _core.MAX_CHUNK_ELEMENTS = 1 << 62
+cuda = device == "cuda"
+
+
+def rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if loss == "nt_xent":
+    n, d = args["n"], args["d"]
+    leaves = [torch.randn(n, d, device=device, requires_grad=True) for _ in range(2)]
+    flops = 3 * 2.0 * (2 * n) ** 2 * d
+
+    def run(z1, z2):
+        if impl != "torch":
+            return vl.nt_xent_loss(z1, z2, temperature=0.5)
+        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        logits = (z @ z.T / 0.5).fill_diagonal_(float("-inf"))
+        target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+        return F.cross_entropy(logits, target)
+else:
+    b, d, h, w = args["b"], args["d"], args["h"], args["w"]
+    leaves = [torch.randn(b, d, h, w, device=device, requires_grad=True)]
+    mask = torch.zeros(b, h, w, device=device)
+    mask[:, h // 4 : h // 2, w // 4 : w // 2] = 1
+    m = h * w
+    flops = 3 * 2.0 * b * m * m * d
+
+    def run(f):
+        if impl != "torch":
+            return vl.pixel_info_nce_loss(f, mask, temperature=0.1, max_samples=None)
+        # FOCAL's matrix form: every pixel against every pixel of its image, mean-logit positive
+        x = F.normalize(f.flatten(2).transpose(1, 2), dim=-1)
+        lab = mask.flatten(1)
+        logits = x @ x.transpose(1, 2) / 0.1
+        same = lab[:, :, None] == lab[:, None, :]
+        eye = torch.eye(m, dtype=torch.bool, device=f.device)
+        pos = same & ~eye
+        mean_pos = (logits * pos).sum(-1) / pos.sum(-1).clamp_min(1)
+        neg = logits.masked_fill(same, float("-inf"))
+        per = F.softplus(torch.logsumexp(neg, -1) - mean_pos)
+        return per[lab == 0].mean()
+
+if cuda:
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+else:
+    base = rss_mib()
+start = time.perf_counter()
+value = run(*leaves)
+grads = torch.autograd.grad(value, leaves)
+if cuda:
+    torch.cuda.synchronize()
+    peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+else:
+    peak = rss_mib() - base
+seconds = time.perf_counter() - start
+print(json.dumps({"ms": 1000 * seconds, "peak": peak, "flops": flops, "value": float(value)}))
+"""
+
+
+def _shape(args: dict) -> str:
+    if "n" in args:
+        return f"2x({args['n']}, {args['d']})"
+    return f"({args['b']}, {args['d']}, {args['h']}, {args['w']})"
+
+
+def _matmul_rate(device: str) -> float:
+    """Measured fp32 matmul flop/s on this device (best of a few 2048^3 products)."""
+    import time
+
+    import torch
+
+    a = torch.randn(2048, 2048, device=device)
+    best = float("inf")
+    for _ in range(5):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ a
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2048**3 / best
+
+
+def measure(loss: str, impl: str, device: str, args: dict) -> dict | None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, loss, impl, device, json.dumps(args)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["killed"])[-1]
+        return {"error": tail[:120]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.contrastive_memory", description=__doc__)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--quick", action="store_true", help="the two small cases only")
+    p.add_argument("--out", type=Path, help="write the rows to this CSV")
+    opts = p.parse_args(argv)
+    rate = _matmul_rate(opts.device)
+    import torch
+
+    name = torch.cuda.get_device_name() if opts.device == "cuda" else "cpu"
+    rows = []
+    for loss, args in QUICK if opts.quick else CASES:
+        for impl in IMPLS:
+            r = measure(loss, impl, opts.device, args)
+            floor = None if "flops" not in r else 1000 * r["flops"] / rate
+            row = {
+                "loss": loss,
+                "family": "contrastive",
+                "implementation": impl,
+                "shape": _shape(args),
+                "dtype": "float32",
+                "device": f"{name} (1 run, extra memory in a fresh process)",
+                "p20_ms": "",
+                "p50_ms": "" if "ms" not in r else f"{r['ms']:.1f}",
+                "p80_ms": "",
+                "peak_extra_mib": "" if "peak" not in r else f"{r['peak']:.0f}",
+                "floor_ms": "" if floor is None else f"{floor:.1f}",
+                "ratio_to_floor": "" if floor is None else f"{r['ms'] / floor:.2f}",
+                "note": r.get("error", f"loss {r.get('value', float('nan')):.4f}"),
+            }
+            rows.append(row)
+            print(
+                f"{loss:15s} {impl:16s} {row['shape']:22s} {row['p50_ms']:>9s} ms "
+                f"{row['peak_extra_mib']:>7s} MiB  x{row['ratio_to_floor']:>5s} floor  {row['note']}",
+                flush=True,
+            )
+    if opts.out:
+        opts.out.parent.mkdir(parents=True, exist_ok=True)
+        with opts.out.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
