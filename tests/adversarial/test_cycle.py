@@ -1,5 +1,6 @@
 """cycle_consistency_loss and identity_loss (CycleGAN): lambda-weighted L1 against
-torch.nn.functional.l1_loss, hand values, reductions, gradcheck, half inputs, bad inputs."""
+torch.nn.functional.l1_loss, hand values, reductions, gradcheck, half inputs, CPU autocast,
+bad inputs."""
 
 from __future__ import annotations
 
@@ -67,6 +68,27 @@ def test_half_inputs_computed_in_fp32(fn, module, opts, weight, dtype):
     out = fn(x.to(dtype), y.to(dtype), **opts)
     assert out.dtype == torch.float32
     assert_close_dtype(out, fn(x.to(dtype).float(), y.to(dtype).float(), **opts), dtype)
+
+
+@pytest.mark.parametrize("fn, module, opts, weight", LOSSES)
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_cpu_autocast(fn, module, opts, weight, dtype):
+    """A generator run under autocast returns a half-precision reconstruction; the loss,
+    computed in the same region, is float32, close to the fp32 run, with a finite graph."""
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    x = _images(dtype=torch.float32).requires_grad_(True)
+    y = _images(1, dtype=torch.float32)
+    ref = fn(net(x), y, **opts)
+    with torch.autocast("cpu", dtype=dtype):
+        rec = net(x)
+        assert rec.dtype == dtype
+        out = fn(rec, y, **opts)
+        by_module = module(**opts)(rec, y)
+    assert out.dtype == by_module.dtype == torch.float32
+    assert_finite_graph(out, x, *net.parameters())
+    assert_close_dtype(out, ref, dtype)
+    torch.testing.assert_close(by_module, out)
 
 
 @pytest.mark.parametrize("fn, module, opts, weight", LOSSES)

@@ -1,6 +1,6 @@
 """discriminator_loss and generator_loss: every kind against its formula written by hand with
 BCE / MSE, hand values, the saturating generator's vanishing gradient, stability at logits of
-+-1e4 in every dtype, reductions, gradcheck, Modules, and bad inputs."""
++-1e4 in every dtype, CPU autocast, reductions, gradcheck, Modules, and bad inputs."""
 
 from __future__ import annotations
 
@@ -123,6 +123,30 @@ def test_half_inputs_computed_in_fp32(kind, dtype):
         vl.discriminator_loss(r.to(dtype).float(), f.to(dtype).float(), kind=kind, **codes),
         dtype,
     )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_cpu_autocast(kind, dtype):
+    """A discriminator run under autocast returns half-precision logits; both losses, computed
+    in the same autocast region, return float32 close to the fp32 run, with a finite graph."""
+    torch.manual_seed(0)
+    disc = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    real = torch.randn(8, 4)
+    fake = torch.randn(8, 4, requires_grad=True)  # stands for the generator's output
+    d_codes, g_codes = _codes(kind, "d"), _codes(kind, "g")
+    d_ref = vl.discriminator_loss(disc(real), disc(fake), kind=kind, **d_codes)
+    g_ref = vl.generator_loss(disc(fake), kind=kind, **g_codes)
+    with torch.autocast("cpu", dtype=dtype):
+        r, f = disc(real), disc(fake)
+        assert r.dtype == f.dtype == dtype
+        d = vl.discriminator_loss(r, f, kind=kind, **d_codes)
+        g = vl.generator_loss(disc(fake), kind=kind, **g_codes)  # its own graph
+    assert d.dtype == g.dtype == torch.float32
+    assert_finite_graph(d, fake, *disc.parameters())
+    assert_finite_graph(g, fake, *disc.parameters())
+    assert_close_dtype(d, d_ref, dtype)
+    assert_close_dtype(g, g_ref, dtype)
 
 
 @pytest.mark.parametrize("kind", KINDS)

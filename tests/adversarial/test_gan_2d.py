@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ pytest.importorskip("matplotlib")
 
 
 def test_runs_and_writes_table_json_and_png(tmp_path, capsys):
-    result = ex.run_experiment("gan-2d", quick=True, out=tmp_path, steps=3)
+    result = ex.run_experiment("gan-2d", quick=True, out=tmp_path, steps=3, workers=2)
     labels = [row[0] for row in result.rows]
     assert labels == [
         "target (floor)",
@@ -28,9 +29,20 @@ def test_runs_and_writes_table_json_and_png(tmp_path, capsys):
     for _, modes, quality, distance in result.rows:
         assert 0 <= modes <= 8 and 0.0 <= quality <= 1.0 and distance >= 0.0
     assert result.rows[0][1] == 8 and result.rows[0][2] > 0.95  # the target covers every mode
-    assert json.loads((tmp_path / "results.json").read_text())["data"]["steps"] == 3
+    data = json.loads((tmp_path / "results.json").read_text())["data"]
+    assert data["steps"] == 3 and data["workers"] == 2
     assert (tmp_path / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "wgan-gp" in capsys.readouterr().out
+    # every set-up seeds itself: the same table in one process as in two spawned workers
+    alone = ex.run_experiment("gan-2d", quick=True, out=tmp_path / "one", steps=3, workers=1)
+    assert alone.rows == result.rows
+
+
+def test_default_workers_follow_visionloss_threads(monkeypatch):
+    monkeypatch.setenv("VISIONLOSS_THREADS", "1")  # the tour, running experiments side by side
+    assert gan_2d._default_workers() == 1
+    monkeypatch.delenv("VISIONLOSS_THREADS")
+    assert gan_2d._default_workers() == min(2, os.cpu_count() or 1)
 
 
 def test_metrics_on_known_point_sets():
@@ -45,6 +57,13 @@ def test_metrics_on_known_point_sets():
     )  # E|cos(theta)| over random directions, for a unit shift
 
 
-def test_bad_steps(tmp_path):
-    with pytest.raises(ValueError, match="gan-2d: expected steps >= 1"):
-        ex.run_experiment("gan-2d", quick=True, out=tmp_path, steps=0, verbose=False)
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        pytest.param({"steps": 0}, "gan-2d: expected steps >= 1, got 0", id="steps"),
+        pytest.param({"workers": 0}, "gan-2d: expected workers >= 1, got 0", id="workers"),
+    ],
+)
+def test_bad_options(tmp_path, options, match):
+    with pytest.raises(ex.ExperimentOptionError, match=match):
+        ex.run_experiment("gan-2d", quick=True, out=tmp_path, verbose=False, **options)

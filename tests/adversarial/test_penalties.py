@@ -68,6 +68,43 @@ def test_gradient_penalty_matches_the_float64_reference(reduction):
         torch.testing.assert_close(g, e)
 
 
+def test_gradient_penalty_draws_from_the_generator_on_its_device():
+    """With a generator the factors come from its stream (drawn on its device, then moved to
+    the samples'): the same seed gives the same penalty, another seed another one."""
+    critic = _critic()
+    real, fake = _samples()
+
+    def gp(seed):
+        gen = torch.Generator(device=real.device).manual_seed(seed)
+        return vl.gradient_penalty(critic, real, fake, reduction="none", generator=gen)
+
+    torch.testing.assert_close(gp(3), gp(3))
+    assert not torch.allclose(gp(3), gp(4))
+
+
+@pytest.mark.gpu
+def test_gradient_penalty_generator_on_the_other_device():
+    """A CPU generator with CUDA samples (and a CUDA generator with CPU samples) works: the
+    factors are drawn on the generator's device and moved to the samples'."""
+    critic = _critic()
+    real, fake = _samples()
+    cpu_gen = torch.Generator().manual_seed(3)
+    cuda_critic = copy.deepcopy(critic).cuda()
+    out = vl.gradient_penalty(
+        cuda_critic, real.cuda(), fake.cuda(), reduction="none", generator=cpu_gen
+    )
+    assert out.device.type == "cuda"
+    expected = ref.gradient_penalty(critic, real, fake, _alpha(5, 3), lambda_=10.0)
+    torch.testing.assert_close(out.cpu(), expected)
+    cuda_gen = torch.Generator(device="cuda").manual_seed(3)
+    out = vl.gradient_penalty(critic, real, fake, reduction="none", generator=cuda_gen)
+    assert out.device.type == "cpu"
+    alpha = torch.rand(
+        5, generator=torch.Generator(device="cuda").manual_seed(3), dtype=real.dtype, device="cuda"
+    ).cpu()
+    torch.testing.assert_close(out, ref.gradient_penalty(critic, real, fake, alpha, 10.0))
+
+
 def test_gradient_penalty_on_images_and_patch_outputs():
     torch.manual_seed(0)
     critic = torch.nn.Sequential(

@@ -1,7 +1,8 @@
 """What every synthesis loss must do (DESIGN.md section 4), as one table: Module equals function,
 every reduction and the "none" shape, float64 gradcheck, fp16/bf16 inputs and CPU autocast,
-empty batch, identical images, bad reduction words, registry. The per-loss files hold the
-references, peers, hand values and each loss's own cases.
+empty batch, identical images, bad reduction words, registry; and each Module's own default
+network is the documented one. The per-loss files hold the references, peers, hand values and
+each loss's own cases.
 
 The feature losses run on a small stand-in feature network with VGG's layer names (any module
 returning named features may replace VGGFeatures; none of these properties depends on the
@@ -99,6 +100,15 @@ LOSSES = [
         id="topology",
     ),
     pytest.param(
+        vl.topology_loss,
+        vl.TopologyLoss,
+        {"layers": ("relu1_2", "pool1"), "mu": 1e-3, "normalize": False},
+        _masks,
+        "topology",
+        True,
+        id="topology-plain-sum",
+    ),
+    pytest.param(
         vl.total_variation_loss,
         vl.TotalVariationLoss,
         {"kind": "isotropic"},
@@ -115,6 +125,24 @@ LOSSES = [
         "tv",
         False,
         id="total_variation-anisotropic",
+    ),
+    pytest.param(
+        vl.total_variation_loss,
+        vl.TotalVariationLoss,
+        {"kind": "squared"},
+        _one,
+        "total_variation",
+        False,
+        id="total_variation-squared",
+    ),
+    pytest.param(
+        vl.total_variation_loss,
+        vl.TotalVariationLoss,
+        {"kind": "isotropic", "per_image": True},
+        _one,
+        "tv",
+        False,
+        id="total_variation-isotropic-per_image",
     ),
 ]
 
@@ -140,7 +168,7 @@ def test_module_equals_function(fn, module, opts, make, name, net, reduction):
 def test_none_shape_and_reductions_agree(fn, module, opts, make, name, net):
     args = make((3, 3, 8, 8), torch.float64)
     none = _call(fn, args, opts, net=net, reduction="none")
-    expected = (3,) if net else args[0].shape
+    expected = (3,) if net or opts.get("per_image") else args[0].shape
     assert none.shape == expected
     torch.testing.assert_close(_call(fn, args, opts, net=net, reduction="sum"), none.sum())
     torch.testing.assert_close(_call(fn, args, opts, net=net), none.mean())
@@ -211,3 +239,73 @@ def test_bad_reduction(fn, module, opts, make, name, net):
     extra = {"network": tiny_features(torch.float32)} if net else {}
     with pytest.raises(ValueError, match="reduction"):
         module(**extra, **opts, reduction="batchmean")
+
+
+# The Modules' own networks (network=None), as their docstrings state them: (Module, VGG arch,
+# VGG layers in order, pooling, other options of the Module and their defaults). Built with
+# weights=None (random weights, nothing read or downloaded): the architecture does not depend
+# on the weights.
+GATYS_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+MODULE_DEFAULTS = [
+    pytest.param(
+        vl.PerceptualLoss, "vgg16", ("relu2_2",), "max", {}, id="perceptual-johnson-vgg16"
+    ),
+    pytest.param(vl.ContentLoss, "vgg19", ("relu4_2",), "max", {}, id="content-gatys-conv4_2"),
+    pytest.param(
+        vl.StyleLoss,
+        "vgg19",
+        GATYS_STYLE,
+        "max",
+        {"convention": "gatys", "layer_weights": None},
+        id="style-gatys",
+    ),
+    pytest.param(
+        vl.TextureLoss,
+        "vgg19",
+        ("relu1_1", "pool1", "pool2", "pool3", "pool4"),
+        "avg",
+        {"layer_weights": None},
+        id="texture-gatys-2015-avg-pooling",
+    ),
+    pytest.param(
+        vl.TopologyLoss,
+        "vgg19",
+        ("relu1_2", "relu2_2", "relu3_4"),
+        "max",
+        {"mu": 0.1, "normalize": True},
+        id="topology-mosinska",
+    ),
+    pytest.param(
+        vl.ContentStyleLoss,
+        "vgg19",
+        ("relu4_2", *GATYS_STYLE),
+        "max",
+        {"alpha": 1.0, "beta": 1e3, "convention": "gatys"},
+        id="content_style-gatys",
+    ),
+]
+
+
+@pytest.mark.parametrize("module, arch, layers, pooling, options", MODULE_DEFAULTS)
+def test_module_default_networks_are_the_documented_ones(module, arch, layers, pooling, options):
+    with pytest.warns(UserWarning, match="not perceptual"):
+        loss = module(weights=None)
+    net = loss.network
+    assert isinstance(net, vl.VGGFeatures)
+    assert (net.arch, net.layers, net.pooling) == (arch, layers, pooling)
+    assert net.input_range == (0.0, 1.0) and net.weights is None
+    # the modules themselves, not only the attributes: torchvision's configuration of the arch
+    # (VGG19 has a 4th conv in blocks 3-5), truncated after the deepest layer, the pooling
+    names = vl.vgg_layer_names(arch)
+    depth = max(names.index(n) for n in layers) + 1
+    assert len(net.features) == depth
+    pool = torch.nn.AvgPool2d if pooling == "avg" else torch.nn.MaxPool2d
+    kinds = {"conv": torch.nn.Conv2d, "relu": torch.nn.ReLU, "pool": pool}
+    for name, layer in zip(names, net.features):
+        assert type(layer) is kinds[name[:4]], (name, layer)
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == sum(n.startswith("conv") for n in names[:depth])
+    for key, value in options.items():
+        assert getattr(loss, key) == value, key
+    if "layers" in loss.options():
+        assert loss.layers == layers

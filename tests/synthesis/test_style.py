@@ -1,6 +1,7 @@
 """gram_matrix, style_loss, texture_loss and content_style_loss: loop references, the named
-Gram conventions and their ratios, hand values, broadcasting of one style image, precomputed
-style features, half-precision Grams, and bad inputs."""
+Gram conventions and their ratios, the default layer weights (1/L, Gatys et al.'s 1/5), hand
+values, broadcasting of one style image, precomputed style features, half-precision Grams, and
+bad inputs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 import visionloss as vl
 from tests.reference import synthesis as ref
 
-from ._data import images, pixels, random_vgg, tiny_features
+from ._data import images, pixels, tiny_features
 
 
 def test_gram_hand_value():
@@ -110,10 +111,49 @@ def test_texture_is_the_gatys_style_loss():
 
 
 def test_texture_module_defaults_are_gatys_2015():
-    net = random_vgg("vgg19", ("relu1_1", "pool1", "pool2", "pool3", "pool4"), pooling="avg")
-    module = vl.TextureLoss(net)
+    """The Module's own network (test_conformance.py checks every Module's): VGG19 with average
+    pooling, Gatys et al. 2015's layers, equal weights 1/5."""
+    with pytest.warns(UserWarning, match="not perceptual"):
+        module = vl.TextureLoss(weights=None)
+    net = module.network
+    assert (net.arch, net.pooling) == ("vgg19", "avg")
+    assert net.layers == ("relu1_1", "pool1", "pool2", "pool3", "pool4")
+    assert all(not isinstance(m, torch.nn.MaxPool2d) for m in net.features)
     x, t = images(1, 3, 16, 16), images(1, 3, 16, 16, seed=1)
     assert module(x, t) > 0 and module(t, t) == 0
+    explicit = vl.texture_loss(x, t, network=net, layer_weights=(0.2,) * 5)
+    torch.testing.assert_close(module(x, t), explicit)
+
+
+def test_default_style_weights_are_one_over_the_number_of_layers():
+    """Gatys et al. 2016 weigh their five style layers w_l = 1/5: style_loss, texture_loss and
+    the style term of content_style_loss average over layers by default."""
+    net = tiny_features()
+    x = images(2, 3, 8, 8, dtype=torch.float64)
+    s = images(1, 3, 8, 8, seed=2, dtype=torch.float64)
+    layers = ("relu1_1", "relu1_2", "pool1")
+    each = [vl.style_loss(x, s, network=net, layers=n, reduction="none") for n in layers]
+    mean = sum(each) / 3
+    torch.testing.assert_close(
+        vl.style_loss(x, s, network=net, layers=layers, reduction="none"), mean
+    )
+    torch.testing.assert_close(
+        vl.texture_loss(x, s, network=net, layers=layers, reduction="none"), mean
+    )
+    summed = vl.style_loss(x, s, network=net, layers=layers, layer_weights=(1, 1, 1))
+    torch.testing.assert_close(summed, 3 * mean.mean())
+    combined = vl.content_style_loss(
+        x, x, s, network=net, content_layers="relu1_2", style_layers=layers, reduction="none"
+    )  # content term 0: beta (1e3) times the mean of the style layers
+    torch.testing.assert_close(combined, 1e3 * mean)
+    with pytest.warns(UserWarning, match="not perceptual"):
+        module = vl.StyleLoss(weights=None)  # VGG19 relu1_1 ... relu5_1
+    xs, ss = images(1, 3, 16, 16), images(1, 3, 16, 16, seed=3)
+    feats_x, feats_s = module.network(xs), module.network(ss)
+    per_layer = [
+        vl.style_loss(feats_x[n], feats_s[n], network=lambda f, n=n: {n: f}) for n in feats_x
+    ]
+    torch.testing.assert_close(module(xs, ss), sum(per_layer) / 5)
 
 
 def test_content_style_is_alpha_content_plus_beta_style():

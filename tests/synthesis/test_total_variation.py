@@ -1,5 +1,5 @@
-"""total_variation_loss against kornia and a loop reference, on a ramp by hand, at a constant
-image (isotropic: finite gradient), and with bad inputs."""
+"""total_variation_loss against kornia (per pixel and per image) and a loop reference, on a
+ramp by hand, at a constant image (isotropic: finite gradient), and with bad inputs."""
 
 from __future__ import annotations
 
@@ -36,6 +36,73 @@ def test_kornia_total_variation_mapping():
     torch.testing.assert_close(ours, theirs)
     torch.testing.assert_close(g, g_ref)
     torch.testing.assert_close(vl.total_variation_loss(x, reduction="sum"), theirs.sum())
+
+
+@pytest.mark.parametrize(
+    "shape, sum_dims",
+    [
+        # (B, C, H, W): kornia returns (B, C), one sum per channel; ours sums the channels too
+        pytest.param((3, 2, 6, 7), (-1,), id="BCHW"),
+        # (B, H, W): kornia returns (B,), already one value per image
+        pytest.param((4, 5, 6), (), id="BHW"),
+    ],
+)
+def test_per_image_matches_kornia_total_variation(shape, sum_dims):
+    """kornia.losses.total_variation(img, reduction="sum") gives, per (*) of an input (*, H, W),
+    the summed absolute vertical and horizontal differences. Our per_image=True value of a
+    (B, *, H, W) batch is the sum over (*, H, W) of the anisotropic per-pixel map, so it is
+    kornia's output summed over the dims between B and (H, W). Gradients agree too."""
+    kornia = pytest.importorskip("kornia")
+    x = images(*shape, dtype=torch.float64, low=-1.0)
+    ours, (g,) = grads(vl.total_variation_loss, x, per_image=True, reduction="none")
+
+    def theirs_fn(t):
+        tv = kornia.losses.total_variation(t, reduction="sum")
+        return tv.sum(sum_dims) if sum_dims else tv
+
+    theirs, (g_ref,) = grads(theirs_fn, x)
+    assert ours.shape == (shape[0],)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(g, g_ref)
+    torch.testing.assert_close(
+        vl.total_variation_loss(x, per_image=True), theirs.mean()
+    )  # "mean": over images
+    torch.testing.assert_close(
+        vl.total_variation_loss(x, per_image=True, reduction="sum"), theirs.sum()
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_per_image_sums_the_pixel_map_of_each_image(kind):
+    x = images(3, 2, 5, 4, dtype=torch.float64, low=-1.0)
+    pixel_map = vl.total_variation_loss(x, kind=kind, reduction="none")
+    per_image = vl.total_variation_loss(x, kind=kind, per_image=True, reduction="none")
+    torch.testing.assert_close(per_image, pixel_map.sum((1, 2, 3)))
+    torch.testing.assert_close(
+        vl.total_variation_loss(x, kind=kind, per_image=True), per_image.mean()
+    )
+    # "sum" is the batch's TV either way; "mean" differs by the pixels per image, C * H * W
+    torch.testing.assert_close(
+        vl.total_variation_loss(x, kind=kind, per_image=True, reduction="sum"),
+        vl.total_variation_loss(x, kind=kind, reduction="sum"),
+    )
+    torch.testing.assert_close(
+        vl.total_variation_loss(x, kind=kind, per_image=True),
+        2 * 5 * 4 * vl.total_variation_loss(x, kind=kind),
+    )
+    module = vl.TotalVariationLoss(kind=kind, per_image=True, reduction="none")
+    torch.testing.assert_close(module(x), per_image)
+
+
+def test_per_image_ramp_by_hand():
+    ramp = torch.arange(4.0).expand(1, 3, 4)  # each row 0, 1, 2, 3: TV 9 (3 rows x 3 steps)
+    batch = torch.stack([ramp, 2 * ramp, torch.zeros_like(ramp)])  # (3, 1, 3, 4)
+    out = vl.total_variation_loss(batch, per_image=True, reduction="none")
+    torch.testing.assert_close(out, torch.tensor([9.0, 18.0, 0.0]))
+    torch.testing.assert_close(
+        vl.total_variation_loss(batch, kind="squared", per_image=True, reduction="none"),
+        torch.tensor([9.0, 36.0, 0.0]),
+    )
 
 
 @pytest.mark.parametrize(
@@ -106,25 +173,51 @@ def test_half_extremes_are_finite():
 
 
 @pytest.mark.parametrize(
-    "kwargs, x, error, match",
+    "kwargs, x, error, match, bad_option",
     [
         pytest.param(
             {"kind": "l2"},
             images(1, 1, 3, 3),
             ValueError,
             "expected kind to be one of 'anisotropic', 'isotropic', 'squared'",
+            True,
             id="kind",
         ),
-        pytest.param({"eps": 0.0}, images(1, 1, 3, 3), ValueError, "expected eps > 0", id="eps"),
-        pytest.param({}, images(5), ValueError, r"at least 2 dims, got shape \(5,\)", id="1-d"),
         pytest.param(
-            {}, torch.zeros(3, 3, dtype=torch.long), TypeError, "floating-point", id="integer"
+            {"eps": 0.0}, images(1, 1, 3, 3), ValueError, "expected eps > 0", True, id="eps"
+        ),
+        pytest.param(
+            {"per_image": "yes"},
+            images(1, 1, 3, 3),
+            ValueError,
+            "expected per_image to be one of False, True, got 'yes'",
+            True,
+            id="per-image-word",
+        ),
+        pytest.param(
+            {"per_image": True},
+            images(3, 3),
+            ValueError,
+            r"expected input of shape \(B, \*, H, W\) with per_image=True .*, got \(3, 3\)",
+            False,
+            id="per-image-2-d",
+        ),
+        pytest.param(
+            {}, images(5), ValueError, r"at least 2 dims, got shape \(5,\)", False, id="1-d"
+        ),
+        pytest.param(
+            {},
+            torch.zeros(3, 3, dtype=torch.long),
+            TypeError,
+            "floating-point",
+            False,
+            id="integer",
         ),
     ],
 )
-def test_bad_inputs(kwargs, x, error, match):
+def test_bad_inputs(kwargs, x, error, match, bad_option):
     with pytest.raises(error, match=f"total_variation_loss: .*{match}"):
         vl.total_variation_loss(x, **kwargs)
-    if "kind" in kwargs or "eps" in kwargs:
+    if bad_option:
         with pytest.raises(ValueError, match="TotalVariationLoss"):
             vl.TotalVariationLoss(**kwargs)

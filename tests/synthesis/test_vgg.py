@@ -245,6 +245,37 @@ def test_half_inputs_and_cpu_autocast(vgg16_small, dtype):
         ),
         pytest.param(
             lambda: None,
+            {"arch": "vgg19", "weights": "IMAGENET1K_FEATURES"},
+            ValueError,
+            r"VGGFeatures: weights 'IMAGENET1K_FEATURES' is not a weight name of arch='vgg19'; "
+            r"valid weight names for vgg19: 'IMAGENET1K_V1', 'DEFAULT'",
+            id="name-of-vgg16-only-weights",
+        ),
+        pytest.param(
+            lambda: None,
+            {"arch": "vgg19", "weights": "VGG16_Weights.IMAGENET1K_V1"},
+            ValueError,
+            r"VGGFeatures: weights 'VGG16_Weights.IMAGENET1K_V1' is not a weight name of "
+            r"arch='vgg19'; valid weight names for vgg19: 'IMAGENET1K_V1', 'DEFAULT'",
+            id="enum-name-of-other-arch",
+        ),
+        pytest.param(
+            lambda: None,
+            {"weights": "VGG19_Weights.DEFAULT"},
+            ValueError,
+            r"not a weight name of arch='vgg16'; valid weight names for vgg16: 'IMAGENET1K_V1', "
+            r"'IMAGENET1K_FEATURES', 'DEFAULT'",
+            id="vgg19-enum-name-for-vgg16",
+        ),
+        pytest.param(
+            lambda: None,
+            {"weights": "imagenet"},
+            ValueError,
+            "weights 'imagenet' is not a weight name of arch='vgg16'",
+            id="misspelt-name",
+        ),
+        pytest.param(
+            lambda: None,
             {"weights": "/nonexistent/vgg.pth"},
             FileNotFoundError,
             "no state dict file at /nonexistent/vgg.pth",
@@ -265,6 +296,28 @@ def test_bad_construction(make, kwargs, error, match):
         warnings.simplefilter("ignore", UserWarning)
         with pytest.raises(error, match=match):
             vl.VGGFeatures(opts.pop("arch"), opts.pop("layers"), **opts)
+
+
+@pytest.mark.parametrize(
+    "module, kwargs",
+    [
+        pytest.param(vl.PerceptualLoss, {"arch": "vgg19"}, id="perceptual"),
+        pytest.param(vl.StyleLoss, {}, id="style"),
+        pytest.param(vl.TopologyLoss, {}, id="topology"),
+    ],
+)
+def test_modules_reject_a_weight_name_of_another_arch(module, kwargs):
+    with pytest.raises(ValueError, match=r"'IMAGENET1K_FEATURES' is not a weight name of "):
+        module(weights="IMAGENET1K_FEATURES", **kwargs)
+
+
+def test_a_file_named_like_a_weight_name_is_still_a_path(tmp_path, monkeypatch, vgg16_small):
+    monkeypatch.chdir(tmp_path)
+    torch.save(vgg16_small.state_dict(), tmp_path / "IMAGENET1K_FEATURES")
+    net = vl.VGGFeatures("vgg19", "relu1_2", weights="IMAGENET1K_FEATURES")
+    assert net.weights == "IMAGENET1K_FEATURES"  # read from the file (blocks 1 agree)
+    x = images(1, 3, 8, 8)
+    torch.testing.assert_close(net(x)["relu1_2"], vgg16_small(x)["relu1_2"])
 
 
 def test_state_dict_that_does_not_fit(tmp_path):

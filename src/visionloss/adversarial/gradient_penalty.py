@@ -57,10 +57,11 @@ def gradient_penalty(
         \qquad \hat x_b = \epsilon_b x_b + (1 - \epsilon_b) \tilde x_b,
         \quad \epsilon_b \sim U[0, 1]
 
-    One interpolation factor per sample, drawn as ``torch.rand(B, generator=generator,
-    dtype=real.dtype, device=real.device)``; the norm is taken over all of a sample's
-    dimensions. The gradient is computed with ``create_graph=True`` so the penalty trains the
-    critic; ``real`` and ``fake`` are detached. Numerics and scale:
+    One interpolation factor per sample, drawn as ``torch.rand(B, dtype=real.dtype)`` on
+    ``real.device``, or, with a ``generator``, on the generator's device (a generator draws only
+    on its own device) and then moved to ``real.device``; the norm is taken over all of a
+    sample's dimensions. The gradient is computed with ``create_graph=True`` so the penalty
+    trains the critic; ``real`` and ``fake`` are detached. Numerics and scale:
 
     * the norm has a finite (zero) gradient where the input gradient is exactly zero;
     * under autocast pass the ``torch.amp.GradScaler`` you step with as ``scaler``: the input
@@ -81,7 +82,9 @@ def gradient_penalty(
         lambda_: the penalty weight, ``>= 0`` (default 10, as the paper).
         reduction: ``"mean"`` over samples (the paper's expectation), ``"sum"`` or ``"none"``.
         scaler: the ``torch.amp.GradScaler`` in use, if any.
-        generator: a ``torch.Generator`` for the interpolation factors.
+        generator: a ``torch.Generator`` for the interpolation factors, on any device: a CPU
+            generator with CUDA samples works (and gives the same factors as on the CPU) at the
+            cost of one small host-to-device copy; one on ``real.device`` avoids the copy.
 
     Shape:
         output: scalar, or ``(B,)`` for ``"none"``.
@@ -114,7 +117,11 @@ def gradient_penalty(
     check_same_shape(real, fake, fn, names=("real", "fake"))
     _warn_batch_norm(critic, fn)
     batch = real.shape[0]
-    alpha = torch.rand(batch, generator=generator, dtype=real.dtype, device=real.device)
+    if generator is None:
+        alpha = torch.rand(batch, dtype=real.dtype, device=real.device)
+    else:  # a generator draws on its own device only
+        alpha = torch.rand(batch, generator=generator, dtype=real.dtype, device=generator.device)
+        alpha = alpha.to(real.device)
     alpha = alpha.view(batch, *([1] * (real.dim() - 1)))
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = critic(mixed)

@@ -11,6 +11,13 @@ Both Wasserstein critics take 5 steps per generator step. GAN training is noisy:
 (800 generator steps) shows the character of each objective, ``--steps`` and ``--seed`` let
 you check how stable a ranking is.
 
+The set-ups are independent: they run side by side in ``--workers`` processes (default 2, or
+1 where ``VISIONLOSS_THREADS=1``, as when the tour runs experiments side by side), this one and
+``workers - 1`` spawned ones, each with one torch thread. Every set-up seeds itself, so the
+table does not depend on the number of workers. Spawned workers import the main module: a script that calls
+``run_experiment("gan-2d")`` must do so under ``if __name__ == "__main__":`` (or pass
+``workers=1``), as for any multiprocessing code.
+
 Per kind the table reports, on 2,000 generated samples: the modes covered (a mode counts when
 at least 1% of the samples lie within 3 standard deviations of its centre), the fraction of
 such "high-quality" samples, and the sliced Wasserstein-1 distance to 2,000 fresh target
@@ -21,6 +28,11 @@ floor of the estimate. ``samples.png`` draws the samples of every kind.
 from __future__ import annotations
 
 import math
+import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -117,6 +129,73 @@ def train(kind: str, n_critic: int, clip: bool, penalty: bool, steps: int, seed:
     return gen
 
 
+def _samples(setup: tuple, steps: int, seed: int, n: int) -> tuple[str, list[list[float]]]:
+    """Train one set-up (on one torch thread) and draw ``n`` samples; the samples come back as
+    a plain list so that nothing but numbers crosses a process boundary."""
+    label, kind, n_critic, clip, penalty = setup
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small MLPs: more threads only add synchronisation
+    try:
+        gen = train(kind, n_critic, clip, penalty, steps, seed)
+        with torch.no_grad():
+            fake = gen(torch.randn(n, NOISE, generator=torch.Generator().manual_seed(seed + 7)))
+    finally:
+        torch.set_num_threads(threads)
+    return label, fake.tolist()
+
+
+def _default_workers() -> int:
+    """2 on a machine with 2 or more cores, or ``VISIONLOSS_THREADS`` when set (the tour sets 1
+    when it runs experiments side by side)."""
+    return int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1)))
+
+
+def _cost(setup: tuple) -> int:
+    """Relative cost of a set-up: critic steps per generator step, twice for the gradient
+    penalty (its double backward)."""
+    _, _, n_critic, _, penalty = setup
+    return n_critic * (2 if penalty else 1)
+
+
+def _result(future) -> tuple[str, list[list[float]]]:
+    try:
+        return future.result()
+    except BrokenProcessPool as err:
+        raise RuntimeError(
+            "gan-2d: a worker process died; a script that runs this experiment must call it "
+            'under `if __name__ == "__main__":` (spawned workers import the main module), '
+            "or pass workers=1 (--workers 1)"
+        ) from err
+
+
+def _train_all(steps: int, seed: int, n: int, workers: int):
+    """Yield ``(label, samples)`` per set-up as they finish. This process is one of the
+    ``workers``: it trains the shortest set-ups itself while ``workers - 1`` spawned processes
+    take the longest ones, each handed a new one when it is done."""
+    if workers <= 1:
+        for setup in SETUPS:
+            yield _samples(setup, steps, seed, n)
+        return
+    todo = deque(sorted(SETUPS, key=_cost, reverse=True))
+    # spawned workers: no fork of a process whose torch thread pools already exist
+    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn")) as pool:
+        running = {pool.submit(_samples, todo.popleft(), steps, seed, n)}
+        while len(running) < workers - 1 and todo:
+            running.add(pool.submit(_samples, todo.popleft(), steps, seed, n))
+        while todo or running:
+            for future in [f for f in running if f.done()]:
+                running.remove(future)
+                yield _result(future)
+                if todo:
+                    running.add(pool.submit(_samples, todo.popleft(), steps, seed, n))
+            if todo:
+                yield _samples(todo.pop(), steps, seed, n)  # here: the shortest left
+            elif running:
+                future = next(as_completed(running))
+                running.remove(future)
+                yield _result(future)
+
+
 @register_experiment(
     "gan-2d",
     summary="each GAN objective (and WGAN-GP) on a 2-D mixture of 8 Gaussians",
@@ -133,35 +212,45 @@ def train(kind: str, n_critic: int, clip: bool, penalty: bool, steps: int, seed:
             },
         ),
         (("--seed",), {"type": int, "default": 0, "help": "random seed (default 0)"}),
+        (
+            ("--workers",),
+            {
+                "type": int,
+                "default": None,
+                "help": "processes training set-ups side by side (this one and workers - 1 "
+                "spawned ones), one torch thread each (default 2, or $VISIONLOSS_THREADS)",
+            },
+        ),
     ],
 )
-def gan_2d(quick: bool, out: Path, steps: int | None = None, seed: int = 0) -> ExperimentResult:
+def gan_2d(
+    quick: bool, out: Path, steps: int | None = None, seed: int = 0, workers: int | None = None
+) -> ExperimentResult:
     steps = steps if steps is not None else (800 if quick else 5000)
     if steps < 1:
         raise ValueError(f"gan-2d: expected steps >= 1, got {steps}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small MLPs: more threads only add synchronisation
-    try:
-        return _run(out, steps, seed)
-    finally:
-        torch.set_num_threads(threads)
+    workers = workers if workers is not None else _default_workers()
+    if workers < 1:
+        raise ValueError(f"gan-2d: expected workers >= 1, got {workers}")
+    return _run(out, steps, seed, min(workers, len(SETUPS)))
 
 
-def _run(out: Path, steps: int, seed: int) -> ExperimentResult:
+def _run(out: Path, steps: int, seed: int, workers: int) -> ExperimentResult:
     n = 2000
     draws = torch.Generator().manual_seed(seed + 123)
     target = sample_target(n, draws)
     floor = sliced_wasserstein(target, sample_target(n, draws))
     covered, quality = mode_statistics(target)
     rows = [["target (floor)", covered, quality, floor]]
+    done = {}
+    runs = _train_all(steps, seed, n, workers)
+    for label, fake in progress(runs, total=len(SETUPS), desc="gan-2d"):
+        done[label] = torch.tensor(fake)
     samples = {"target": target}
-    for label, kind, n_critic, clip, penalty in progress(SETUPS, desc="gan-2d"):
-        gen = train(kind, n_critic, clip, penalty, steps, seed)
-        with torch.no_grad():
-            fake = gen(torch.randn(n, NOISE, generator=torch.Generator().manual_seed(seed + 7)))
+    for label, *_ in SETUPS:  # the table in the order of SETUPS, whatever finished first
+        fake = samples[label] = done[label]
         covered, quality = mode_statistics(fake)
         rows.append([label, covered, quality, sliced_wasserstein(fake, target)])
-        samples[label] = fake
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.6), sharex=True, sharey=True)
@@ -188,5 +277,5 @@ def _run(out: Path, steps: int, seed: int) -> ExperimentResult:
         figures=[figure],
         notes="A mode is covered when >= 1% of 2,000 samples lie within 3 std (0.15) of its "
         "centre; sliced W1 over 64 directions; the first row is the estimate's floor.",
-        data={"steps": steps, "seed": seed, "std": STD, "radius": RADIUS},
+        data={"steps": steps, "seed": seed, "std": STD, "radius": RADIUS, "workers": workers},
     )

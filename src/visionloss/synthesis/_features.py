@@ -41,11 +41,17 @@ def as_layer_tuple(layers: Layers, fn: str, name: str = "layers") -> tuple[str, 
 
 
 def resolve_weights(
-    layers: tuple[str, ...], layer_weights: LayerWeights, fn: str, name: str = "layer_weights"
+    layers: tuple[str, ...],
+    layer_weights: LayerWeights,
+    fn: str,
+    name: str = "layer_weights",
+    *,
+    mean: bool = False,
 ) -> tuple[float, ...]:
-    """One float per layer: all 1 by default, a mapping ``name -> weight``, or a sequence."""
+    """One float per layer: by default all 1 (or all ``1 / len(layers)`` with ``mean``, Gatys
+    et al.'s style weights), a mapping ``name -> weight``, or a sequence."""
     if layer_weights is None:
-        return (1.0,) * len(layers)
+        return (1.0 / len(layers) if mean else 1.0,) * len(layers)
     if isinstance(layer_weights, Mapping):
         unknown = sorted(set(layer_weights) - set(layers))
         missing = [n for n in layers if n not in layer_weights]

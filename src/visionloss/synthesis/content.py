@@ -57,7 +57,8 @@ def content_loss(
 
     Reference:
         Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eq. (1); arXiv:1508.06576.
+        CVPR 2016, Eq. (1) (first as *A Neural Algorithm of Artistic Style*, arXiv:1508.06576,
+        2015).
 
     Example:
         >>> import torch
@@ -107,5 +108,6 @@ register_loss(
     function=content_loss,
     module=ContentLoss,
     formula="sum_l w_l 0.5 ||F_l(x) - P_l(c)||^2",
-    reference="Gatys et al., Image Style Transfer, CVPR 2016, arXiv:1508.06576",
+    reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
+    "Algorithm of Artistic Style, arXiv:1508.06576)",
 )

@@ -38,7 +38,7 @@ def _check_options(content_layers, style_layers, content_weights, style_weights,
     if content_layers is None or style_layers is None:
         raise ValueError(f"{fn}: expected content_layers and style_layers, got None")
     cw = resolve_weights(content_layers, content_weights, fn, "content_weights")
-    sw = resolve_weights(style_layers, style_weights, fn, "style_weights")
+    sw = resolve_weights(style_layers, style_weights, fn, "style_weights", mean=True)
     return content_layers, style_layers, cw, sw
 
 
@@ -66,7 +66,8 @@ def content_style_loss(
     ``style_layers``. The network runs once on ``input`` and must return both sets of layers;
     the content and style images' features are computed under ``no_grad`` (or passed
     precomputed as dicts). Gatys et al. use VGG19, content ``conv4_2`` (``relu4_2`` here), style
-    ``conv1_1 ... conv5_1`` with weights 1/5, and ``alpha / beta`` of 1e-3 or 1e-4.
+    ``conv1_1 ... conv5_1`` with weights :math:`w_l = 1/5`, and ``alpha / beta`` of 1e-3 or
+    1e-4: the defaults here (style weights ``1 / L`` each, ``alpha = 1``, ``beta = 1e3``).
 
     Args:
         input: generated images ``(B, 3, H, W)``.
@@ -74,7 +75,9 @@ def content_style_loss(
         style: style images ``(B or 1, 3, H', W')`` (or a dict of their features).
         network: a module returning every layer of ``content_layers`` and ``style_layers``.
         content_layers, style_layers: layer names (defaults: Gatys et al.'s).
-        content_weights, style_weights: per-layer weights (default all 1).
+        content_weights: per-layer weights of the content term (default all 1).
+        style_weights: per-layer weights of the style term (default ``1 / L`` each for ``L``
+            style layers, as :func:`style_loss`; ``(1.0,) * L`` gives the plain sum).
         alpha, beta: the weights of the two terms (defaults 1 and 1e3).
         convention: Gram normalisation of the style term (see :func:`style_loss`).
         reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
@@ -87,7 +90,8 @@ def content_style_loss(
 
     Reference:
         Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eq. (7), arXiv:1508.06576.
+        CVPR 2016, Eq. (7) (first as *A Neural Algorithm of Artistic Style*, arXiv:1508.06576,
+        2015).
 
     Example:
         >>> import torch
@@ -114,9 +118,10 @@ def content_style_loss(
 
 class ContentStyleLoss(FeatureLossModule):
     """Module form of :func:`content_style_loss`; by default Gatys et al.'s VGG19 set-up
-    (content ``relu4_2``; style ``relu1_1 ... relu5_1``; torchvision ImageNet weights from the
-    local torch hub cache, see :class:`VGGFeatures`). Call as ``loss(input, content, style)``;
-    ``target_features(image)`` precomputes either target."""
+    (content ``relu4_2``; style ``relu1_1 ... relu5_1`` with weights 1/5; alpha 1, beta 1e3;
+    max pooling; torchvision ImageNet weights from the local torch hub cache, see
+    :class:`VGGFeatures`). Call as ``loss(input, content, style)``; ``target_features(image)``
+    precomputes either target."""
 
     function = content_style_loss
 
@@ -170,5 +175,6 @@ register_loss(
     module=ContentStyleLoss,
     aliases=("neural_style",),
     formula="alpha * content + beta * style",
-    reference="Gatys et al., Image Style Transfer, CVPR 2016, arXiv:1508.06576",
+    reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
+    "Algorithm of Artistic Style, arXiv:1508.06576)",
 )

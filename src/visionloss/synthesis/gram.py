@@ -34,7 +34,8 @@ def gram_matrix(features: Tensor, *, normalize: str | None = "chw") -> Tensor:
         the Grams, float32 for half inputs (float64 for float64).
 
     Reference:
-        Gatys et al., *Image Style Transfer Using Convolutional Neural Networks*, CVPR 2016;
+        Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
+        CVPR 2016, Eq. (3) (first as *A Neural Algorithm of Artistic Style*, arXiv:1508.06576);
         Johnson et al., *Perceptual Losses for Real-Time Style Transfer and Super-Resolution*,
         ECCV 2016, arXiv:1603.08155.
 

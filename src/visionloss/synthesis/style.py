@@ -39,7 +39,7 @@ def style_loss(
     r"""Style loss: weighted squared differences of per-image Gram matrices over layers.
 
     .. math::
-        \ell_b = \sum_l w_l E_l, \qquad
+        \ell_b = \sum_l w_l E_l, \quad w_l = \tfrac1L \text{ by default}, \qquad
         E_l^{\text{gatys}} = \frac{1}{4 N_l^2 M_l^2} \sum_{ij} (G^l_{ij} - A^l_{ij})^2
 
     with :math:`G^l = F^l {F^l}^\top` the unnormalised Gram of the generated image's
@@ -65,7 +65,10 @@ def style_loss(
             precomputed features (from the same network).
         network: a module returning ``{layer name: (B, C, H, W)}``.
         layers: the layers to use (default: every layer the network returns).
-        layer_weights: the :math:`w_l` (default all 1; Gatys et al. use 1/5 on five layers).
+        layer_weights: the :math:`w_l`; default ``1 / L`` for each of the ``L`` layers (the
+            mean over layers: Gatys et al.'s :math:`w_l = 1/5` on their five layers, so their
+            ``alpha / beta`` ratios apply as published). Pass ``(1.0,) * L`` for the plain sum
+            that some codes use (``L`` times larger).
         convention: ``"gatys"`` (default), ``"johnson"`` or ``"mean"``.
         reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
 
@@ -77,7 +80,9 @@ def style_loss(
 
     Reference:
         Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eqs. (3)-(5), arXiv:1508.06576; Johnson et al., ECCV 2016, arXiv:1603.08155.
+        CVPR 2016, Eqs. (3)-(5) (first as *A Neural Algorithm of Artistic Style*,
+        arXiv:1508.06576, 2015); Johnson et al., *Perceptual Losses for Real-Time Style Transfer
+        and Super-Resolution*, ECCV 2016, arXiv:1603.08155.
 
     Example:
         >>> import torch
@@ -90,16 +95,17 @@ def style_loss(
     check_reduction(reduction, fn)
     check_choice(convention, STYLE_CONVENTIONS, "convention", fn)
     layers, a, b = feature_pairs(network, input, target, layers, fn, gram=True)
-    weights = resolve_weights(layers, layer_weights, fn)
+    weights = resolve_weights(layers, layer_weights, fn, mean=True)
     per_layer = [gram_difference_per_image(fa, fb, convention) for fa, fb in zip(a, b)]
     return weighted_layer_sum(per_layer, weights, reduction, fn)
 
 
 class StyleLoss(FeatureLossModule):
     """Module form of :func:`style_loss`; by default Gatys et al.'s VGG19 ``relu1_1`` ...
-    ``relu5_1`` with the ``"gatys"`` convention (torchvision ImageNet weights from the local
-    torch hub cache, see :class:`VGGFeatures`). ``target_features(style_image)`` computes the
-    style features once for reuse."""
+    ``relu5_1`` with weights 1/5 and the ``"gatys"`` convention, on VGG's max pooling (they
+    found average pooling, ``pooling="avg"``, gives slightly more appealing images) with
+    torchvision ImageNet weights from the local torch hub cache (see :class:`VGGFeatures`).
+    ``target_features(style_image)`` computes the style features once for reuse."""
 
     function = style_loss
 
@@ -136,5 +142,6 @@ register_loss(
     function=style_loss,
     module=StyleLoss,
     formula="sum_l w_l ||G_l(x) - G_l(s)||^2 / (4 N_l^2 M_l^2)",
-    reference="Gatys et al., Image Style Transfer, CVPR 2016, arXiv:1508.06576",
+    reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
+    "Algorithm of Artistic Style, arXiv:1508.06576)",
 )

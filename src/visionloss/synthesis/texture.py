@@ -38,8 +38,10 @@ def texture_loss(
     .. math::
         \ell_b = \sum_l w_l \frac{1}{4 N_l^2 M_l^2} \sum_{ij} (G^l_{ij} - \hat G^l_{ij})^2
 
-    the texture-synthesis objective, identical in form to :func:`style_loss` with
-    ``convention="gatys"``: the style term *is* a texture loss. Gatys et al. synthesise textures
+    the texture-synthesis objective, identical to :func:`style_loss` with
+    ``convention="gatys"`` (defaults included: equal weights :math:`w_l = 1/L`): the style term
+    *is* a texture loss. For synthesis only the ratios of the :math:`w_l` matter: the default
+    sets the scale of the loss, not the texture it leads to. Gatys et al. synthesise textures
     from VGG19 ``conv1_1, pool1, pool2, pool3, pool4`` (``relu1_1`` here: the Caffe blob after
     the in-place ReLU) with max pooling replaced by average pooling, which
     :class:`TextureLoss` sets up; they also rescale the network's filters so each has mean
@@ -51,7 +53,7 @@ def texture_loss(
             features.
         network: a module returning ``{layer name: (B, C, H, W)}``.
         layers: the layers to use (default: every layer the network returns).
-        layer_weights: the :math:`w_l` (default all 1).
+        layer_weights: the :math:`w_l` (default ``1 / L`` for each of the ``L`` layers).
         reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
 
     Shape:
@@ -74,7 +76,7 @@ def texture_loss(
     fn = "texture_loss"
     check_reduction(reduction, fn)
     layers, a, b = feature_pairs(network, input, target, layers, fn, gram=True)
-    weights = resolve_weights(layers, layer_weights, fn)
+    weights = resolve_weights(layers, layer_weights, fn, mean=True)
     per_layer = [gram_difference_per_image(fa, fb, "gatys") for fa, fb in zip(a, b)]
     return weighted_layer_sum(per_layer, weights, reduction, fn)
 

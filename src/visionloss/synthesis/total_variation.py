@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive, check_tensor
+from .._core.checks import check_choice, check_positive, check_tensor, shape_str
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
 from .._core.reduction import check_reduction, reduce_loss
@@ -22,9 +22,10 @@ def total_variation_loss(
     *,
     kind: str = "anisotropic",
     eps: float = 1e-8,
+    per_image: bool = False,
     reduction: str = "mean",
 ) -> Tensor:
-    r"""Total variation of images, per pixel, with forward differences.
+    r"""Total variation of images, per pixel or per image, with forward differences.
 
     With :math:`d^x_{ij} = x_{i,j+1} - x_{ij}` and :math:`d^y_{ij} = x_{i+1,j} - x_{ij}` (zero
     on the last column / row: Chambolle's discretisation, so every variant lives on the
@@ -43,18 +44,29 @@ def total_variation_loss(
     The isotropic form (Rudin, Osher & Fatemi) is smoothed by ``eps`` so that a constant image
     has value 0 *and* a finite (zero) gradient; the exact square root has none there.
 
-    ``reduction="sum"`` is the classical TV of the batch (it grows with the image size);
-    ``"mean"`` divides by the number of pixels ``B*C*H*W`` (resolution independent);
-    ``"none"`` returns the per-pixel map, whose sum over ``(C, H, W)`` is each image's TV.
+    With ``per_image=False`` (default) the loss is per pixel: ``reduction="sum"`` is the
+    classical TV of the batch (it grows with the image size); ``"mean"`` divides by the number
+    of pixels ``B*C*H*W`` (resolution independent); ``"none"`` returns the per-pixel map.
+
+    With ``per_image=True`` the loss is each image's TV, the sum of the per-pixel terms over
+    every dimension but the first (``(C, H, W)`` of a ``(B, C, H, W)`` batch): ``"none"``
+    returns one value per image ``(B,)`` (kornia's ``total_variation(x, reduction="sum")``
+    summed over its channels), ``"mean"`` their mean over the batch and ``"sum"`` the same
+    total as with ``per_image=False``.
 
     Args:
-        input: images ``(*, H, W)``, e.g. ``(B, C, H, W)``, floating point.
+        input: images ``(*, H, W)``, e.g. ``(B, C, H, W)``, floating point; with
+            ``per_image=True`` a batch ``(B, *, H, W)`` of at least 3 dims.
         kind: ``"anisotropic"`` (default), ``"isotropic"`` or ``"squared"``.
         eps: smoothing of the isotropic form, ``> 0`` (default 1e-8).
-        reduction: ``"mean"`` (per pixel), ``"sum"`` or ``"none"``.
+        per_image: one value per image (the sum over ``(*, H, W)``) instead of per pixel
+            (default False).
+        reduction: ``"mean"`` (per pixel, or per image with ``per_image``), ``"sum"`` or
+            ``"none"``.
 
     Shape:
-        ``input``: ``(*, H, W)``; output: scalar, or ``(*, H, W)`` for ``"none"``.
+        ``input``: ``(*, H, W)``; output: scalar, or for ``"none"`` ``(*, H, W)`` (per pixel)
+        or ``(B,)`` (``per_image=True``, input ``(B, *, H, W)``).
 
     Returns:
         the loss, float32 for fp16/bf16 inputs.
@@ -72,12 +84,21 @@ def total_variation_loss(
         tensor(9.)
         >>> total_variation_loss(ramp, kind="squared", reduction="sum")
         tensor(9.)
+        >>> total_variation_loss(torch.stack([ramp[0], 2 * ramp[0]]), per_image=True,
+        ...                      reduction="none")  # one TV per image
+        tensor([ 9., 18.])
     """
     fn = "total_variation_loss"
     check_reduction(reduction, fn)
     check_choice(kind, TV_KINDS, "kind", fn)
     check_positive(eps, "eps", fn)
+    check_choice(per_image, (False, True), "per_image", fn)
     check_tensor(input, "input", fn, floating=True, min_ndim=2)
+    if per_image and input.dim() < 3:
+        raise ValueError(
+            f"{fn}: expected input of shape (B, *, H, W) with per_image=True (one value per "
+            f"image of the batch), got {shape_str(input)}"
+        )
     x = upcast(input, compute_dtype(input))
     dx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0))
     dy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
@@ -87,6 +108,8 @@ def total_variation_loss(
         tv = dx.square() + dy.square()
     else:
         tv = torch.sqrt(dx.square() + dy.square() + eps * eps) - eps
+    if per_image:
+        tv = tv.flatten(1).sum(1)
     return reduce_loss(tv, reduction, fn=fn)
 
 
@@ -96,11 +119,17 @@ class TotalVariationLoss(LossModule):
     function = total_variation_loss
 
     def __init__(
-        self, *, kind: str = "anisotropic", eps: float = 1e-8, reduction: str = "mean"
+        self,
+        *,
+        kind: str = "anisotropic",
+        eps: float = 1e-8,
+        per_image: bool = False,
+        reduction: str = "mean",
     ) -> None:
         check_choice(kind, TV_KINDS, "kind", "TotalVariationLoss")
         check_positive(eps, "eps", "TotalVariationLoss")
-        super().__init__(kind=kind, eps=eps, reduction=reduction)
+        check_choice(per_image, (False, True), "per_image", "TotalVariationLoss")
+        super().__init__(kind=kind, eps=eps, per_image=per_image, reduction=reduction)
 
 
 register_loss(
@@ -109,6 +138,6 @@ register_loss(
     function=total_variation_loss,
     module=TotalVariationLoss,
     aliases=("tv",),
-    formula="|dx| + |dy| (or sqrt(dx^2 + dy^2 + eps^2) - eps, or dx^2 + dy^2)",
+    formula="|dx| + |dy| (or sqrt(dx^2 + dy^2 + eps^2) - eps, or dx^2 + dy^2), per pixel or image",
     reference="Rudin, Osher & Fatemi, Physica D 1992; Mahendran & Vedaldi, arXiv:1412.0035",
 )

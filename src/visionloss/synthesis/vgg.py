@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
@@ -75,23 +76,45 @@ def _weights_enum(arch: str):
     return {"vgg16": models.VGG16_Weights, "vgg19": models.VGG19_Weights}[arch]
 
 
+def _weight_names(enum) -> str:
+    """``'IMAGENET1K_V1', ..., 'DEFAULT'``: the names an enum accepts (aliases included)."""
+    return ", ".join(repr(n) for n in enum.__members__)
+
+
+def _looks_like_weight_name(weights: str) -> bool:
+    """A torchvision weight name (``"IMAGENET1K_V1"``, ``"VGG16_Weights.DEFAULT"``) rather than a
+    file path: one identifier, optionally after an enum prefix, with no folder or suffix."""
+    return re.fullmatch(r"(?:[A-Za-z0-9]+_Weights\.)?[A-Za-z_][A-Za-z0-9_]*", weights) is not None
+
+
 def _resolve_weights(arch: str, weights: Any) -> tuple[str, Any]:
     """``("enum", member)``, ``("path", Path)`` or ``("none", None)``."""
     if weights is None:
         return "none", None
     enum = _weights_enum(arch)
     models, _ = _torchvision_vgg()
+    valid = (
+        f"valid weight names for {arch}: {_weight_names(enum)} (or {enum.__name__}.<name>, "
+        f"a {enum.__name__} member, a path to a state dict file, or None)"
+    )
     if isinstance(weights, models.WeightsEnum):
         if not isinstance(weights, enum):
             raise ValueError(
-                f"VGGFeatures: weights {weights} do not belong to arch={arch!r}; "
-                f"expected a member of {enum.__name__}"
+                f"VGGFeatures: weights {weights} do not belong to arch={arch!r}; {valid}"
             )
         return "enum", weights
     if isinstance(weights, str):
-        key = weights.replace(enum.__name__ + ".", "")
-        if key in enum.__members__:
+        prefix, _, key = weights.rpartition(".")
+        if prefix == enum.__name__ and key in enum.__members__:
             return "enum", enum[key]
+        if not prefix and weights in enum.__members__:
+            return "enum", enum[weights]
+        # a name of another architecture's weights (or a misspelt one) is not a file name:
+        # say so instead of reporting a missing file
+        if _looks_like_weight_name(weights) and not Path(weights).is_file():
+            raise ValueError(
+                f"VGGFeatures: weights {weights!r} is not a weight name of arch={arch!r}; {valid}"
+            )
     if isinstance(weights, (str, os.PathLike)):
         return "path", Path(weights)
     raise TypeError(
@@ -161,7 +184,10 @@ class VGGFeatures(nn.Module):
         arch: ``"vgg16"`` or ``"vgg19"``.
         layers: the layer names to return, in that order (default VGG16 ``relu1_2, relu2_2,
             relu3_3, relu4_3``, Johnson et al.'s style layers).
-        weights: enum member or name, a path, or ``None``; default ``"DEFAULT"``.
+        weights: enum member or name, a path, or ``None``; default ``"DEFAULT"``. A name
+            that is not one of ``arch``'s weights (``"IMAGENET1K_FEATURES"`` or
+            ``"VGG16_Weights.IMAGENET1K_V1"`` with ``arch="vgg19"``) raises ``ValueError``
+            listing the valid names; it is not taken for a file path.
         input_range: the range of the input images: ``(0, 1)`` (default), ``(-1, 1)`` or
             ``(0, 255)``. On CPU tensors, an input whose values lie plainly outside it (more
             than half the range's width beyond an end, e.g. 0-255 images declared ``(0, 1)``)
