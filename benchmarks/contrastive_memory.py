@@ -2,14 +2,17 @@
 
 ``python -m benchmarks.contrastive_memory [--device cpu|cuda] [--quick] [--out FILE.csv]``
 
-Each row runs one forward+backward in a fresh subprocess and reports the peak memory above what
-the process held after building its inputs (inputs excluded, gradients included): on CUDA
+Each row runs one forward+backward in a fresh subprocess, twice: once for the time (default
+allocator settings) and once for the peak memory above what the process held after building its
+inputs (inputs excluded, gradients included): on CUDA
 ``torch.cuda.max_memory_allocated``, on the CPU the growth of the process's peak resident set
 (``ru_maxrss``; the CPU allocator keeps no statistics). On the CPU each child first runs the
 loss once on a tiny input (so one-off start-up allocations are not counted) and runs with
-``MALLOC_MMAP_THRESHOLD_=65536``: with glibc's default dynamic threshold, freed blocks of a few
-MiB are reused from a growing heap and the resident set overstates the live memory of the
-blocked path several times (measured: 1.4 GiB instead of about 0.2 GiB at N = 16,384). The
+``MALLOC_MMAP_THRESHOLD_=65536`` in the memory run: with glibc's default dynamic threshold, freed
+blocks of a few MiB are reused from a growing heap and the resident set overstates the live
+memory of the blocked path several times (measured: 1.4 GiB instead of about 0.2 GiB at
+N = 16,384). That setting makes every large allocation a fresh ``mmap`` and slows
+allocation-heavy code (the blocked path about 2x), so the time comes from the other run. The
 implementations:
 
 * ``ours``: the library as shipped (row blocks of at most ``MAX_CHUNK_ELEMENTS`` logits,
@@ -150,8 +153,7 @@ def _matmul_rate(device: str) -> float:
     return 2 * 2048**3 / best
 
 
-def measure(loss: str, impl: str, device: str, args: dict) -> dict | None:
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+def _child(loss: str, impl: str, device: str, args: dict, env: dict) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, loss, impl, device, json.dumps(args)],
         capture_output=True,
@@ -162,6 +164,16 @@ def measure(loss: str, impl: str, device: str, args: dict) -> dict | None:
         tail = (proc.stderr.strip().splitlines() or ["killed"])[-1]
         return {"error": tail[:120]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(loss: str, impl: str, device: str, args: dict) -> dict:
+    """The time of a run with default settings, the peak of a run with a fixed mmap threshold."""
+    timed = _child(loss, impl, device, args, dict(os.environ))
+    if "error" in timed or device == "cuda":
+        return timed
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    memory = _child(loss, impl, device, args, env)
+    return {**timed, "peak": memory.get("peak")} if "error" not in memory else memory
 
 
 def main(argv=None) -> int:
