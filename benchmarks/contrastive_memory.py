@@ -36,7 +36,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .runner import COLUMNS
+from .runner import COLUMNS, matmul_rate
 
 # (loss, shape label, builder arguments); full sizes, then what --quick keeps
 CASES = [
@@ -53,6 +53,7 @@ import json, resource, sys, time
 import torch
 import torch.nn.functional as F
 import visionloss as vl
+from benchmarks.bench_contrastive import _nt_xent
 from visionloss.contrastive import _core
 
 loss, impl, device, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
@@ -74,11 +75,7 @@ if loss == "nt_xent":
     def run(z1, z2):
         if impl != "torch":
             return vl.nt_xent_loss(z1, z2, temperature=0.5)
-        k = z1.shape[0]
-        z = F.normalize(torch.cat([z1, z2]), dim=1)
-        logits = (z @ z.T / 0.5).fill_diagonal_(float("-inf"))
-        target = torch.cat([torch.arange(k, 2 * k), torch.arange(k)]).to(z.device)
-        return F.cross_entropy(logits, target)
+        return _nt_xent(z1, z2, temperature=0.5)  # the runner's plain-torch reference
 else:
     b, d, h, w = args["b"], args["d"], args["h"], args["w"]
     leaves = [torch.randn(b, d, h, w, device=device, requires_grad=True)]
@@ -134,25 +131,6 @@ def _shape(args: dict) -> str:
     return f"({args['b']}, {args['d']}, {args['h']}, {args['w']})"
 
 
-def _matmul_rate(device: str) -> float:
-    """Measured fp32 matmul flop/s on this device (best of a few 2048^3 products)."""
-    import time
-
-    import torch
-
-    a = torch.randn(2048, 2048, device=device)
-    best = float("inf")
-    for _ in range(5):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        a @ a
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t)
-    return 2 * 2048**3 / best
-
-
 def _child(loss: str, impl: str, device: str, args: dict, env: dict) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, loss, impl, device, json.dumps(args)],
@@ -182,8 +160,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="the two small cases only")
     p.add_argument("--out", type=Path, help="write the rows to this CSV")
     opts = p.parse_args(argv)
-    rate = _matmul_rate(opts.device)
     import torch
+
+    rate = matmul_rate(torch.device(opts.device), torch.float32)
 
     name = torch.cuda.get_device_name() if opts.device == "cuda" else "cpu"
     rows = []

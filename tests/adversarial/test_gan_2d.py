@@ -10,6 +10,7 @@ import torch
 
 from visionloss import experiments as ex
 from visionloss.experiments import gan_2d
+from visionloss.experiments._common import default_threads
 
 pytest.importorskip("matplotlib")
 
@@ -40,9 +41,9 @@ def test_runs_and_writes_table_json_and_png(tmp_path, capsys):
 
 def test_default_workers_follow_visionloss_threads(monkeypatch):
     monkeypatch.setenv("VISIONLOSS_THREADS", "1")  # the tour, running experiments side by side
-    assert gan_2d._default_workers() == 1
+    assert default_threads() == 1
     monkeypatch.delenv("VISIONLOSS_THREADS")
-    assert gan_2d._default_workers() == min(2, os.cpu_count() or 1)
+    assert default_threads() == min(2, os.cpu_count() or 1)
 
 
 def test_metrics_on_known_point_sets():

@@ -12,12 +12,11 @@ import argparse
 import os
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 from .._core.progress import progress
 from ..experiments import format_table, get_experiment, list_experiments, run_experiment
+from ..experiments._common import side_by_side
 from . import _report
 from .env import environment
 from .experiment import make_folder
@@ -44,7 +43,7 @@ def add_parser(sub) -> None:
 
 
 def _run_one(name: str, quick: bool, out: Path, threads: int):
-    """Run one experiment; returns (result or None, error text, seconds)."""
+    """Run one experiment; returns (name, result or None, error text, seconds)."""
     if threads:
         os.environ["VISIONLOSS_THREADS"] = str(threads)
     t0 = time.perf_counter()
@@ -53,22 +52,16 @@ def _run_one(name: str, quick: bool, out: Path, threads: int):
         error = ""
     except Exception:  # noqa: BLE001 - reported in its section, exit status 1 at the end
         result, error = None, traceback.format_exc()
-    return result, error, time.perf_counter() - t0
+    return name, result, error, time.perf_counter() - t0
 
 
 def _run_all(experiments, quick: bool, out: Path, jobs: int):
     """Yield ``(experiment, result, error, seconds)`` as experiments finish."""
-    if jobs <= 1 or len(experiments) <= 1:
-        for exp in experiments:
-            yield (exp, *_run_one(exp.name, quick, out / exp.name, 0))
-        return
-    # spawned workers: no fork of a process whose torch thread pools already exist
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {
-            pool.submit(_run_one, exp.name, quick, out / exp.name, 1): exp for exp in experiments
-        }
-        for future in as_completed(futures):
-            yield (futures[future], *future.result())
+    by_name = {exp.name: exp for exp in experiments}
+    threads = 1 if jobs > 1 and len(experiments) > 1 else 0  # one torch thread per process
+    calls = [(exp.name, quick, out / exp.name, threads) for exp in experiments]
+    for name, *rest in side_by_side(_run_one, calls, jobs, who="visionloss tour"):
+        yield (by_name[name], *rest)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,10 +1,15 @@
-"""Helpers shared by experiments: seeding, device choice, saving figures."""
+"""Helpers shared by experiments: seeding, threads and worker processes, saving figures."""
 
 from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,11 +23,40 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def default_threads() -> int:
+    """At most 2, the machine's cores, or ``VISIONLOSS_THREADS`` when set (the tour sets 1
+    when it runs experiments side by side)."""
+    return max(1, int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1))))
+
+
 def limit_threads() -> None:
-    """Keep experiments polite on small machines: at most 2 intra-op threads, or
-    ``VISIONLOSS_THREADS`` when set (the tour sets 1 when it runs experiments side by side)."""
-    threads = int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1)))
-    torch.set_num_threads(max(1, threads))
+    """Keep experiments polite on small machines: :func:`default_threads` intra-op threads."""
+    torch.set_num_threads(default_threads())
+
+
+def side_by_side(
+    fn: Callable[..., Any], calls: Sequence[tuple], workers: int, *, who: str
+) -> Iterator[Any]:
+    """Yield ``fn(*args)`` for each ``args`` of ``calls`` in the order they finish: here, one
+    after the other, when ``workers <= 1``; otherwise in ``workers`` spawned processes (spawned,
+    not forked: a fork of a process whose torch thread pools exist can hang). Spawned processes
+    import the main module, so a script must start them under ``if __name__ == "__main__":``;
+    a pool broken by that (or by a crashed worker) is a RuntimeError naming ``who``."""
+    if workers <= 1 or len(calls) <= 1:
+        for args in calls:
+            yield fn(*args)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BrokenProcessPool as err:
+            raise RuntimeError(
+                f"{who}: a worker process died; a script that runs this in several processes "
+                'must do so under `if __name__ == "__main__":` (spawned workers import the main '
+                "module), or use one worker"
+            ) from err
 
 
 def pyplot():

@@ -12,8 +12,8 @@ Both Wasserstein critics take 5 steps per generator step. GAN training is noisy:
 you check how stable a ranking is.
 
 The set-ups are independent: they run side by side in ``--workers`` processes (default 2, or
-1 where ``VISIONLOSS_THREADS=1``, as when the tour runs experiments side by side), this one and
-``workers - 1`` spawned ones, each with one torch thread. Every set-up seeds itself, so the
+1 where ``VISIONLOSS_THREADS=1``, as when the tour runs experiments side by side), spawned
+processes with one torch thread each. Every set-up seeds itself, so the
 table does not depend on the number of workers. Spawned workers import the main module: a script that calls
 ``run_experiment("gan-2d")`` must do so under ``if __name__ == "__main__":`` (or pass
 ``workers=1``), as for any multiprocessing code.
@@ -28,11 +28,6 @@ floor of the estimate. ``samples.png`` draws the samples of every kind.
 from __future__ import annotations
 
 import math
-import os
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -41,7 +36,7 @@ from torch import Tensor, nn
 from .._core.progress import progress
 from ..adversarial import clip_weights_, discriminator_loss, generator_loss, gradient_penalty
 from . import ExperimentResult, register_experiment
-from ._common import pyplot, save_figure, seed_everything
+from ._common import default_threads, pyplot, save_figure, seed_everything, side_by_side
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
 NOISE, HIDDEN, BATCH = 8, 64, 128
@@ -144,12 +139,6 @@ def _samples(setup: tuple, steps: int, seed: int, n: int) -> tuple[str, list[lis
     return label, fake.tolist()
 
 
-def _default_workers() -> int:
-    """2 on a machine with 2 or more cores, or ``VISIONLOSS_THREADS`` when set (the tour sets 1
-    when it runs experiments side by side)."""
-    return int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1)))
-
-
 def _cost(setup: tuple) -> int:
     """Relative cost of a set-up: critic steps per generator step, twice for the gradient
     penalty (its double backward)."""
@@ -157,43 +146,10 @@ def _cost(setup: tuple) -> int:
     return n_critic * (2 if penalty else 1)
 
 
-def _result(future) -> tuple[str, list[list[float]]]:
-    try:
-        return future.result()
-    except BrokenProcessPool as err:
-        raise RuntimeError(
-            "gan-2d: a worker process died; a script that runs this experiment must call it "
-            'under `if __name__ == "__main__":` (spawned workers import the main module), '
-            "or pass workers=1 (--workers 1)"
-        ) from err
-
-
 def _train_all(steps: int, seed: int, n: int, workers: int):
-    """Yield ``(label, samples)`` per set-up as they finish. This process is one of the
-    ``workers``: it trains the shortest set-ups itself while ``workers - 1`` spawned processes
-    take the longest ones, each handed a new one when it is done."""
-    if workers <= 1:
-        for setup in SETUPS:
-            yield _samples(setup, steps, seed, n)
-        return
-    todo = deque(sorted(SETUPS, key=_cost, reverse=True))
-    # spawned workers: no fork of a process whose torch thread pools already exist
-    with ProcessPoolExecutor(max_workers=workers - 1, mp_context=get_context("spawn")) as pool:
-        running = {pool.submit(_samples, todo.popleft(), steps, seed, n)}
-        while len(running) < workers - 1 and todo:
-            running.add(pool.submit(_samples, todo.popleft(), steps, seed, n))
-        while todo or running:
-            for future in [f for f in running if f.done()]:
-                running.remove(future)
-                yield _result(future)
-                if todo:
-                    running.add(pool.submit(_samples, todo.popleft(), steps, seed, n))
-            if todo:
-                yield _samples(todo.pop(), steps, seed, n)  # here: the shortest left
-            elif running:
-                future = next(as_completed(running))
-                running.remove(future)
-                yield _result(future)
+    """Yield ``(label, samples)`` per set-up as they finish, the costliest started first."""
+    calls = [(setup, steps, seed, n) for setup in sorted(SETUPS, key=_cost, reverse=True)]
+    return side_by_side(_samples, calls, workers, who="gan-2d")
 
 
 @register_experiment(
@@ -217,8 +173,8 @@ def _train_all(steps: int, seed: int, n: int, workers: int):
             {
                 "type": int,
                 "default": None,
-                "help": "processes training set-ups side by side (this one and workers - 1 "
-                "spawned ones), one torch thread each (default 2, or $VISIONLOSS_THREADS)",
+                "help": "processes training set-ups side by side, one torch thread each "
+                "(default 2, or $VISIONLOSS_THREADS)",
             },
         ),
     ],
@@ -229,7 +185,7 @@ def gan_2d(
     steps = steps if steps is not None else (800 if quick else 5000)
     if steps < 1:
         raise ValueError(f"gan-2d: expected steps >= 1, got {steps}")
-    workers = workers if workers is not None else _default_workers()
+    workers = workers if workers is not None else default_threads()
     if workers < 1:
         raise ValueError(f"gan-2d: expected workers >= 1, got {workers}")
     return _run(out, steps, seed, min(workers, len(SETUPS)))
