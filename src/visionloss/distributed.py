@@ -32,6 +32,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ._core.numerics import div
+from .errors import OptionError
+
 GATHER_MODES = ("none", "global", "local")
 
 __all__ = [
@@ -143,7 +146,7 @@ class GatheredBatch(NamedTuple):
 
 def check_gather(gather: str, fn: str) -> str:
     if gather not in GATHER_MODES:
-        raise ValueError(
+        raise OptionError(
             f"{fn}: expected gather to be one of 'none', 'global', 'local', got {gather!r}"
         )
     return gather
@@ -173,17 +176,18 @@ def global_mean(local_sum: Tensor, local_count: Tensor, *, gather: str) -> Tenso
     """The mean of a per-anchor loss whose anchors may be split over processes.
 
     ``"none"`` / ``"global"`` (every process holds all anchors, or it is a single process):
-    ``local_sum / local_count`` (zero when the count is zero). ``"local"``: the value is
+    ``local_sum / local_count`` (zero when the count is zero; a count may be a fractional sum of
+    weights). ``"local"``: the value is
     ``sum over processes / count over processes`` (the single-process mean of the whole batch),
     and the gradient is ``W`` times that of this process's share, so DDP's average is exact.
     """
     count = local_count.to(local_sum.dtype)
     if gather != "local" or not is_distributed():
-        return local_sum / count.clamp_min(1.0)
-    total_count = all_reduce_sum(count).clamp_min(1.0)
+        return div(local_sum, count)
+    total_count = all_reduce_sum(count)
     total_sum = all_reduce_sum(local_sum.detach())
-    share = world_size() * local_sum / total_count
-    return share - share.detach() + total_sum / total_count
+    share = div(world_size() * local_sum, total_count)
+    return share - share.detach() + div(total_sum, total_count)
 
 
 def global_sum(local_sum: Tensor, *, gather: str) -> Tensor:

@@ -1,6 +1,7 @@
 """Input checks with messages that name the function and both shapes.
 
-All checks raise ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wrong shape or value).
+All checks raise the typed errors of :mod:`visionloss.errors` (subclasses of ``TypeError`` for a
+wrong kind or dtype and of ``ValueError`` for a wrong shape or value).
 Value checks (label range, box order) run only for CPU tensors outside ``torch.compile``
 tracing, so the GPU hot path never synchronises with the host.
 """
@@ -12,6 +13,8 @@ from numbers import Real
 
 import torch
 from torch import Tensor
+
+from ..errors import InputError, InputTypeError, OptionError, did_you_mean
 
 
 def shape_str(x: Tensor | Sequence[int]) -> str:
@@ -47,24 +50,24 @@ def check_tensor(
     ``floating=True`` requires a floating dtype, ``False`` an integer or bool dtype.
     """
     if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+        raise InputTypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
     if floating is True and not x.is_floating_point():
-        raise TypeError(f"{fn}: expected {name} to be a floating-point tensor, got {x.dtype}")
+        raise InputTypeError(f"{fn}: expected {name} to be a floating-point tensor, got {x.dtype}")
     if floating is False and (x.is_floating_point() or x.is_complex()):
-        raise TypeError(f"{fn}: expected {name} to be an integer tensor, got {x.dtype}")
+        raise InputTypeError(f"{fn}: expected {name} to be an integer tensor, got {x.dtype}")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if x.dim() not in allowed:
             want = " or ".join(f"{d}-D" for d in allowed)
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected {name} to be {want}, got shape {shape_str(x)} ({x.dim()}-D)"
             )
     if min_ndim is not None and x.dim() < min_ndim:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} with at least {min_ndim} dims, got shape {shape_str(x)}"
         )
     if max_ndim is not None and x.dim() > max_ndim:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} with at most {max_ndim} dims, got shape {shape_str(x)}"
         )
     return x
@@ -75,7 +78,7 @@ def check_same_shape(
 ) -> None:
     """Raise ValueError unless ``a`` and ``b`` have the same shape."""
     if a.shape != b.shape:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {names[1]} of shape {shape_str(a)} matching {names[0]}, "
             f"got {shape_str(b)}"
         )
@@ -86,7 +89,7 @@ def check_broadcastable(x: Tensor, shape: Sequence[int], name: str, fn: str) -> 
     try:
         torch.broadcast_shapes(tuple(x.shape), tuple(shape))
     except RuntimeError:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got {shape_str(x)}"
         ) from None
 
@@ -104,7 +107,7 @@ def check_labels(
     Labels equal to ``ignore_index`` are allowed anywhere.
     """
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f"{fn}: expected {name} of integer class indices, got {labels.dtype}")
+        raise InputTypeError(f"{fn}: expected {name} of integer class indices, got {labels.dtype}")
     if num_classes is None or labels.numel() == 0 or not values_checkable(labels):
         return
     valid = labels if ignore_index is None else labels[labels != ignore_index]
@@ -113,7 +116,7 @@ def check_labels(
     lo, hi = int(valid.min()), int(valid.max())
     if lo < 0 or hi >= num_classes:
         ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} class indices in [0, {num_classes - 1}]{ignore}, "
             f"got values in [{lo}, {hi}]"
         )
@@ -126,18 +129,19 @@ def check_positive(value: float, name: str, fn: str, *, allow_zero: bool = False
         bad = bool(bad.any()) if values_checkable(value) else False
     if bad:
         op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{fn}: expected {name} {op}, got {value}")
+        raise OptionError(f"{fn}: expected {name} {op}, got {value}")
 
 
 def check_fraction(value: float, name: str, fn: str) -> None:
     """Raise ValueError unless ``value`` is a real number with ``0 <= value <= 1`` (label
     smoothing, a scalar alpha, a learning rate of running centres)."""
     if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{fn}: expected {name} in [0, 1], got {value!r}")
+        raise OptionError(f"{fn}: expected {name} in [0, 1], got {value!r}")
 
 
 def check_choice(value: object, choices: Sequence[object], name: str, fn: str) -> None:
     """Raise ValueError unless ``value`` is one of ``choices``."""
     if value not in choices:
         opts = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{fn}: expected {name} to be one of {opts}, got {value!r}")
+        hint = did_you_mean(value, [c for c in choices if isinstance(c, str)])
+        raise OptionError(f"{fn}: expected {name} to be one of {opts}, got {value!r}{hint}")

@@ -1,12 +1,20 @@
-"""The one place where ``reduction`` words are validated and applied.
+"""The one reduction path of every family.
 
 Policy (see the conventions page of the docs):
 
-* ``"none"`` returns the per-element (or per-sample) loss unchanged.
+* ``"none"`` returns the per-element (or per-sample) loss unchanged (weighted, and zero where
+  masked out).
 * ``"sum"`` sums the valid elements.
-* ``"mean"`` divides that sum by the number of valid elements (or by an explicit
-  ``denominator`` / ``normalizer``). A mean over nothing is ``0.0 * loss.sum()``: zero, still
-  attached to the graph, never NaN. No host synchronisation happens on any path.
+* ``"mean"`` divides that sum by the number of valid elements, or by an explicit
+  ``denominator`` (the summed class weights, as ``torch.nn.functional.cross_entropy`` does) or
+  ``normalizer`` (RetinaNet's number of positives). A mean over nothing is zero, still attached
+  to the graph, never NaN. No host synchronisation happens on any path.
+* ``gather="local"``: the elements are split over processes; sums and counts are reduced over
+  the process group so the value equals the single-process loss of the whole batch and the
+  gradient is ``W`` times this process's share (DDP's average is then exact).
+
+The word itself is checked once, where the public function is called (the ``Reduction``
+option type); :func:`reduce_loss` trusts it.
 """
 
 from __future__ import annotations
@@ -14,75 +22,79 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-REDUCTIONS = ("mean", "sum", "none")
+from .. import distributed as vdist
+from ..errors import OptionError
+from .numerics import div
+from .options import REDUCTIONS
+
+__all__ = ["REDUCTIONS", "check_reduction", "reduce_loss"]
 
 
 def check_reduction(reduction: str, fn: str) -> str:
-    """Return ``reduction`` if it is one of ``"mean" | "sum" | "none"``, else raise ValueError."""
+    """Return ``reduction`` if it is one of ``"mean" | "sum" | "none"``, else raise OptionError
+    (for code paths that take a reduction word outside a declared option)."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(
+        raise OptionError(
             f"{fn}: expected reduction to be one of 'mean', 'sum', 'none', got {reduction!r}"
         )
     return reduction
-
-
-def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
-    """``numerator / denominator`` where a zero denominator yields zero (numerator is then 0)."""
-    if isinstance(denominator, Tensor):
-        denominator = denominator.to(numerator.dtype).clamp_min(torch.finfo(numerator.dtype).tiny)
-        return numerator / denominator
-    return numerator / denominator if denominator > 0 else numerator * 0.0
 
 
 def reduce_loss(
     loss: Tensor,
     reduction: str,
     *,
-    fn: str,
+    fn: str = "reduce_loss",
     mask: Tensor | None = None,
     weight: Tensor | None = None,
     denominator: Tensor | float | None = None,
     normalizer: Tensor | float | None = None,
+    gather: str = "none",
 ) -> Tensor:
     """Reduce an elementwise loss.
 
     Args:
         loss: the per-element loss.
-        reduction: ``"mean" | "sum" | "none"``.
-        fn: name of the public function, used in error messages.
+        reduction: ``"mean" | "sum" | "none"`` (already checked).
+        fn: name of the public function, for messages.
         mask: optional boolean (or 0/1) tensor broadcastable to ``loss``; invalid elements are
             zeroed (with ``torch.where``, so a NaN/inf there cannot leak) and leave the mean.
-        weight: optional tensor broadcastable to ``loss`` multiplied in before reducing.
-        denominator: overrides the count of the mean (e.g. the sum of class weights, as
-            ``torch.nn.functional.cross_entropy`` does). Zero gives a zero mean.
-        normalizer: RetinaNet-style normaliser for ``"mean"``: the sum divided by
-            ``normalizer`` (e.g. the number of positive anchors, or a sum of fractional
-            weights as Focal-EIoU), or by 1 where it is ``<= 0`` (no positives: the sum, as
-            RetinaNet's ``max(num_pos, 1)`` for counts).
+        weight: optional tensor broadcastable to ``loss``, multiplied in before reducing.
+        denominator: the mean's divisor instead of the count of valid elements. Zero gives a
+            zero mean.
+        normalizer: RetinaNet-style divisor of the mean: the sum divided by ``normalizer``, or
+            by 1 where it is ``<= 0`` (no positives: the sum, as ``max(num_pos, 1)``).
+        gather: ``"local"`` when the elements are split over processes (see the module doc).
 
     Returns:
-        the reduced loss (a 0-dim tensor) or, for ``"none"``, ``loss`` with invalid entries zeroed.
+        the reduced loss (a 0-dim tensor) or, for ``"none"``, ``loss`` with the weights applied
+        and invalid entries zeroed.
     """
-    check_reduction(reduction, fn)
     if weight is not None:
         loss = loss * weight
     if mask is not None:
-        mask = mask.to(torch.bool) if mask.dtype != torch.bool else mask
+        mask = mask if mask.dtype == torch.bool else mask.to(torch.bool)
         loss = torch.where(mask, loss, loss.new_zeros(()))
     if reduction == "none":
         return loss
     total = loss.sum()
     if reduction == "sum":
-        return total
+        return vdist.global_sum(total, gather=gather)
+    if reduction != "mean":
+        check_reduction(reduction, fn)
     if normalizer is not None:
-        if isinstance(normalizer, Tensor):
-            n = normalizer.to(total.dtype)
-            return total / torch.where(n > 0, n, n.new_ones(()))
-        n = float(normalizer)
-        return total / (n if n > 0 else 1.0)
-    if denominator is None:
-        if mask is None:
-            denominator = float(loss.numel())
-        else:
-            denominator = torch.broadcast_to(mask, loss.shape).sum()
-    return safe_divide(total, denominator)
+        n = torch.as_tensor(normalizer, dtype=total.dtype, device=total.device)
+        count = torch.where(n > 0, n, torch.ones_like(n))
+    elif denominator is not None:
+        count = torch.as_tensor(denominator, dtype=total.dtype, device=total.device)
+    elif mask is None:
+        count = total.new_tensor(float(loss.numel()))
+    else:
+        count = torch.broadcast_to(mask, loss.shape).sum().to(total.dtype)
+    return vdist.global_mean(total, count, gather=gather)
+
+
+def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
+    """Transitional alias of :func:`visionloss._core.numerics.div` (removed once every family
+    calls ``div``)."""
+    return div(numerator, denominator)

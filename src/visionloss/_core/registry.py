@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
+
+from ..errors import OptionError, OptionTypeError, UnknownNameError, did_you_mean
+from .declare import loss_module
+from .module import LossModule
 
 FAMILIES = (
     "regression",
@@ -35,6 +38,7 @@ class LossSpec:
     reference: str
     formula: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    examples: Callable[..., Any] | None = None
 
     @property
     def summary(self) -> str:
@@ -52,44 +56,64 @@ def register_loss(
     *,
     family: str,
     function: Callable[..., Any],
-    module: type[nn.Module],
+    module: type[nn.Module] | str,
     reference: str,
     formula: str = "",
     aliases: tuple[str, ...] = (),
+    examples: Callable[..., Any] | None = None,
+    base: type[LossModule] = LossModule,
 ) -> LossSpec:
-    """Register a loss once. Raises ValueError on a duplicate name or an unknown family."""
+    """Register a loss once; returns its row (``.module`` is its Module class).
+
+    ``module`` is a Module class written by hand (losses with state: centres, running means),
+    or the class name of the Module to derive from the declared ``function`` (see
+    :func:`~visionloss._core.declare.loss_module`; ``base`` is then its base class).
+    ``examples(dtype=..., seed=...)`` makes small valid inputs ``(args, kwargs)`` for the
+    conformance tests, ``visionloss plot``, the docs and the benchmarks.
+    Raises ValueError on a duplicate name or an unknown family.
+    """
     if family not in FAMILIES:
-        raise ValueError(f"register_loss: unknown family {family!r}; expected one of {FAMILIES}")
+        raise OptionError(f"register_loss: unknown family {family!r}; expected one of {FAMILIES}")
+    if isinstance(module, str):
+        module = loss_module(function, module, base=base)
     for key in (name, *aliases):
         if key in _REGISTRY or key in _ALIASES:
-            raise ValueError(f"register_loss: the name {key!r} is already registered")
-    spec = LossSpec(name, family, function, module, reference, formula, tuple(aliases))
+            raise OptionError(f"register_loss: the name {key!r} is already registered")
+    spec = LossSpec(name, family, function, module, reference, formula, tuple(aliases), examples)
     _REGISTRY[name] = spec
     for alias in aliases:
         _ALIASES[alias] = name
+    for alias in (function.__name__, module.__name__):
+        _LOOKUP.setdefault(_key(alias), name)
     return spec
 
 
-def _unknown(name: str) -> ValueError:
-    names = sorted([*_REGISTRY, *_ALIASES])
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"unknown loss {name!r}{hint} (see `visionloss list`)")
+_LOOKUP: dict[str, str] = {}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
 
 
 def get_loss(name: str) -> LossSpec:
-    """The registry row of ``name`` (or of one of its aliases); ValueError with close matches."""
-    key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
-    key = _ALIASES.get(key, key)
+    """The registry row of ``name``: a registry name (``"dice"``), an alias, a function name
+    (``"dice_loss"``) or a class name (``"DiceLoss"``); UnknownNameError with close matches."""
+    if not isinstance(name, str):
+        raise OptionTypeError(f"get_loss: expected a loss name, got {type(name).__name__}")
+    key = _key(name)
+    key = _ALIASES.get(key, _LOOKUP.get(key, key))
     if key not in _REGISTRY:
-        raise _unknown(str(name))
+        names = [*_REGISTRY, *_ALIASES]
+        raise UnknownNameError(
+            f"unknown loss {name!r}{did_you_mean(name, names)} (see `visionloss list`)"
+        )
     return _REGISTRY[key]
 
 
 def list_losses(family: str | None = None) -> list[LossSpec]:
     """All registered losses sorted by family then name, optionally of one family."""
     if family is not None and family not in FAMILIES:
-        raise ValueError(f"list_losses: unknown family {family!r}; expected one of {FAMILIES}")
+        raise UnknownNameError(f"list_losses: unknown family {family!r}; expected one of {FAMILIES}")
     rows = [s for s in _REGISTRY.values() if family is None or s.family == family]
     return sorted(rows, key=lambda s: (FAMILIES.index(s.family), s.name))
 
@@ -106,11 +130,11 @@ def build_loss(spec: str | Mapping[str, Any], **kwargs: Any) -> nn.Module:
     if isinstance(spec, Mapping):
         options = dict(spec)
         if "name" not in options:
-            raise ValueError(f"build_loss: expected a 'name' key in the config, got {sorted(spec)}")
+            raise OptionError(f"build_loss: expected a 'name' key in the config, got {sorted(spec)}")
         name = options.pop("name")
         options.update(kwargs)
     elif isinstance(spec, str):
         name, options = spec, dict(kwargs)
     else:
-        raise TypeError(f"build_loss: expected a name or a mapping, got {type(spec).__name__}")
+        raise OptionTypeError(f"build_loss: expected a name or a mapping, got {type(spec).__name__}")
     return get_loss(name).module(**options)

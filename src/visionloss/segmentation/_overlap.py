@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -44,13 +45,85 @@ from .._core.checks import (
     shape_str,
     values_checkable,
 )
+from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
-from .._core.module import as_tensor_option
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.examples import Example, generator, integers, normal
+from .._core.options import Check, Choice
+from .._core.reduction import reduce_loss
+from ..errors import OptionError, OptionTypeError
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 EMPTY_POLICIES = ("penalize", "include", "exclude")
-Smooth = float | tuple[float, float]
+
+
+class _SmoothCheck(Check):
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        parse_smooth(value, fn)
+        return value
+
+
+class _ClassesCheck(Check):
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,)
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise OptionTypeError(f"{fn}: expected classes to be a sequence of ints, got {value!r}")
+        items = tuple(value)
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in items):
+            raise OptionTypeError(f"{fn}: expected classes to be a sequence of ints, got {value!r}")
+        return items
+
+
+Activation = Annotated[str, Choice(*ACTIVATIONS)]
+EmptyPolicy = Annotated[str, Choice(*EMPTY_POLICIES)]
+Smooth = Annotated[float | tuple[float, float], _SmoothCheck()]
+Classes = Annotated[Sequence[int] | None, _ClassesCheck()]
+
+
+OVERLAP_DOCS = DocParts(
+    args={
+        "input": """logits ``(B, C, *spatial)`` with 1 to 3 spatial dims (probabilities with
+            ``activation="none"``).""",
+        "target": """class indices ``(B, *spatial)`` (integer or bool; never expanded to a
+            one-hot tensor of the input's size), or a one-hot / soft / multi-label tensor
+            ``(B, C, *spatial)``. For a 1-channel (binary) input, indices are 0 / 1.""",
+        "activation": """``"softmax"`` over the channels (multiclass, default), ``"sigmoid"``
+            per channel (binary / multi-label), or ``"none"`` (``input`` holds
+            probabilities).""",
+        "smooth": """added to the numerator and the denominator; a pair ``(s_nr, s_dr)`` sets
+            them apart (MONAI's ``smooth_nr, smooth_dr``). Default 0: a perfect prediction
+            gives 0 and a disjoint one gives 1.""",
+        "squared": r"""V-Net denominator :math:`\sum p^2 + \sum g^2`.""",
+        "per_image": """one score per (image, class) (default), or per class over the whole
+            batch (``False``: MONAI's ``batch=True``, smp's only mode).""",
+        "weight": """``(C,)`` class weights (a tensor or a sequence of numbers), indexed by
+            class id (background included, also when it is not selected). The mean divides
+            by the summed weights of the counted pairs.""",
+        "include_background": """``False`` leaves class 0 out of the score.""",
+        "classes": """explicit class ids to score (instead of
+            ``include_background=False``).""",
+        "ignore_index": """pixels whose target equals it leave every sum (dense targets:
+            pixels where any channel equals it).""",
+        "empty": r"""policy for a pair whose target is empty over its valid pixels:
+            ``"penalize"`` (default): its loss is the soft false-positive rate
+            :math:`\sum_i p_i / n` over its ``n`` valid pixels, so false positives on an
+            image without the class get a gradient; ``"include"``: the formula as is (a 0/0
+            counts as a perfect score; with ``smooth=0`` any false positive gives loss 1 and
+            zero gradient, with ``smooth > 0`` a small one); ``"exclude"``: the pair leaves
+            the mean. A pair without any valid pixel leaves the mean in every mode.""",
+        "reduction": """``"mean"`` (default), ``"sum"`` or ``"none"``.""",
+    },
+    paragraphs={
+        "degenerate": """Degenerate cases: an empty input (no images or no pixels), a batch
+            whose pixels all equal ``ignore_index`` and all-zero class weights give 0 for
+            ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"``
+            then holds zeros, or nothing for no images). An empty target mask follows
+            ``empty``. Saturated logits (e.g. ``+-1e4``, or fp16 values near its maximum)
+            give finite values and gradients; a confident correct prediction gives 0.""",
+    },
+)
 
 
 @dataclass
@@ -104,7 +177,7 @@ def parse_smooth(smooth: Smooth, fn: str) -> tuple[float, float]:
     """``smooth`` as ``(numerator, denominator)``: a number is added to both."""
     if isinstance(smooth, (tuple, list)):
         if len(smooth) != 2:
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected smooth to be a number or a pair (numerator, denominator), "
                 f"got {smooth!r}"
             )
@@ -112,7 +185,7 @@ def parse_smooth(smooth: Smooth, fn: str) -> tuple[float, float]:
     elif isinstance(smooth, (int, float)):
         nr = dr = float(smooth)
     else:
-        raise TypeError(
+        raise OptionTypeError(
             f"{fn}: expected smooth to be a number or a pair, got {type(smooth).__name__}"
         )
     check_positive(nr, "smooth", fn, allow_zero=True)
@@ -432,9 +505,8 @@ def overlap_loss(
     empty: str,
     reduction: str,
 ) -> Tensor:
-    """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr)) ** exponent``."""
-    check_reduction(reduction, fn)
-    check_choice(empty, EMPTY_POLICIES, "empty", fn)
+    """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr)) ** exponent`` (the
+    options were checked by the public function)."""
     smooth_nr, smooth_dr = parse_smooth(smooth, fn)
     prep = prepare_inputs(
         input,
@@ -468,3 +540,11 @@ def module_options(name: str, **options):
         classes = options["classes"]
         options["classes"] = (int(classes),) if isinstance(classes, int) else tuple(classes)
     return options
+
+
+def overlap_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Logits ``(2, 3, 6, 6)`` and class indices ``(2, 6, 6)`` covering every class."""
+    gen = generator(seed)
+    target = integers(2, 6, 6, high=3, gen=gen)
+    target[:, 0, :3] = torch.arange(3)
+    return Example((normal(2, 3, 6, 6, dtype=dtype, gen=gen), target))

@@ -1,0 +1,298 @@
+"""One declaration per loss: the function's signature is the single source of its options.
+
+A loss is written as a function whose keyword-only parameters are its options, each annotated
+with an option type from :mod:`.options` (what values it accepts), and decorated with
+:func:`loss_function`. The decorator
+
+* composes the docstring: arguments the function's own ``Args:`` section leaves out are taken
+  from its family's shared descriptions (:class:`DocParts`), in signature order, and
+  ``{{marker}}`` lines are replaced by the family's shared paragraphs, so each description is
+  written once per family;
+* checks every option a caller passes (type, range, choice; unknown keywords get a close-match
+  suggestion), once, at the public boundary.
+
+:func:`loss_module` then derives the Module: its ``__init__`` takes the options (real signature,
+the function's defaults), its ``forward`` the inputs plus the per-call arguments (``PER_CALL``
+in the annotation), and both carry docstrings composed from the same descriptions.
+:func:`~visionloss._core.registry.register_loss` does this when given the Module's class name.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from ..errors import UnknownOptionError, did_you_mean
+from .module import LossModule
+from .options import PER_CALL, Check
+
+__all__ = ["DocParts", "Declaration", "loss_function", "loss_module", "declaration"]
+
+_MARKER = re.compile(r"\{\{(\w+)\}\}")
+_ENTRY = re.compile(r"^(\*{0,2}\w+)(\s*\([^)]*\))?:")
+
+
+@dataclass(frozen=True)
+class DocParts:
+    """Docstring text a family writes once: argument descriptions by name, and paragraphs that
+    a docstring pulls in with a ``{{name}}`` marker."""
+
+    args: Mapping[str, str] = field(default_factory=dict)
+    paragraphs: Mapping[str, str] = field(default_factory=dict)
+
+    def __or__(self, other: DocParts) -> DocParts:
+        return DocParts({**self.args, **other.args}, {**self.paragraphs, **other.paragraphs})
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What :func:`loss_function` learned from a loss's signature."""
+
+    name: str
+    signature: inspect.Signature
+    positional: tuple[inspect.Parameter, ...]
+    options: tuple[inspect.Parameter, ...]
+    per_call: tuple[inspect.Parameter, ...]
+    checks: Mapping[str, tuple[Check, ...]]
+    entries: Mapping[str, str]
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return tuple(p.name for p in (*self.options, *self.per_call))
+
+    def check(self, key: str, value: Any, fn: str) -> Any:
+        for check in self.checks.get(key, ()):
+            value = check(value, key, fn)
+        return value
+
+    def unknown(self, key: str, fn: str, allowed: tuple[str, ...]) -> UnknownOptionError:
+        return UnknownOptionError(
+            f"{fn}: got an unexpected keyword argument {key!r}{did_you_mean(key, allowed)}"
+        )
+
+
+def declaration(function: Callable[..., Any]) -> Declaration:
+    """The :class:`Declaration` of a function decorated with :func:`loss_function`."""
+    decl = getattr(function, "__visionloss__", None)
+    if not isinstance(decl, Declaration):
+        raise TypeError(f"{getattr(function, '__name__', function)!r} is not a declared loss")
+    return decl
+
+
+# ------------------------------------------------------------------------------ docstrings
+def _indent(text: str, prefix: str) -> str:
+    lines = inspect.cleandoc(text).splitlines()
+    return "\n".join([lines[0], *[(prefix + ln) if ln else ln for ln in lines[1:]]])
+
+
+def _section(lines: list[str], title: str) -> tuple[int, int] | None:
+    """``(start, end)`` line indices of a top-level Google section's body."""
+    try:
+        start = lines.index(f"{title}:") + 1
+    except ValueError:
+        return None
+    end = start
+    while end < len(lines) and (not lines[end] or lines[end].startswith(" ")):
+        end += 1
+    while end > start and not lines[end - 1]:
+        end -= 1
+    return start, end
+
+
+def _parse_entries(body: list[str]) -> dict[str, list[str]]:
+    entries: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in body:
+        text = line[4:] if line.startswith("    ") else line.strip()
+        match = _ENTRY.match(text) if not text.startswith(" ") else None
+        if match:
+            current = entries.setdefault(match.group(1).lstrip("*"), [])
+            current.append(text)
+        elif current is not None:
+            current.append(text)
+    return entries
+
+
+def _compose(function: Callable[..., Any], sig: inspect.Signature, parts: DocParts) -> tuple[
+    str, dict[str, str]
+]:
+    doc = inspect.cleandoc(function.__doc__ or "")
+    out = []
+    for line in doc.splitlines():
+        match = _MARKER.search(line)
+        if match:
+            key = match.group(1)
+            if key not in parts.paragraphs:
+                raise KeyError(f"{function.__name__}: no shared paragraph {key!r}")
+            prefix = line[: len(line) - len(line.lstrip())]
+            line = line.replace(match.group(0), _indent(parts.paragraphs[key], prefix))
+        out.append(line)
+    lines = "\n".join(out).splitlines()
+    names = [p.name for p in sig.parameters.values()]
+    span = _section(lines, "Args")
+    own = _parse_entries(lines[span[0] : span[1]]) if span else {}
+    entries: dict[str, str] = {}
+    for name in names:
+        if name in own:
+            entries[name] = "\n".join(own[name])
+        elif name in parts.args:
+            entries[name] = f"{name}: " + _indent(parts.args[name], "    ")
+        else:
+            raise TypeError(f"{function.__name__}: argument {name!r} is not documented")
+    for name, text in own.items():  # documented extras (``**kwargs`` forms) stay
+        entries.setdefault(name, "\n".join(text))
+    body = ["    " + ln if ln else ln for e in entries.values() for ln in e.splitlines()]
+    if span:
+        lines[span[0] : span[1]] = body
+    else:
+        cut = next((i for i, ln in enumerate(lines) if re.match(r"^[A-Z]\w*:$", ln)), len(lines))
+        lines[cut:cut] = ["Args:", *body, ""]
+    return "\n".join(lines) + "\n", entries
+
+
+# ------------------------------------------------------------------------------- functions
+def _checks_of(function: Callable[..., Any]) -> tuple[dict[str, tuple[Check, ...]], set[str]]:
+    hints = typing.get_type_hints(function, include_extras=True)
+    checks: dict[str, tuple[Check, ...]] = {}
+    per_call: set[str] = set()
+    for name, hint in hints.items():
+        meta = getattr(hint, "__metadata__", ())
+        found = tuple(m for m in meta if isinstance(m, Check))
+        if found:
+            checks[name] = found
+        if any(m is PER_CALL for m in meta):
+            per_call.add(name)
+    return checks, per_call
+
+
+def loss_function(
+    parts: DocParts | None = None,
+) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
+    """Declare a loss function: compose its docstring from ``parts`` and check the options a
+    caller passes against their annotated option types."""
+
+    def wrap(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        sig = inspect.signature(function)
+        checks, per_call_names = _checks_of(function)
+        params = tuple(sig.parameters.values())
+        positional = tuple(p for p in params if p.kind is not p.KEYWORD_ONLY)
+        keyword = tuple(p for p in params if p.kind is p.KEYWORD_ONLY)
+        doc, entries = _compose(function, sig, parts or DocParts())
+        decl = Declaration(
+            name=function.__name__,
+            signature=sig,
+            positional=positional,
+            options=tuple(p for p in keyword if p.name not in per_call_names),
+            per_call=tuple(p for p in keyword if p.name in per_call_names),
+            checks=checks,
+            entries=entries,
+        )
+        for p in keyword:  # the declared defaults must pass their own checks
+            if p.default is not p.empty:
+                decl.check(p.name, p.default, function.__name__)
+        fn_name = function.__name__
+        accepted = tuple(sig.parameters)
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Tensor:
+            for key in kwargs:
+                if key in checks:
+                    kwargs[key] = decl.check(key, kwargs[key], fn_name)
+                elif key not in sig.parameters:
+                    raise decl.unknown(key, fn_name, accepted)
+            return function(*args, **kwargs)
+
+        checked.__doc__ = doc
+        checked.__visionloss__ = decl  # type: ignore[attr-defined]
+        return checked
+
+    return wrap
+
+
+# --------------------------------------------------------------------------------- Modules
+def _entries_doc(decl: Declaration, params: tuple[inspect.Parameter, ...]) -> str:
+    lines = []
+    for p in params:
+        lines.extend("    " + ln if ln else ln for ln in decl.entries[p.name].splitlines())
+    return "\n".join(lines)
+
+
+def loss_module(
+    function: Callable[..., Tensor],
+    class_name: str,
+    *,
+    base: type[LossModule] = LossModule,
+    module: str | None = None,
+) -> type[LossModule]:
+    """Derive the Module of a declared loss function.
+
+    ``__init__`` takes the function's options (keyword-only, same defaults, checked with the
+    class name in messages); ``forward`` takes its positional inputs and its per-call
+    arguments. Tensor options become buffers (they follow ``.to()`` and ``.double()``).
+    """
+    decl = declaration(function)
+    options = decl.options
+    init_names = tuple(p.name for p in options)
+    call_names = tuple(p.name for p in (*decl.positional, *decl.per_call))
+    defaults = {p.name: p.default for p in options if p.default is not p.empty}
+    summary = (function.__doc__ or "").strip().splitlines()[0]
+
+    def __init__(self: LossModule, **kwargs: Any) -> None:
+        for key in kwargs:
+            if key in call_names and key not in init_names:
+                raise UnknownOptionError(
+                    f"{class_name}: {key!r} is a per-call argument: pass it to forward"
+                )
+            if key not in init_names:
+                raise decl.unknown(key, class_name, init_names)
+        checked = {k: decl.check(k, v, class_name) for k, v in kwargs.items()}
+        missing = [n for n in init_names if n not in checked and n not in defaults]
+        if missing:
+            raise TypeError(f"{class_name}: missing required option {missing[0]!r}")
+        base.__init__(self, **{**defaults, **checked})
+
+    def forward(self: LossModule, *args: Any, **kwargs: Any) -> Tensor:
+        for key in kwargs:
+            if key in init_names and key not in call_names:
+                raise UnknownOptionError(
+                    f"{class_name}.forward: {key!r} is an option: set it when constructing "
+                    f"the Module"
+                )
+            if key not in call_names:
+                raise decl.unknown(key, f"{class_name}.forward", call_names)
+        return type(self).function(*args, **self.options(), **kwargs)
+
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [self_param, *options], return_annotation=None
+    )
+    forward.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [self_param, *decl.positional, *decl.per_call], return_annotation=Tensor
+    )
+    init_doc = _entries_doc(decl, options)
+    __init__.__doc__ = f"Set the options of :func:`{decl.name}`.\n\nArgs:\n{init_doc}\n"
+    forward.__doc__ = (
+        f"Compute :func:`{decl.name}` with this Module's options.\n\nArgs:\n"
+        f"{_entries_doc(decl, (*decl.positional, *decl.per_call))}\n\nReturns:\n"
+        f"    the loss (see :func:`{decl.name}`).\n"
+    )
+    doc = f"{summary}\n\nModule form of :func:`{decl.name}`.\n\nArgs:\n{init_doc}\n"
+    namespace = {
+        "function": staticmethod(function),
+        "__init__": __init__,
+        "forward": forward,
+        "__doc__": doc,
+        "__module__": module or function.__module__,
+        "__qualname__": class_name,
+    }
+    cls = type(class_name, (base,), namespace)
+    for attr in ("__init__", "forward"):
+        getattr(cls, attr).__qualname__ = f"{class_name}.{attr}"
+    return cls

@@ -1,0 +1,171 @@
+"""The library's one set of guarded elementwise primitives.
+
+Each function gives finite values and finite gradients for every finite input, subnormals
+included, and lets NaN through (a NaN in gives a NaN out, so a GradScaler still sees it). A
+magnitude below ``tiny`` (the dtype's smallest normal number) counts as zero: there the
+function returns its documented limit with a zero gradient. Where the exact result or its
+derivative would overflow, it is clamped to the dtype's largest finite value.
+
+``div``, ``sqrt`` and ``pow`` are ``torch.autograd.Function`` s whose backward applies the same
+guards (autograd's own formulas divide by squares, which underflow for subnormal inputs); their
+backward passes are written with differentiable operations, so double backward (gradient
+penalties) works.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["div", "sqrt", "pow", "norm", "log1mexp", "focal_factor"]
+
+
+def _limits(x: Tensor) -> tuple[float, float]:
+    info = torch.finfo(x.dtype)
+    return info.tiny, info.max
+
+
+def _is_zero(x: Tensor, tiny: float) -> Tensor:
+    """``|x| < tiny``: False for NaN, so NaN takes the ordinary path and propagates."""
+    return x.abs() < tiny
+
+
+class _Div(torch.autograd.Function):
+    @staticmethod
+    def forward(num: Tensor, den: Tensor, default: float) -> Tensor:  # type: ignore[override]
+        tiny, big = _limits(num)
+        zero = _is_zero(den, tiny)
+        safe = torch.where(zero, torch.ones_like(den), den)
+        q = (num / safe).clamp(-big, big)
+        return torch.where(zero, torch.full_like(q, default), q)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        num, den, _ = inputs
+        ctx.save_for_backward(num, den, output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        num, den, q = ctx.saved_tensors
+        tiny, big = _limits(q)
+        zero = _is_zero(den, tiny)
+        safe = torch.where(zero, torch.ones_like(den), den)
+        inv = (1.0 / safe).clamp(-big, big)
+        d_num = torch.where(zero, torch.zeros_like(inv), inv)
+        d_den = torch.where(zero, torch.zeros_like(inv), (-q * inv).clamp(-big, big))
+        g_num = _sum_to(grad * d_num, num.shape) if ctx.needs_input_grad[0] else None
+        g_den = _sum_to(grad * d_den, den.shape) if ctx.needs_input_grad[1] else None
+        return g_num, g_den, None
+
+
+def _sum_to(g: Tensor, shape: torch.Size) -> Tensor:
+    return g if g.shape == shape else g.sum_to_size(shape)
+
+
+def div(num: Tensor, den: Tensor | float, default: float = 0.0) -> Tensor:
+    """``num / den``, and ``default`` (zero gradient) where ``|den| < tiny``.
+
+    ``default`` is the value the caller's formula takes in the limit: 0 for a ratio of
+    quantities that vanish together (IoU of empty boxes counts as no overlap), 1 for a score
+    whose 0/0 means "perfect" (Dice with an empty target under ``empty="include"``).
+    """
+    if not isinstance(den, Tensor):
+        den = torch.as_tensor(den, dtype=num.dtype, device=num.device)
+    num, den = torch.broadcast_tensors(num, den.to(num.dtype))
+    out: Tensor = _Div.apply(num, den, float(default))
+    return out
+
+
+class _Sqrt(torch.autograd.Function):
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:  # type: ignore[override]
+        tiny, _ = _limits(x)
+        pos = ~(x < tiny)  # NaN stays on this branch
+        return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        x, y = ctx.saved_tensors
+        tiny, big = _limits(x)
+        pos = ~(x < tiny)
+        d = (0.5 / torch.where(pos, y, torch.ones_like(y))).clamp(max=big)
+        return grad * torch.where(pos, d, torch.zeros_like(d))
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """``sqrt(x)`` for ``x >= tiny``; 0 with a zero gradient below (zero, subnormal and the
+    small negative values that rounding leaves in a squared distance)."""
+    out: Tensor = _Sqrt.apply(x)
+    return out
+
+
+class _Pow(torch.autograd.Function):
+    @staticmethod
+    def forward(x: Tensor, exponent: float) -> Tensor:  # type: ignore[override]
+        tiny, big = _limits(x)
+        pos = ~(x < tiny)
+        base = torch.where(pos, x, torch.ones_like(x))
+        return torch.where(pos, base.pow(exponent).clamp(max=big), torch.zeros_like(x))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.exponent = inputs[1]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        tiny, big = _limits(x)
+        pos = ~(x < tiny)
+        base = torch.where(pos, x, torch.ones_like(x))
+        d = (ctx.exponent * base.pow(ctx.exponent - 1.0)).clamp(-big, big)
+        return grad * torch.where(pos, d, torch.zeros_like(d)), None
+
+
+def pow(x: Tensor, exponent: float) -> Tensor:
+    """``x ** exponent`` for ``x >= tiny`` and ``exponent > 0``; 0 with a zero gradient below
+    (so ``0 ** 0.5`` has no infinite slope). ``exponent == 1`` returns ``x`` itself."""
+    if exponent == 1.0:
+        return x
+    out: Tensor = _Pow.apply(x, float(exponent))
+    return out
+
+
+def norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
+    """Euclidean norm along ``dim`` without overflow or underflow of the squares: the vector is
+    scaled by its largest magnitude first. A vector whose entries are all below ``tiny`` has
+    norm 0 and a zero gradient; the gradient elsewhere is ``x / ||x||`` (at most 1)."""
+    tiny, _ = _limits(x)
+    scale = x.detach().abs().amax(dim=dim, keepdim=True)
+    zero = scale < tiny
+    scale = torch.where(zero, torch.ones_like(scale), scale)
+    y = x / scale
+    n = scale * (y * y).sum(dim=dim, keepdim=True).sqrt()
+    n = torch.where(zero, torch.zeros_like(n), n)
+    return n if keepdim else n.squeeze(dim)
+
+
+def log1mexp(x: Tensor) -> Tensor:
+    """``log(1 - exp(x))`` for ``x <= 0`` (Maechler 2012: ``log(-expm1(x))`` near 0,
+    ``log1p(-exp(x))`` below ``-log 2``). ``x`` is kept at or below ``-tiny`` so ``x = 0`` (a
+    probability of exactly 1) gives a large finite negative value with a finite gradient."""
+    tiny, _ = _limits(x)
+    near = torch.log(-torch.expm1(x.clamp(max=-tiny)))
+    far = torch.log1p(-torch.exp(x.clamp(max=-math.log(2.0))))
+    return torch.where(x > -math.log(2.0), near, far)
+
+
+def focal_factor(log_p: Tensor, gamma: float) -> Tensor:
+    """The focal modulating factor ``(1 - p) ** gamma`` from ``log p`` (``<= 0``), computed as
+    ``exp(gamma * log(1 - p))``: no ``0 ** gamma`` and no cancellation in ``1 - p`` when ``p``
+    is close to 1. ``gamma == 0`` gives exactly 1."""
+    if gamma == 0:
+        return torch.ones_like(log_p)
+    return torch.exp(gamma * log1mexp(log_p))
