@@ -238,7 +238,7 @@ def run_tasks(
     show_progress: bool = True,
 ) -> list[Row]:
     """Measure every task; a failing implementation gives a row with its error as the note."""
-    from visionloss._core.progress import progress
+    from visionloss.experiments._progress import progress
 
     bandwidth: float | None = None
     rates: dict[torch.dtype, float] = {}

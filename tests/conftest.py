@@ -9,7 +9,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-# The one tolerance table (DESIGN.md §4): a loss computed from fp16/bf16 inputs must be close
+# The one tolerance table (CONTRIBUTING.md, "Tests of one loss"): a loss computed from fp16/bf16 inputs must be close
 # to the same loss computed in fp32 from the fp32 originals, within these bounds. The inputs'
 # own rounding dominates (fp16 keeps 11 significant bits, bf16 8).
 TOLERANCES: dict[torch.dtype, dict[str, float]] = {

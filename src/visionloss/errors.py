@@ -58,12 +58,13 @@ class ExperimentError(VisionLossError, ValueError):
     """An experiment was given options it does not take or cannot run with."""
 
 
-def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """Up to ``n`` entries of ``choices`` that look like ``word`` (best first)."""
-    return difflib.get_close_matches(str(word), sorted(set(choices)), n=n, cutoff=0.5)
+def close_matches(word: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """Up to ``n`` entries of ``choices`` that look like ``word`` (best first; ``cutoff`` is
+    difflib's similarity threshold)."""
+    return difflib.get_close_matches(str(word), sorted(set(choices)), n=n, cutoff=cutoff)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """``"; did you mean 'smooth'?"`` (or ``""`` when nothing is close)."""
-    close = close_matches(word, choices)
+    close = close_matches(word, choices, cutoff=cutoff)
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""

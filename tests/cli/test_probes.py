@@ -45,7 +45,7 @@ def test_every_registered_loss_draws_or_gives_a_designed_one_line_reason(name):
     else:
         assert result.reason, f"{name}: neither a curve nor a reason"
         assert "\n" not in result.reason and len(result.reason) < 300
-        # "no probe fits" means no attempt matched the loss's inputs: an accident, not a design
+        # "no probe fits" means no layout matches the loss's arguments: an accident, not a design
         assert not result.reason.startswith("no probe fits"), result.reason
 
 
@@ -185,17 +185,30 @@ def test_option_names_are_the_keyword_options():
     assert _probes.takes_option(spec, "delta") and not _probes.takes_option(spec, "gamma")
 
 
-def test_a_loss_whose_signature_fits_no_attempt_gives_a_reason(monkeypatch):
+def test_a_loss_whose_arguments_have_no_layout_gives_a_reason_naming_them(monkeypatch):
     spec = visionloss.get_loss("l1")
 
-    def needs_three(input, target, extra):  # no attempt passes a third argument
+    def needs_three(input, target, extra):  # no regression layout takes a third argument
         return (input - target).abs().mean()
 
     monkeypatch.setattr(type(spec), "function", property(lambda self: needs_three), raising=False)
     result = _probes.probe("l1")
     assert not result.curves
-    assert result.reason.startswith("no probe fits its signature (TypeError: ")
-    assert "\n" not in result.reason
+    assert (
+        result.reason
+        == "no probe fits its arguments (input, target, extra) in the regression family"
+    )
+
+
+def test_an_error_of_the_loss_itself_propagates(monkeypatch):
+    spec = visionloss.get_loss("l1")
+
+    def broken(input, target):  # the layout fits; the loss has a bug
+        raise RuntimeError("a bug in the loss")
+
+    monkeypatch.setattr(type(spec), "function", property(lambda self: broken), raising=False)
+    with pytest.raises(RuntimeError, match="a bug in the loss"):
+        _probes.probe("l1", points=5)
 
 
 def test_preset_sweep_values_that_fail_are_skipped_with_a_note():

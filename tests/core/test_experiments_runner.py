@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from visionloss import errors
 from visionloss import experiments as ex
 from visionloss.cli.main import main
 
@@ -75,9 +76,9 @@ def test_format_table_aligns():
     assert lines[0] == "a     bb" and lines[3].endswith("1.000e-06")
 
 
-# An experiment that checks its option the house way (a ValueError naming it, raised in its own
-# module before any work), and two kinds of bug: a ValueError from Python itself, and one that
-# carries the experiment's name but comes from another module.
+# An experiment that checks its option the house way (an ExperimentError naming it, before any
+# work), and two kinds of bug: a ValueError from Python itself, and one that carries the
+# experiment's name but is a plain ValueError from another module (the type counts, not the text).
 _ELSEWHERE: dict = {"__name__": "not_the_experiment_module"}
 exec(  # a function whose frame belongs to another module
     "def deep():\n    raise ValueError('_runner-check: raised by a library it calls')\n",
@@ -96,7 +97,7 @@ exec(  # a function whose frame belongs to another module
 )
 def _checking(quick, out, scale=1.0, mode="ok"):
     if scale <= 0:
-        raise ValueError(f"_runner-check: expected scale > 0, got {scale}")
+        raise errors.ExperimentError(f"_runner-check: expected scale > 0, got {scale}")
     if mode == "bug":
         int("not a number")  # a ValueError that is nobody's option
     if mode == "deep":
@@ -108,7 +109,7 @@ def test_a_rejected_option_is_an_experiment_option_error(tmp_path):
     with pytest.raises(ex.ExperimentOptionError, match=r"^_runner-check: expected scale > 0") as e:
         ex.run_experiment("_runner-check", out=tmp_path, scale=-1.0)
     assert isinstance(e.value, ValueError)  # callers catching ValueError still do
-    assert isinstance(e.value.__cause__, ValueError)
+    assert isinstance(e.value, errors.VisionLossError)  # the command line dispatches on the type
 
 
 @pytest.mark.parametrize(

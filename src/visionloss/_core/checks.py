@@ -2,8 +2,13 @@
 
 All checks raise the typed errors of :mod:`visionloss.errors` (subclasses of ``TypeError`` for a
 wrong kind or dtype and of ``ValueError`` for a wrong shape or value).
-Value checks (label range, box order) run only for CPU tensors outside ``torch.compile``
-tracing, so the GPU hot path never synchronises with the host.
+
+Value checks (label range, target domain, box order) go through :func:`require`: on a CPU
+tensor in eager mode they raise the typed error at once; on another device, or while
+``torch.compile`` traces, they become a device-side assertion (``torch._assert_async``), which
+stops the program with the same message without a host synchronisation on the fast path.
+:func:`set_value_checks` switches them off for speed (shape, dtype, device and option checks
+always run).
 """
 
 from __future__ import annotations
@@ -23,6 +28,45 @@ def shape_str(x: Tensor | Sequence[int]) -> str:
     if len(shape) == 1:
         return f"({shape[0]},)"
     return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+_VALUE_CHECKS = True
+
+
+def set_value_checks(enabled: bool) -> bool:
+    """Turn the value checks (label range, target domain) on or off for the whole process;
+    returns the previous setting. Shape, dtype, device and option checks always run."""
+    global _VALUE_CHECKS
+    previous, _VALUE_CHECKS = _VALUE_CHECKS, bool(enabled)
+    return previous
+
+
+def value_checks_enabled() -> bool:
+    """Whether :func:`require` checks values (see :func:`set_value_checks`)."""
+    return _VALUE_CHECKS
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling():
+        return True
+    return bool(torch.jit.is_tracing())
+
+
+def require(ok: Tensor, message: str, error: type[Exception] = InputError) -> None:
+    """Raise ``error(message)`` unless every entry of the bool tensor ``ok`` is True.
+
+    Eager CPU: an immediate check. Other devices and under ``torch.compile``: a device-side
+    assertion carrying ``message`` (a RuntimeError when it fires), no host synchronisation.
+    Nothing happens while value checks are switched off.
+    """
+    if not _VALUE_CHECKS or ok.numel() == 0:
+        return
+    if ok.device.type == "cpu" and not _compiling():
+        if not bool(ok.all()):
+            raise error(message)
+        return
+    torch._assert_async(ok.all(), message)
 
 
 def values_checkable(x: Tensor) -> bool:
@@ -143,5 +187,5 @@ def check_choice(value: object, choices: Sequence[object], name: str, fn: str) -
     """Raise ValueError unless ``value`` is one of ``choices``."""
     if value not in choices:
         opts = ", ".join(repr(c) for c in choices)
-        hint = did_you_mean(value, [c for c in choices if isinstance(c, str)])
+        hint = did_you_mean(str(value), [c for c in choices if isinstance(c, str)])
         raise OptionError(f"{fn}: expected {name} to be one of {opts}, got {value!r}{hint}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +50,7 @@ class CombinedLoss(nn.Module):
         self.last_total: Tensor = torch.zeros(())
 
     def forward(self, *args: Any, **kwargs: Any) -> Tensor:
-        total = None
+        total: Tensor | None = None
         last = {}
         for name, module in self.losses.items():
             value = module(*args, **kwargs)
@@ -58,8 +58,9 @@ class CombinedLoss(nn.Module):
             term = self.weights[name] * value
             total = term if total is None else total + term
         self.last = last
-        self.last_total = total.detach()
-        return total
+        out = cast(Tensor, total)  # the constructor refuses an empty mapping
+        self.last_total = out.detach()
+        return out
 
     def extra_repr(self) -> str:
         return "weights=" + repr(self.weights)

@@ -120,9 +120,9 @@ def _parse_entries(body: list[str]) -> dict[str, list[str]]:
     return entries
 
 
-def _compose(function: Callable[..., Any], sig: inspect.Signature, parts: DocParts) -> tuple[
-    str, dict[str, str]
-]:
+def _compose(
+    function: Callable[..., Any], sig: inspect.Signature, parts: DocParts
+) -> tuple[str, dict[str, str]]:
     doc = inspect.cleandoc(function.__doc__ or "")
     out = []
     for line in doc.splitlines():
@@ -218,7 +218,7 @@ def loss_function(
 
 # --------------------------------------------------------------------------------- Modules
 def _entries_doc(decl: Declaration, params: tuple[inspect.Parameter, ...]) -> str:
-    lines = []
+    lines: list[str] = []
     for p in params:
         lines.extend("    " + ln if ln else ln for ln in decl.entries[p.name].splitlines())
     return "\n".join(lines)
@@ -294,5 +294,7 @@ def loss_module(
     }
     cls = type(class_name, (base,), namespace)
     for attr in ("__init__", "forward"):
-        getattr(cls, attr).__qualname__ = f"{class_name}.{attr}"
+        method = getattr(cls, attr)
+        method.__qualname__ = f"{class_name}.{attr}"
+        method.__module__ = cls.__module__  # documentation tools resolve methods by module
     return cls

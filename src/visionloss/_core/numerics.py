@@ -1,7 +1,8 @@
 """The library's one set of guarded elementwise primitives.
 
 Each function gives finite values and finite gradients for every finite input, subnormals
-included, and lets NaN through (a NaN in gives a NaN out, so a GradScaler still sees it). A
+included, and lets NaN and infinite inputs through (a NaN in gives a NaN out, so a GradScaler
+still sees it). A
 magnitude below ``tiny`` (the dtype's smallest normal number) counts as zero: there the
 function returns its documented limit with a zero gradient. Where the exact result or its
 derivative would overflow, it is clamped to the dtype's largest finite value.
@@ -35,11 +36,12 @@ def _is_zero(x: Tensor, tiny: float) -> Tensor:
 
 class _Div(torch.autograd.Function):
     @staticmethod
-    def forward(num: Tensor, den: Tensor, default: float) -> Tensor:  # type: ignore[override]
+    def forward(num: Tensor, den: Tensor, default: float) -> Tensor:
         tiny, big = _limits(num)
         zero = _is_zero(den, tiny)
         safe = torch.where(zero, torch.ones_like(den), den)
-        q = (num / safe).clamp(-big, big)
+        q = num / safe
+        q = torch.where(num.isinf(), q, q.clamp(-big, big))  # overflow of finite inputs only
         return torch.where(zero, torch.full_like(q, default), q)
 
     @staticmethod
@@ -81,7 +83,7 @@ def div(num: Tensor, den: Tensor | float, default: float = 0.0) -> Tensor:
 
 class _Sqrt(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor) -> Tensor:
         tiny, _ = _limits(x)
         pos = ~(x < tiny)  # NaN stays on this branch
         return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
@@ -108,7 +110,7 @@ def sqrt(x: Tensor) -> Tensor:
 
 class _Pow(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor, exponent: float) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor, exponent: float) -> Tensor:
         tiny, big = _limits(x)
         pos = ~(x < tiny)
         base = torch.where(pos, x, torch.ones_like(x))
@@ -131,7 +133,8 @@ class _Pow(torch.autograd.Function):
 
 def pow(x: Tensor, exponent: float) -> Tensor:
     """``x ** exponent`` for ``x >= tiny`` and ``exponent > 0``; 0 with a zero gradient below
-    (so ``0 ** 0.5`` has no infinite slope). ``exponent == 1`` returns ``x`` itself."""
+    (so ``0 ** 0.5`` has no infinite slope). ``exponent == 1`` returns ``x`` itself (no
+    guard is needed then)."""
     if exponent == 1.0:
         return x
     out: Tensor = _Pow.apply(x, float(exponent))
@@ -141,13 +144,15 @@ def pow(x: Tensor, exponent: float) -> Tensor:
 def norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     """Euclidean norm along ``dim`` without overflow or underflow of the squares: the vector is
     scaled by its largest magnitude first. A vector whose entries are all below ``tiny`` has
-    norm 0 and a zero gradient; the gradient elsewhere is ``x / ||x||`` (at most 1)."""
-    tiny, _ = _limits(x)
+    norm 0 and a zero gradient; the gradient elsewhere is ``x / ||x||`` (at most 1). A norm
+    beyond the dtype's range is clamped to its largest value."""
+    tiny, big = _limits(x)
     scale = x.detach().abs().amax(dim=dim, keepdim=True)
     zero = scale < tiny
     scale = torch.where(zero, torch.ones_like(scale), scale)
     y = x / scale
-    n = scale * (y * y).sum(dim=dim, keepdim=True).sqrt()
+    sq = (y * y).sum(dim=dim, keepdim=True)
+    n = (scale * torch.where(zero, torch.ones_like(sq), sq).sqrt()).clamp(max=big)
     n = torch.where(zero, torch.zeros_like(n), n)
     return n if keepdim else n.squeeze(dim)
 

@@ -78,7 +78,7 @@ class Choice(Check):
         if not isinstance(value, str) and any(value is c for c in self.choices):
             return value
         opts = ", ".join(repr(c) for c in self.choices)
-        hint = did_you_mean(value, [c for c in self.choices if isinstance(c, str)])
+        hint = did_you_mean(str(value), [c for c in self.choices if isinstance(c, str)])
         raise OptionError(f"{fn}: expected {name} to be one of {opts}, got {value!r}{hint}")
 
 
@@ -103,19 +103,24 @@ class Number(Check):
         infinite: bool = False,
     ) -> None:
         self.lo, self.hi, self.lo_open, self.hi_open = lo, hi, lo_open, hi_open
-        self.integer, self.optional, self.tensor, self.infinite = integer, optional, tensor, infinite
+        self.integer, self.optional, self.tensor, self.infinite = (
+            integer,
+            optional,
+            tensor,
+            infinite,
+        )
 
     def describe(self) -> str:
-        kind = "an integer" if self.integer else "a finite number"
+        """The condition, as in ``expected gamma > 0`` / ``expected alpha in [0, 1]``."""
         if self.lo is not None and self.hi is not None:
             lb = "(" if self.lo_open else "["
             hb = ")" if self.hi_open else "]"
-            return f"{kind} in {lb}{self.lo:g}, {self.hi:g}{hb}"
+            return f"in {lb}{self.lo:g}, {self.hi:g}{hb}"
         if self.lo is not None:
-            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}"
         if self.hi is not None:
-            return f"{kind} {'<' if self.hi_open else '<='} {self.hi:g}"
-        return kind
+            return f"{'<' if self.hi_open else '<='} {self.hi:g}"
+        return "to be finite"
 
     def __call__(self, value: Any, name: str, fn: str) -> Any:
         if value is None and self.optional:
@@ -129,9 +134,9 @@ class Number(Check):
             return value
         ok_type = isinstance(value, Integral) if self.integer else _is_number(value)
         if not ok_type or isinstance(value, bool):
+            kind = "an int" if self.integer else "a number"
             raise OptionTypeError(
-                f"{fn}: expected {name} to be {self.describe()}, got {type(value).__name__} "
-                f"{value!r}"
+                f"{fn}: expected {name} to be {kind}, got {type(value).__name__} {value!r}"
             )
         v = float(value)
         bad = math.isnan(v) or (math.isinf(v) and not self.infinite)
@@ -140,7 +145,7 @@ class Number(Check):
         if self.hi is not None:
             bad = bad or (v >= self.hi if self.hi_open else v > self.hi)
         if bad:
-            raise OptionError(f"{fn}: expected {name} to be {self.describe()}, got {value!r}")
+            raise OptionError(f"{fn}: expected {name} {self.describe()}, got {value!r}")
         return value
 
 
@@ -185,7 +190,7 @@ class TensorOption(Check):
                 f"{fn}: expected {name} to be a tensor or a sequence of numbers, got "
                 f"{type(value).__name__}"
             )
-        items = list(value)
+        items = list(value)  # type: ignore[arg-type]
         if not all(_is_number(v) for v in items):
             raise OptionTypeError(f"{fn}: expected {name} to hold numbers, got {items!r}")
         if self.nonnegative and not all(math.isfinite(float(v)) and v >= 0 for v in items):

@@ -105,7 +105,7 @@ def get_loss(name: str) -> LossSpec:
     if key not in _REGISTRY:
         names = [*_REGISTRY, *_ALIASES]
         raise UnknownNameError(
-            f"unknown loss {name!r}{did_you_mean(name, names)} (see `visionloss list`)"
+            f"unknown loss {name!r}{did_you_mean(name, names, cutoff=0.5)} (see `visionloss list`)"
         )
     return _REGISTRY[key]
 
@@ -113,7 +113,9 @@ def get_loss(name: str) -> LossSpec:
 def list_losses(family: str | None = None) -> list[LossSpec]:
     """All registered losses sorted by family then name, optionally of one family."""
     if family is not None and family not in FAMILIES:
-        raise UnknownNameError(f"list_losses: unknown family {family!r}; expected one of {FAMILIES}")
+        raise UnknownNameError(
+            f"list_losses: unknown family {family!r}; expected one of {FAMILIES}"
+        )
     rows = [s for s in _REGISTRY.values() if family is None or s.family == family]
     return sorted(rows, key=lambda s: (FAMILIES.index(s.family), s.name))
 
@@ -130,11 +132,15 @@ def build_loss(spec: str | Mapping[str, Any], **kwargs: Any) -> nn.Module:
     if isinstance(spec, Mapping):
         options = dict(spec)
         if "name" not in options:
-            raise OptionError(f"build_loss: expected a 'name' key in the config, got {sorted(spec)}")
+            raise OptionError(
+                f"build_loss: expected a 'name' key in the config, got {sorted(spec)}"
+            )
         name = options.pop("name")
         options.update(kwargs)
     elif isinstance(spec, str):
         name, options = spec, dict(kwargs)
     else:
-        raise OptionTypeError(f"build_loss: expected a name or a mapping, got {type(spec).__name__}")
+        raise OptionTypeError(
+            f"build_loss: expected a name or a mapping, got {type(spec).__name__}"
+        )
     return get_loss(name).module(**options)

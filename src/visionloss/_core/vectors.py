@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
+
+from .numerics import div, norm
 
 
 def normalize(x: Tensor, dim: int = -1) -> Tensor:
-    """``x`` scaled to unit L2 norm along ``dim``; a zero vector stays zero, with a zero
-    gradient (``F.normalize`` divides by ``max(norm, 1e-12)`` and so gives a zero vector a
-    gradient of ``1e12``)."""
-    sq = x.square().sum(dim, keepdim=True)
-    nonzero = sq > 0
-    scale = torch.rsqrt(sq.clamp_min(torch.finfo(x.dtype).tiny))
-    return torch.where(nonzero, x * scale, x.new_zeros(()))
+    """``x`` scaled to unit L2 norm along ``dim``; a zero vector (all entries below the dtype's
+    smallest normal number) stays zero, with a zero gradient (``F.normalize`` divides by
+    ``max(norm, 1e-12)`` and so gives a zero vector a gradient of ``1e12``). The norm is taken
+    without overflow (entries up to the dtype's maximum), and a NaN entry makes the whole
+    vector NaN rather than zero, so a NaN embedding is never mistaken for a zero one."""
+    return div(x, norm(x, dim=dim, keepdim=True))

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .._core.dtypes import compute_dtype
+from ..errors import InputError
 
 
 def input_gradients(outputs: Tensor, inputs: Tensor, scaler: Any | None, fn: str) -> Tensor:
@@ -39,7 +40,7 @@ def input_gradients(outputs: Tensor, inputs: Tensor, scaler: Any | None, fn: str
         with torch.autocast(device_type=inputs.device.type, enabled=False):
             (grad,) = torch.autograd.grad(total, inputs, create_graph=True, allow_unused=True)
     if grad is None:
-        raise ValueError(f"{fn}: the discriminator output does not depend on its input")
+        raise InputError(f"{fn}: the discriminator output does not depend on its input")
     grad = grad.to(dtype)
     if scale is not None:
         grad = grad / scale

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._core.module import LossModule
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._l1 import check_lambda, weighted_l1
+from ._common import ADVERSARIAL_DOCS, Weight, image_pair_examples, weighted_l1
 
 __all__ = ["cycle_consistency_loss", "CycleConsistencyLoss"]
 
 
+@loss_function(ADVERSARIAL_DOCS)
 def cycle_consistency_loss(
-    input: Tensor, target: Tensor, *, lambda_: float = 10.0, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, lambda_: Weight = 10.0, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Cycle-consistency loss of CycleGAN: weighted L1 between an image and its round trip.
 
@@ -28,11 +30,7 @@ def cycle_consistency_loss(
         reduction: ``"mean"`` over elements (default, as the paper's expectation of the L1
             norm divided by the number of pixels, like ``nn.L1Loss``), ``"sum"`` or ``"none"``.
 
-    Shape:
-        output: scalar, or the input's shape for ``"none"``.
-
-    Returns:
-        the loss, float32 for half inputs.
+    {{elementwise}}
 
     Reference:
         Zhu, Park, Isola & Efros, *Unpaired Image-to-Image Translation using Cycle-Consistent
@@ -44,27 +42,16 @@ def cycle_consistency_loss(
         >>> cycle_consistency_loss(x + 0.1, x)  # 10 * 0.1
         tensor(1.0000)
     """
-    fn = "cycle_consistency_loss"
-    check_lambda(lambda_, "lambda_", fn)
-    return weighted_l1(input, target, lambda_, reduction, fn)
+    return weighted_l1(input, target, lambda_, reduction, "cycle_consistency_loss")
 
 
-class CycleConsistencyLoss(LossModule):
-    """Module form of :func:`cycle_consistency_loss`."""
-
-    function = cycle_consistency_loss
-
-    def __init__(self, *, lambda_: float = 10.0, reduction: str = "mean") -> None:
-        check_lambda(lambda_, "lambda_", "CycleConsistencyLoss")
-        super().__init__(lambda_=lambda_, reduction=reduction)
-
-
-register_loss(
+CycleConsistencyLoss = register_loss(
     "cycle_consistency",
     family="adversarial",
     function=cycle_consistency_loss,
-    module=CycleConsistencyLoss,
+    module="CycleConsistencyLoss",
     aliases=("cycle",),
     formula="lambda |F(G(x)) - x|",
     reference="Zhu et al., CycleGAN, ICCV 2017, arXiv:1703.10593",
-)
+    examples=image_pair_examples,
+).module

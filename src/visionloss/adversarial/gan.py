@@ -3,14 +3,27 @@ Wasserstein and hinge."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import check_choice, check_same_shape, check_tensor
+from .._core.checks import check_same_shape, check_tensor
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ._common import (
+    ADVERSARIAL_DOCS,
+    GAN_KINDS,
+    GanKind,
+    LsganCode,
+    logit_examples,
+    logit_pair_examples,
+    lsgan_codes,
+)
 
 __all__ = [
     "discriminator_loss",
@@ -20,25 +33,26 @@ __all__ = [
     "GAN_KINDS",
 ]
 
-GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge")
+
+class _GanModule(LossModule):
+    """Module base of the GAN losses: the LSGAN targets go with ``kind="lsgan"`` only, checked
+    when the Module is built."""
+
+    def __init__(self, **options: Any) -> None:
+        codes = {k: v for k, v in options.items() if k in ("a", "b", "c")}
+        lsgan_codes(options["kind"], type(self).__name__, **codes)
+        super().__init__(**options)
 
 
-def _lsgan_codes(kind: str, fn: str, **codes: float | None) -> dict[str, float]:
-    given = [k for k, v in codes.items() if v is not None]
-    if kind != "lsgan" and given:
-        raise ValueError(f"{fn}: {', '.join(given)} apply to kind='lsgan' only, got kind={kind!r}")
-    defaults = {"a": 0.0, "b": 1.0, "c": 1.0}
-    return {k: defaults[k] if v is None else float(v) for k, v in codes.items()}
-
-
+@loss_function(ADVERSARIAL_DOCS)
 def discriminator_loss(
     real_logits: Tensor,
     fake_logits: Tensor,
     *,
-    kind: str = "nonsaturating",
-    a: float | None = None,
-    b: float | None = None,
-    reduction: str = "mean",
+    kind: GanKind = "nonsaturating",
+    a: LsganCode = None,
+    b: LsganCode = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Discriminator (critic) loss of a GAN, from raw discriminator outputs (logits).
 
@@ -66,9 +80,9 @@ def discriminator_loss(
             ``(B, 1)`` or PatchGAN's ``(B, 1, h, w)``).
         fake_logits: outputs on generated samples (detach the generator's output when training
             only the discriminator).
-        kind: ``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``, ``"hinge"``.
-        a, b: LSGAN targets of fake and real (default 0 and 1, the 0-1 coding; Mao et al.'s
-            other scheme is ``a=-1, b=1`` with ``c=0``); only for ``kind="lsgan"``.
+        a: LSGAN target of fake samples (default 0, the 0-1 coding; Mao et al.'s other scheme
+            is ``a=-1, b=1`` with ``c=0``); only for ``kind="lsgan"``.
+        b: LSGAN target of real samples (default 1); only for ``kind="lsgan"``.
         reduction: ``"mean"``: mean of the real terms plus mean of the fake terms (the batches
             may differ in size); ``"sum"``: the sums; ``"none"``: elementwise
             ``real_term + fake_term`` (needs equal shapes).
@@ -80,10 +94,7 @@ def discriminator_loss(
         the loss, float32 for half inputs.
 
     Reference:
-        Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014, arXiv:1406.2661;
-        Mao et al., *Least Squares GANs*, ICCV 2017, arXiv:1611.04076, Eq. (2); Arjovsky et al.,
-        *Wasserstein GAN*, ICML 2017, arXiv:1701.07875; Lim & Ye, *Geometric GAN*,
-        arXiv:1705.02894; Miyato et al., *Spectral Normalization for GANs*, ICLR 2018.
+        {{gan_references}}; Miyato et al., *Spectral Normalization for GANs*, ICLR 2018.
 
     Example:
         >>> import torch
@@ -94,9 +105,7 @@ def discriminator_loss(
         tensor(0.)
     """
     fn = "discriminator_loss"
-    check_reduction(reduction, fn)
-    check_choice(kind, GAN_KINDS, "kind", fn)
-    codes = _lsgan_codes(kind, fn, a=a, b=b)
+    codes = lsgan_codes(kind, fn, a=a, b=b)
     check_tensor(real_logits, "real_logits", fn, floating=True)
     check_tensor(fake_logits, "fake_logits", fn, floating=True)
     if reduction == "none":
@@ -116,12 +125,13 @@ def discriminator_loss(
     return reduce_loss(real_term, reduction, fn=fn) + reduce_loss(fake_term, reduction, fn=fn)
 
 
+@loss_function(ADVERSARIAL_DOCS)
 def generator_loss(
     fake_logits: Tensor,
     *,
-    kind: str = "nonsaturating",
-    c: float | None = None,
-    reduction: str = "mean",
+    kind: GanKind = "nonsaturating",
+    c: LsganCode = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Generator loss of a GAN, from the discriminator's logits on generated samples.
 
@@ -145,10 +155,8 @@ def generator_loss(
 
     Args:
         fake_logits: discriminator outputs on generated samples, any shape.
-        kind: ``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``, ``"hinge"``.
         c: the LSGAN value the generator wants the discriminator to output (default 1); only
             for ``kind="lsgan"``.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
     Shape:
         output: scalar, or the shape of ``fake_logits`` for ``"none"``.
@@ -157,8 +165,7 @@ def generator_loss(
         the loss, float32 for half inputs.
 
     Reference:
-        Goodfellow et al., NeurIPS 2014, arXiv:1406.2661, Sec. 3; Mao et al., arXiv:1611.04076;
-        Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894.
+        {{gan_references}}.
 
     Example:
         >>> import torch
@@ -168,9 +175,7 @@ def generator_loss(
         tensor(-0.6931)
     """
     fn = "generator_loss"
-    check_reduction(reduction, fn)
-    check_choice(kind, GAN_KINDS, "kind", fn)
-    codes = _lsgan_codes(kind, fn, c=c)
+    codes = lsgan_codes(kind, fn, c=c)
     check_tensor(fake_logits, "fake_logits", fn, floating=True)
     f = upcast(fake_logits, compute_dtype(fake_logits))
     if kind == "minimax":
@@ -184,54 +189,30 @@ def generator_loss(
     return reduce_loss(loss, reduction, fn=fn)
 
 
-class DiscriminatorLoss(LossModule):
-    """Module form of :func:`discriminator_loss`: ``loss(real_logits, fake_logits)``."""
+_REFERENCE = (
+    "Goodfellow et al., arXiv:1406.2661; Mao et al., arXiv:1611.04076; "
+    "Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894"
+)
 
-    function = discriminator_loss
-
-    def __init__(
-        self,
-        *,
-        kind: str = "nonsaturating",
-        a: float | None = None,
-        b: float | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        check_choice(kind, GAN_KINDS, "kind", "DiscriminatorLoss")
-        _lsgan_codes(kind, "DiscriminatorLoss", a=a, b=b)
-        super().__init__(kind=kind, a=a, b=b, reduction=reduction)
-
-
-class GeneratorLoss(LossModule):
-    """Module form of :func:`generator_loss`: ``loss(fake_logits)``."""
-
-    function = generator_loss
-
-    def __init__(
-        self, *, kind: str = "nonsaturating", c: float | None = None, reduction: str = "mean"
-    ) -> None:
-        check_choice(kind, GAN_KINDS, "kind", "GeneratorLoss")
-        _lsgan_codes(kind, "GeneratorLoss", c=c)
-        super().__init__(kind=kind, c=c, reduction=reduction)
-
-
-register_loss(
+DiscriminatorLoss = register_loss(
     "gan_discriminator",
     family="adversarial",
     function=discriminator_loss,
-    module=DiscriminatorLoss,
+    module="DiscriminatorLoss",
+    base=_GanModule,
     aliases=("discriminator",),
     formula="minimax/ns: softplus(-D(x)) + softplus(D(G(z))); lsgan; wgan; hinge",
-    reference="Goodfellow et al., arXiv:1406.2661; Mao et al., arXiv:1611.04076; "
-    "Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894",
-)
-register_loss(
+    reference=_REFERENCE,
+    examples=logit_pair_examples,
+).module
+GeneratorLoss = register_loss(
     "gan_generator",
     family="adversarial",
     function=generator_loss,
-    module=GeneratorLoss,
+    module="GeneratorLoss",
+    base=_GanModule,
     aliases=("generator",),
     formula="minimax: -softplus(f); ns: softplus(-f); lsgan: (f-c)^2/2; wgan/hinge: -f",
-    reference="Goodfellow et al., arXiv:1406.2661; Mao et al., arXiv:1611.04076; "
-    "Arjovsky et al., arXiv:1701.07875; Lim & Ye, arXiv:1705.02894",
-)
+    reference=_REFERENCE,
+    examples=logit_examples,
+).module

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
-from .._core.checks import check_positive, check_same_shape, check_tensor, shape_str
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.checks import check_same_shape, check_tensor, shape_str
+from .._core.declare import loss_function
+from .._core.numerics import norm
+from .._core.options import PER_CALL, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError, InputTypeError
+from ._common import ADVERSARIAL_DOCS, Weight, critic_examples
 from ._penalty import input_gradients, tie_to_outputs
 
 __all__ = ["gradient_penalty", "GradientPenalty"]
@@ -29,26 +33,20 @@ def _warn_batch_norm(critic: Any, fn: str) -> None:
             f"the samples, so the penalty is no longer a per-sample gradient norm (Gulrajani et "
             f"al. use layer normalization or none in the critic)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of gradient_penalty (past the option-checking wrapper)
         )
 
 
-def _safe_norm(sq: Tensor) -> Tensor:
-    """``sqrt(sq)`` with a finite (zero) gradient where ``sq == 0`` (double-where). NaN and inf
-    pass through, so an overflow under a GradScaler is still seen and the step skipped."""
-    zero = sq == 0
-    return torch.where(zero, 0.0, torch.sqrt(torch.where(zero, torch.ones_like(sq), sq)))
-
-
+@loss_function(ADVERSARIAL_DOCS)
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor],
     real: Tensor,
     fake: Tensor,
     *,
-    lambda_: float = 10.0,
-    reduction: str = "mean",
-    scaler: Any | None = None,
-    generator: torch.Generator | None = None,
+    lambda_: Weight = 10.0,
+    reduction: Reduction = "mean",
+    scaler: Annotated[Any | None, PER_CALL] = None,
+    generator: Annotated[torch.Generator | None, PER_CALL] = None,
 ) -> Tensor:
     r"""WGAN-GP gradient penalty on random interpolates of real and generated samples.
 
@@ -81,16 +79,12 @@ def gradient_penalty(
         fake: generated samples of the same shape.
         lambda_: the penalty weight, ``>= 0`` (default 10, as the paper).
         reduction: ``"mean"`` over samples (the paper's expectation), ``"sum"`` or ``"none"``.
-        scaler: the ``torch.amp.GradScaler`` in use, if any.
         generator: a ``torch.Generator`` for the interpolation factors, on any device: a CPU
             generator with CUDA samples works (and gives the same factors as on the CPU) at the
-            cost of one small host-to-device copy; one on ``real.device`` avoids the copy.
+            cost of one small host-to-device copy; one on ``real.device`` avoids the copy (per
+            call).
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the penalty, float32 (float64 for float64 inputs).
+    {{per_sample}}
 
     Reference:
         Gulrajani et al., *Improved Training of Wasserstein GANs*, NeurIPS 2017,
@@ -106,10 +100,8 @@ def gradient_penalty(
         tensor(10., grad_fn=<...>)
     """
     fn = "gradient_penalty"
-    check_reduction(reduction, fn)
-    check_positive(lambda_, "lambda_", fn, allow_zero=True)
     if not callable(critic):
-        raise TypeError(
+        raise InputTypeError(
             f"{fn}: expected critic to be a callable module, got {type(critic).__name__}"
         )
     check_tensor(real, "real", fn, floating=True, min_ndim=1)
@@ -127,33 +119,22 @@ def gradient_penalty(
     out = critic(mixed)
     if not isinstance(out, Tensor) or out.dim() == 0 or out.shape[0] != batch:
         got = shape_str(out) if isinstance(out, Tensor) else type(out).__name__
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected the critic to return one output per sample, "
             f"shape ({batch}, ...), got {got}"
         )
     grad = input_gradients(out, mixed, scaler, fn)
-    norm = _safe_norm(grad.square().sum(1))
-    per_sample = tie_to_outputs(lambda_ * (norm - 1.0).square(), out)
+    per_sample = tie_to_outputs(lambda_ * (norm(grad, dim=1) - 1.0).square(), out)
     return reduce_loss(per_sample, reduction, fn=fn)
 
 
-class GradientPenalty(LossModule):
-    """Module form of :func:`gradient_penalty`: ``penalty(critic, real, fake)`` (``scaler``
-    and ``generator`` may be passed per call)."""
-
-    function = gradient_penalty
-
-    def __init__(self, *, lambda_: float = 10.0, reduction: str = "mean") -> None:
-        check_positive(lambda_, "lambda_", "GradientPenalty", allow_zero=True)
-        super().__init__(lambda_=lambda_, reduction=reduction)
-
-
-register_loss(
+GradientPenalty = register_loss(
     "gradient_penalty",
     family="adversarial",
     function=gradient_penalty,
-    module=GradientPenalty,
+    module="GradientPenalty",
     aliases=("wgan_gp",),
     formula="lambda (||grad_x D(x_hat)||_2 - 1)^2, x_hat = e x + (1 - e) G(z)",
     reference="Gulrajani et al., Improved Training of WGANs, NeurIPS 2017, arXiv:1704.00028",
-)
+    examples=critic_examples,
+).module

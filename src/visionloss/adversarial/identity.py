@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._core.module import LossModule
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._l1 import check_lambda, weighted_l1
+from ._common import ADVERSARIAL_DOCS, Weight, image_pair_examples, weighted_l1
 
 __all__ = ["identity_loss", "IdentityLoss"]
 
 
+@loss_function(ADVERSARIAL_DOCS)
 def identity_loss(
     input: Tensor,
     target: Tensor,
     *,
-    lambda_: float = 10.0,
-    lambda_identity: float = 0.5,
-    reduction: str = "mean",
+    lambda_: Weight = 10.0,
+    lambda_identity: Weight = 0.5,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Identity-mapping loss of CycleGAN: a generator fed an image of its own output domain
     should leave it unchanged.
@@ -33,13 +35,8 @@ def identity_loss(
         target: ``y``, same shape.
         lambda_: the cycle-consistency weight, ``>= 0`` (default 10).
         lambda_identity: the identity weight relative to ``lambda_``, ``>= 0`` (default 0.5).
-        reduction: ``"mean"`` over elements, ``"sum"`` or ``"none"``.
 
-    Shape:
-        output: scalar, or the input's shape for ``"none"``.
-
-    Returns:
-        the loss, float32 for half inputs.
+    {{elementwise}}
 
     Reference:
         Zhu et al., CycleGAN, ICCV 2017, arXiv:1703.10593, Sec. 5.2; Taigman et al.,
@@ -51,31 +48,16 @@ def identity_loss(
         >>> identity_loss(y + 0.2, y)  # 0.5 * 10 * 0.2
         tensor(1.)
     """
-    fn = "identity_loss"
-    check_lambda(lambda_, "lambda_", fn)
-    check_lambda(lambda_identity, "lambda_identity", fn)
-    return weighted_l1(input, target, lambda_identity * lambda_, reduction, fn)
+    return weighted_l1(input, target, lambda_identity * lambda_, reduction, "identity_loss")
 
 
-class IdentityLoss(LossModule):
-    """Module form of :func:`identity_loss`."""
-
-    function = identity_loss
-
-    def __init__(
-        self, *, lambda_: float = 10.0, lambda_identity: float = 0.5, reduction: str = "mean"
-    ) -> None:
-        check_lambda(lambda_, "lambda_", "IdentityLoss")
-        check_lambda(lambda_identity, "lambda_identity", "IdentityLoss")
-        super().__init__(lambda_=lambda_, lambda_identity=lambda_identity, reduction=reduction)
-
-
-register_loss(
+IdentityLoss = register_loss(
     "identity",
     family="adversarial",
     function=identity_loss,
-    module=IdentityLoss,
+    module="IdentityLoss",
     aliases=("cycle_identity",),
     formula="lambda_identity * lambda |G(y) - y|",
     reference="Zhu et al., CycleGAN, ICCV 2017, arXiv:1703.10593; Taigman et al., arXiv:1611.02200",
-)
+    examples=image_pair_examples,
+).module

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from torch import Tensor
 
-from .._core.checks import check_positive, check_tensor, shape_str
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.checks import check_tensor, shape_str
+from .._core.declare import loss_function
+from .._core.options import PER_CALL, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError
+from ._common import ADVERSARIAL_DOCS, Weight, r1_examples
 from ._penalty import input_gradients, tie_to_outputs
 
 __all__ = ["r1_penalty", "R1Penalty"]
 
 
+@loss_function(ADVERSARIAL_DOCS)
 def r1_penalty(
     real_logits: Tensor,
     real: Tensor,
     *,
-    gamma: float = 10.0,
-    reduction: str = "mean",
-    scaler: Any | None = None,
+    gamma: Weight = 10.0,
+    reduction: Reduction = "mean",
+    scaler: Annotated[Any | None, PER_CALL] = None,
 ) -> Tensor:
     r"""R1 regulariser: the squared norm of the discriminator's gradient on real data.
 
@@ -39,14 +43,9 @@ def r1_penalty(
         real_logits: ``D(real)``, one output per sample (``(B,)``, ``(B, 1)``, ``(B, ...)``).
         real: the real samples ``(B, *)``, requiring grad.
         gamma: the weight, ``>= 0`` (default 10).
-        reduction: ``"mean"`` over samples, ``"sum"`` or ``"none"``.
-        scaler: the ``torch.amp.GradScaler`` in use, if any.
+        reduction: ``"mean"`` over samples (default), ``"sum"`` or ``"none"``.
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the penalty, float32 (float64 for float64 inputs).
+    {{per_sample}}
 
     Reference:
         Mescheder, Geiger & Nowozin, *Which Training Methods for GANs do actually Converge?*,
@@ -60,22 +59,20 @@ def r1_penalty(
         tensor(25., grad_fn=<...>)
     """
     fn = "r1_penalty"
-    check_reduction(reduction, fn)
-    check_positive(gamma, "gamma", fn, allow_zero=True)
     check_tensor(real_logits, "real_logits", fn, floating=True, min_ndim=1)
     check_tensor(real, "real", fn, floating=True, min_ndim=1)
     if not real.requires_grad:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected real to require grad: call real.requires_grad_(True) "
             f"before computing real_logits = D(real)"
         )
     if real_logits.shape[0] != real.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected real_logits with one output per sample, shape "
             f"({real.shape[0]}, ...), got {shape_str(real_logits)}"
         )
     if real_logits.grad_fn is None:
-        raise ValueError(
+        raise InputError(
             f"{fn}: real_logits are not attached to a graph; compute them from "
             f"real (with real.requires_grad_(True)) outside torch.no_grad()"
         )
@@ -84,23 +81,14 @@ def r1_penalty(
     return reduce_loss(per_sample, reduction, fn=fn)
 
 
-class R1Penalty(LossModule):
-    """Module form of :func:`r1_penalty`: ``penalty(real_logits, real)``."""
-
-    function = r1_penalty
-
-    def __init__(self, *, gamma: float = 10.0, reduction: str = "mean") -> None:
-        check_positive(gamma, "gamma", "R1Penalty", allow_zero=True)
-        super().__init__(gamma=gamma, reduction=reduction)
-
-
-register_loss(
+R1Penalty = register_loss(
     "r1",
     family="adversarial",
     function=r1_penalty,
-    module=R1Penalty,
+    module="R1Penalty",
     aliases=("r1_penalty",),
     formula="gamma/2 ||grad_x D(x)||^2 on real x",
     reference="Mescheder et al., Which Training Methods for GANs do actually Converge?, "
     "ICML 2018, arXiv:1801.04406",
-)
+    examples=r1_examples,
+).module

@@ -4,7 +4,9 @@ box_format="xyxy" | "xywh" | "cxcywh", weight=None, reduction="mean", normalizer
 the geometry they share: ``box_convert``, ``box_area`` and the ``box_iou``,
 ``generalized_box_iou``, ``distance_box_iou``, ``complete_box_iou`` similarities, pairwise
 ``(N, 4) x (M, 4) -> (N, M)`` or paired (``paired=True``). Degenerate boxes (zero area,
-inverted corners) give finite values and gradients; fp16/bf16 boxes are computed in fp32."""
+inverted corners) give finite values and gradients, and so do boxes of any magnitude, from
+subnormal sides to coordinates near the dtype's maximum (the IoU variants are computed in each
+pair's frame scaled by an exact power of two); fp16/bf16 boxes are computed in fp32."""
 
 from .alpha_iou import AlphaIoULoss, alpha_iou_loss
 from .box_l1 import BoxL1Loss, box_l1_loss

@@ -1,79 +1,171 @@
-"""Shared front and back end of the box losses: the reduction with per-box weights and the
-RetinaNet-style ``normalizer``, and the base of their Modules."""
+"""What the box losses share: their option types, the descriptions of their common arguments
+(:data:`BOX_DOCS`), the example maker, and the path from checked inputs to a reduced loss."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import Annotated, Any, NamedTuple
+
+import torch
 from torch import Tensor
 
-from .._core.checks import check_broadcastable, check_tensor
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
-from ._geometry import check_format, from_corners, prepare_pair
-
-Normalizer = Tensor | float | None
-
-
-def check_common(box_format: str, reduction: str, fn: str) -> None:
-    """Validate the options every box loss shares (before any work)."""
-    check_format(box_format, fn)
-    check_reduction(reduction, fn)
+from .._core.declare import DocParts
+from .._core.dtypes import compute_dtype
+from .._core.examples import Example, generator, uniform
+from .._core.options import PER_CALL, Check, Choice
+from .._core.reduction import reduce_loss
+from ..errors import OptionError, OptionTypeError
+from . import _geometry as G
 
 
-def reduce_boxes(
-    loss: Tensor,
+class Bound(Check):
+    """A finite real number ``> 0`` (``>= 0`` with ``zero``; ``None`` too with ``optional``),
+    with the family's wording ``expected gamma > 0, got 0.0``."""
+
+    def __init__(self, *, zero: bool = False, optional: bool = False) -> None:
+        self.zero, self.optional = zero, optional
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None and self.optional:
+            return value
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise OptionTypeError(
+                f"{fn}: expected {name} to be a number, got {type(value).__name__} {value!r}"
+            )
+        v = float(value)
+        if not (math.isfinite(v) and (v >= 0 if self.zero else v > 0)):
+            raise OptionError(
+                f"{fn}: expected {name} {'>= 0' if self.zero else '> 0'}, got {value!r}"
+            )
+        return value
+
+
+BoxFormat = Annotated[str, G.FORMAT]
+LossFormat = Annotated[str | None, Choice(*G.FORMATS, optional=True)]
+PositiveNumber = Annotated[float, Bound()]
+NonNegativeNumber = Annotated[float, Bound(zero=True)]
+OptionalNonNegative = Annotated[float | None, Bound(zero=True, optional=True)]
+Weight = Annotated[Tensor | None, PER_CALL]
+Normalizer = Annotated[Tensor | float | None, PER_CALL]
+
+_EMPTY = """Degenerate cases: no boxes give 0 for ``"mean"`` and ``"sum"``, attached to the
+    graph, and a ``(0,)`` tensor for ``"none"``; an all-zero ``weight`` gives 0 with zero
+    gradients."""
+
+BOX_DOCS = DocParts(
+    args={
+        "pred": """``(..., 4)`` predicted boxes, floating point.""",
+        "target": """``(..., 4)`` target boxes, same shape.""",
+        "box_format": """format of ``pred`` and ``target``: ``"xyxy"`` (default), ``"xywh"``
+            or ``"cxcywh"``.""",
+        "loss_format": """format in which coordinates are compared (default:
+            ``box_format``).""",
+        "weight": """optional per-box weight broadcastable to ``(...)``.""",
+        "reduction": """``"mean"`` (over boxes), ``"sum"`` or ``"none"``.""",
+        "normalizer": """with ``"mean"``, divide the sum by it (by 1 where it is <= 0) instead
+            of the number of boxes (e.g. the number of positive anchors; a tensor is
+            fine).""",
+    },
+    paragraphs={
+        "empty": _EMPTY,
+        "degenerate": _EMPTY
+        + """ A zero-area box, or one with inverted corners (``x2 < x1`` or ``y2 < y1``,
+    counted as empty), has IoU 0 with every box, itself included (an empty union gives 0, not
+    NaN), and the IoU then has zero gradient.""",
+        "scale": """Scale: the loss does not change when both boxes are scaled together, and
+            it is computed that way: each pair is first multiplied by the power of two that
+            brings its largest coordinate below 1/4 (exact), so boxes with subnormal sides
+            (``1e-40`` in fp32) or coordinates near the dtype's maximum give the values of
+            ordinary boxes, finite with finite gradients. There an area below ``2^-102`` (fp32;
+            ``2^-970`` in fp64) or a length below ``2^-51`` (``2^-485``) counts as 0, and the
+            gradient, scaled back, is clamped to the input dtype's largest finite value.""",
+        "shape": """Shape:
+                ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for
+                ``"none"``.
+
+            Returns:
+                the loss; float32 for fp16/bf16 inputs.""",
+    },
+)
+
+
+class Pair(NamedTuple):
+    """Checked boxes of one call in their unit frame, and the checked per-box weight."""
+
+    p: G.Corners
+    t: G.Corners
+    scale: G.Scale
+    weight: Tensor | None
+
+
+def box_loss(
+    terms: Callable[..., Tensor],
     *,
+    fn: str,
+    pred: Tensor,
+    target: Tensor,
+    box_format: str,
     weight: Tensor | None,
     reduction: str,
-    normalizer: Normalizer,
-    fn: str,
+    normalizer: Tensor | float | None,
+    **options: Any,
 ) -> Tensor:
-    """Reduce a per-box loss of shape ``(...)``.
-
-    ``weight`` (broadcastable to ``(...)``) multiplies each box's loss; ``"mean"`` divides the
-    weighted sum by the number of boxes, or by ``normalizer`` (1 where it is <= 0) when one
-    (e.g. the number of positive anchors, possibly a tensor) is given.
-    """
-    if weight is not None:
-        check_tensor(weight, "weight", fn, floating=True)
-        check_broadcastable(weight, loss.shape, "weight", fn)
-        weight = weight.to(loss.dtype)
-    return reduce_loss(loss, reduction, fn=fn, weight=weight, normalizer=normalizer)
-
-
-class BoxLossModule(LossModule):
-    """Module form of a box loss: options at construction; ``weight`` and ``normalizer`` per
-    call (``module(pred, target, weight=w, normalizer=n)``)."""
-
-    def __init__(self, *, box_format: str = "xyxy", reduction: str = "mean", **options) -> None:
-        check_format(box_format, type(self).__name__)
-        super().__init__(box_format=box_format, reduction=reduction, **options)
+    """Check the boxes and the weight, bring the boxes to their unit frame, compute the
+    per-box loss ``terms(pair, **options)`` and reduce it."""
+    pred, target = G.check_pair(pred, target, fn)
+    p, t, scale = G.to_unit(pred, target, box_format)
+    w = G.check_weight(weight, pred.shape[:-1], p.x1.dtype, fn)
+    loss = terms(Pair(p, t, scale, w), **options)
+    return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
 
 
 def coordinate_loss(
-    pred: object,
-    target: object,
-    elementwise,
+    elementwise: Callable[..., Tensor],
     *,
+    fn: str,
+    pred: Tensor,
+    target: Tensor,
     box_format: str,
     loss_format: str | None,
     weight: Tensor | None,
     reduction: str,
-    normalizer: Normalizer,
-    fn: str,
+    normalizer: Tensor | float | None,
+    **options: Any,
 ) -> Tensor:
-    """Per-box sum over the four coordinates of ``elementwise(pred, target, reduction="none")``
-    (a loss of the regression family), the boxes first converted to ``loss_format``."""
-    check_common(box_format, reduction, fn)
-    loss_format = (
-        box_format if loss_format is None else check_format(loss_format, fn, "loss_format")
-    )
-    p, t = prepare_pair(pred, target, box_format, fn)
-    if loss_format == box_format:  # no round trip through the corners
-        per_coord = elementwise(pred, target, reduction="none")
-    else:
-        per_coord = elementwise(
-            from_corners(*p, loss_format), from_corners(*t, loss_format), reduction="none"
-        )
-    return reduce_boxes(
-        per_coord.sum(-1), weight=weight, reduction=reduction, normalizer=normalizer, fn=fn
-    )
+    """Per-box sum over the four coordinates of ``elementwise(pred, target, reduction="none",
+    **options)`` (a loss of the regression family), the boxes first converted to
+    ``loss_format``; in the boxes' own units (these losses are not scale-invariant)."""
+    pred, target = G.check_pair(pred, target, fn)
+    w = G.check_weight(weight, pred.shape[:-1], compute_dtype(pred, target), fn)
+    if loss_format is not None and loss_format != box_format:
+        pred = G.from_corners(*G.raw_corners(pred, box_format), loss_format)
+        target = G.from_corners(*G.raw_corners(target, box_format), loss_format)
+    per_coord = elementwise(pred, target, reduction="none", **options)
+    return reduce_loss(per_coord.sum(-1), reduction, fn=fn, weight=w, normalizer=normalizer)
+
+
+def box_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """``pred, target`` ``(8, 4)`` xyxy boxes, overlapping pairs whose corners, centres and
+    sizes all differ by at least a tenth of a side (no tie of a max or a min, no ``|x|`` at
+    0, also for Inner-IoU's boxes), each target a shifted copy of its prediction scaled by
+    0.7-0.85 or 1.2-1.4 (equal aspect ratios, so CIoU's constant ``alpha`` multiplies
+    ``v = 0`` and its gradient is exact)."""
+    gen = generator(seed)
+    n = 8
+    low = uniform(n, 2, dtype=torch.float64, gen=gen, hi=4.0)
+    wh = uniform(n, 2, dtype=torch.float64, gen=gen, lo=1.0, hi=3.0)
+    u = uniform(n, 1, dtype=torch.float64, gen=gen)
+    k = torch.where(u < 0.5, 0.7 + 0.3 * u, 1.2 + 0.4 * (u - 0.5))
+    sign = torch.where(uniform(n, 2, dtype=torch.float64, gen=gen) < 0.5, -1.0, 1.0)
+    shift = sign * uniform(n, 2, dtype=torch.float64, gen=gen, lo=0.3, hi=0.4) * wh
+    centre = low + 0.5 * wh
+    pred = torch.cat([centre - 0.5 * wh, centre + 0.5 * wh], -1)
+    target = torch.cat([centre + shift - 0.5 * k * wh, centre + shift + 0.5 * k * wh], -1)
+    return Example((pred.to(dtype), target.to(dtype)))
+
+
+def image_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """:func:`box_examples` with the ``image_size`` that MPDIoU needs (boxes lie in it)."""
+    return box_examples(dtype, seed)._replace(options={"image_size": (10.0, 12.0)})

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
+from . import _common as C
 from . import _geometry as G
-from ._common import BoxLossModule, Normalizer, check_common, reduce_boxes
+from ._common import BoxFormat, Normalizer, Weight
 
 
+def _diou_terms(b: C.Pair) -> Tensor:
+    return G.variant_loss("diou", b.p, b.t, G.overlap(b.p, b.t))
+
+
+@loss_function(C.BOX_DOCS)
 def diou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""Distance-IoU loss: IoU loss plus the normalised distance of the centres, in ``[0, 2)``.
@@ -27,26 +35,16 @@ def diou_loss(
     smallest enclosing box. It pulls the centres together directly, so it converges much faster
     than GIoU (see ``visionloss experiment diou-simulation``).
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). The centre-distance term still
-    moves a zero-area box towards the target's centre; at that centre a point box is a
-    stationary point (loss 1, zero gradient), and two identical zero-area boxes give 1 (not 0)
-    with zero gradient. Inverted corners count as empty for the IoU; the enclosing box spans all
-    four corners on each axis, so it contains both centres and the loss stays below 2.
+    {{degenerate}}
+    The centre-distance term still moves a zero-area box towards the target's centre; at that
+    centre a point box is a stationary point (loss 1, zero gradient), and two identical
+    zero-area boxes give 1 (not 0) with zero gradient. Inverted corners count as empty for the
+    IoU; the enclosing box spans all four corners on each axis, so it contains both centres and
+    the loss stays below 2.
 
-    Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        weight: optional per-box weight broadcastable to ``(...)``.
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
+    {{scale}}
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Zheng et al., *Distance-IoU Loss: Faster and Better Learning for Bounding Box
@@ -57,27 +55,15 @@ def diou_loss(
         >>> diou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
         tensor(1.2500)
     """
-    fn = "diou_loss"
-    check_common(box_format, reduction, fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    loss = G.variant_loss("diou", p, t, G.overlap(p, t))
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    return C.box_loss(_diou_terms, fn="diou_loss", **locals())
 
 
-class DIoULoss(BoxLossModule):
-    """Module form of :func:`diou_loss`."""
-
-    function = diou_loss
-
-    def __init__(self, *, box_format: str = "xyxy", reduction: str = "mean") -> None:
-        super().__init__(box_format=box_format, reduction=reduction)
-
-
-register_loss(
+DIoULoss = register_loss(
     "diou",
     family="boxes",
     function=diou_loss,
-    module=DIoULoss,
+    module="DIoULoss",
     formula="1 - IoU + rho^2(b, b_gt) / c^2",
     reference="Zheng et al., DIoU, AAAI 2020, arXiv:1911.08287",
-)
+    examples=C.box_examples,
+).module

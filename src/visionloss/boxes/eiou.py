@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
+from . import _common as C
 from . import _geometry as G
-from ._common import BoxLossModule, Normalizer, check_common, reduce_boxes
+from ._common import BoxFormat, Normalizer, Weight
 
 
+def _eiou_terms(b: C.Pair) -> Tensor:
+    return G.variant_loss("eiou", b.p, b.t, G.overlap(b.p, b.t))
+
+
+@loss_function(C.BOX_DOCS)
 def eiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""Efficient-IoU loss: DIoU plus width and height differences over the enclosing box.
@@ -28,27 +36,16 @@ def eiou_loss(
     :math:`c^2 = C_w^2 + C_h^2`. This is the Efficient-IoU of Zhang et al.; mmdetection's
     ``EIoULoss`` is a different loss (Extended-IoU, a smooth IoU loss).
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). The width and height terms
-    give no gradient through a zero width or height (sizes are clamped at 0): a point box at the
-    target's centre is a stationary point with loss 3 (each size term is 1) and zero gradient.
-    Two identical zero-area boxes give 1 (not 0) with zero gradient. For inverted corners the
-    enclosing box spans all four corners on each axis, so each distance term stays at most 1
-    and the loss at most 4.
+    {{degenerate}}
+    The width and height terms give no gradient through a zero width or height (sizes are
+    clamped at 0): a point box at the target's centre is a stationary point with loss 3 (each
+    size term is 1) and zero gradient. Two identical zero-area boxes give 1 (not 0) with zero
+    gradient. For inverted corners the enclosing box spans all four corners on each axis, so
+    each distance term stays at most 1 and the loss at most 4.
 
-    Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        weight: optional per-box weight broadcastable to ``(...)``.
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
+    {{scale}}
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Zhang et al., *Focal and Efficient IOU Loss for Accurate Bounding Box Regression*,
@@ -59,27 +56,15 @@ def eiou_loss(
         >>> eiou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
         tensor(0.8000)
     """
-    fn = "eiou_loss"
-    check_common(box_format, reduction, fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    loss = G.variant_loss("eiou", p, t, G.overlap(p, t))
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    return C.box_loss(_eiou_terms, fn="eiou_loss", **locals())
 
 
-class EIoULoss(BoxLossModule):
-    """Module form of :func:`eiou_loss`."""
-
-    function = eiou_loss
-
-    def __init__(self, *, box_format: str = "xyxy", reduction: str = "mean") -> None:
-        super().__init__(box_format=box_format, reduction=reduction)
-
-
-register_loss(
+EIoULoss = register_loss(
     "eiou",
     family="boxes",
     function=eiou_loss,
-    module=EIoULoss,
+    module="EIoULoss",
     formula="1 - IoU + rho^2/c^2 + (w - w_gt)^2/C_w^2 + (h - h_gt)^2/C_h^2",
     reference="Zhang et al., Focal-EIoU, Neurocomputing 2022, arXiv:2101.08158",
-)
+    examples=C.box_examples,
+).module

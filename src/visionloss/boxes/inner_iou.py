@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive
+from .._core.declare import loss_function
+from .._core.options import Choice, Reduction
 from .._core.registry import register_loss
+from . import _common as C
 from . import _geometry as G
-from ._common import BoxLossModule, Normalizer, check_common, reduce_boxes
+from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
+
+Variant = Annotated[str, Choice(*G.VARIANTS)]
 
 
+def _inner_iou_terms(b: C.Pair, *, ratio: float, variant: str) -> Tensor:
+    ov = G.overlap(b.p, b.t)
+    inner = G.overlap(G.scale_about_centre(b.p, ratio), G.scale_about_centre(b.t, ratio)).iou
+    return G.variant_loss(variant, b.p, b.t, ov) + ov.iou - inner
+
+
+@loss_function(C.BOX_DOCS)
 def inner_iou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    ratio: float = 0.7,
-    variant: str = "iou",
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    ratio: PositiveNumber = 0.7,
+    variant: Variant = "iou",
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""Inner-IoU loss: an IoU-based loss whose IoU term is taken on auxiliary boxes that share
@@ -33,27 +46,18 @@ def inner_iou_loss(
     gradient of high-IoU pairs, ``ratio > 1`` widens the reach of low-IoU pairs; ``ratio = 1``
     is the base loss.
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). The auxiliary box of a
-    zero-area box has zero area too (inner IoU 0); two identical zero-area boxes give 1 (not 0)
-    with zero gradient, for every variant.
+    {{degenerate}}
+    The auxiliary box of a zero-area box has zero area too (inner IoU 0); two identical
+    zero-area boxes give 1 (not 0) with zero gradient, for every variant.
+
+    {{scale}}
 
     Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
         ratio: scale :math:`r > 0` of the auxiliary boxes (default 0.7; the paper uses 0.5-1.5).
         variant: base loss: ``"iou"`` (default), ``"giou"``, ``"diou"``, ``"ciou"``,
             ``"eiou"`` or ``"siou"``.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        weight: optional per-box weight broadcastable to ``(...)``.
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Zhang, Xu & Zhang, *Inner-IoU: More Effective Intersection over Union Loss with
@@ -65,40 +69,15 @@ def inner_iou_loss(
         ...                torch.tensor([[1.0, 0.0, 3.0, 2.0]]), ratio=0.5)
         tensor(1.)
     """
-    fn = "inner_iou_loss"
-    check_common(box_format, reduction, fn)
-    check_positive(ratio, "ratio", fn)
-    check_choice(variant, G.VARIANTS, "variant", fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    ov = G.overlap(p, t)
-    inner = G.overlap(G.scale_about_centre(p, ratio), G.scale_about_centre(t, ratio)).iou
-    loss = G.variant_loss(variant, p, t, ov) + ov.iou - inner
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    return C.box_loss(_inner_iou_terms, fn="inner_iou_loss", **locals())
 
 
-class InnerIoULoss(BoxLossModule):
-    """Module form of :func:`inner_iou_loss`."""
-
-    function = inner_iou_loss
-
-    def __init__(
-        self,
-        *,
-        ratio: float = 0.7,
-        variant: str = "iou",
-        box_format: str = "xyxy",
-        reduction: str = "mean",
-    ) -> None:
-        check_positive(ratio, "ratio", "InnerIoULoss")
-        check_choice(variant, G.VARIANTS, "variant", "InnerIoULoss")
-        super().__init__(ratio=ratio, variant=variant, box_format=box_format, reduction=reduction)
-
-
-register_loss(
+InnerIoULoss = register_loss(
     "inner_iou",
     family="boxes",
     function=inner_iou_loss,
-    module=InnerIoULoss,
+    module="InnerIoULoss",
     formula="L_X + IoU - IoU(scaled boxes); 1 - IoU_inner for X = IoU",
     reference="Zhang et al., Inner-IoU, arXiv:2311.02877",
-)
+    examples=C.box_examples,
+).module

@@ -3,39 +3,70 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
 from .._core.checks import shape_str, values_checkable
+from .._core.declare import loss_function, loss_module
+from .._core.module import LossModule
+from .._core.options import Check, Reduction
 from .._core.registry import register_loss
+from ..errors import OptionError
+from . import _common as C
 from . import _geometry as G
-from ._common import BoxLossModule, Normalizer, check_common, reduce_boxes
-
-ImageSize = Tensor | Sequence[float]
+from ._common import BoxFormat, Normalizer, Weight
 
 
-def _image_diag2(image_size: ImageSize | None, like: Tensor, fn: str) -> Tensor:
-    """``H^2 + W^2`` from ``(H, W)`` (a pair of numbers or a ``(..., 2)`` tensor)."""
+class _ImageSizeCheck(Check):
+    """``(H, W)`` (positive numbers, kept as a tuple of floats) or a ``(..., 2)`` tensor (its
+    values are checked by the loss); ``None`` passes (the loss then says it is required)."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, Tensor):
+            if value.dim() == 0 or value.shape[-1] != 2:
+                raise OptionError(
+                    f"{fn}: expected {name} (H, W) or (..., 2), got {shape_str(value)}"
+                )
+            return value
+        items = list(value) if isinstance(value, Sequence) else [value]
+        if len(items) != 2 or not all(
+            isinstance(v, Real) and not isinstance(v, bool) for v in items
+        ):
+            raise OptionError(f"{fn}: expected {name} (H, W) or (..., 2), got {value!r}")
+        if not all(v > 0 for v in items):
+            raise OptionError(f"{fn}: expected a positive {name}, got {[float(v) for v in items]}")
+        return tuple(float(v) for v in items)
+
+
+ImageSize = Annotated[Tensor | Sequence[float] | None, _ImageSizeCheck()]
+
+
+def _mpdiou_terms(b: C.Pair, *, image_size: Tensor | Sequence[float] | None) -> Tensor:
+    fn = "mpdiou_loss"
     if image_size is None:
-        raise ValueError(f"{fn}: expected image_size=(H, W) (MPDIoU normalises by the image)")
-    size = torch.as_tensor(image_size, dtype=like.dtype, device=like.device)
-    if size.dim() == 0 or size.shape[-1] != 2:
-        raise ValueError(f"{fn}: expected image_size (H, W) or (..., 2), got {shape_str(size)}")
+        raise OptionError(f"{fn}: expected image_size=(H, W) (MPDIoU normalises by the image)")
+    size = torch.as_tensor(image_size, dtype=b.p.x1.dtype, device=b.p.x1.device).detach()
     if values_checkable(size) and bool((size <= 0).any()):
-        raise ValueError(f"{fn}: expected a positive image_size, got {size.tolist()}")
-    height, width = size.unbind(-1)
-    return height.square() + width.square()
+        raise OptionError(f"{fn}: expected a positive image_size, got {size.tolist()}")
+    size = size * b.scale.f1 * b.scale.f2  # in the pair's unit frame (inf if far larger)
+    diagonal = torch.hypot(size[..., 0], size[..., 1])
+    return 1 - G.overlap(b.p, b.t).iou + G.mpdiou_penalty(b.p, b.t, diagonal)
 
 
+@loss_function(C.BOX_DOCS)
 def mpdiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    image_size: ImageSize | None = None,
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    image_size: ImageSize = None,
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""MPDIoU loss: IoU loss plus the squared distances of the top-left and bottom-right
@@ -46,26 +77,23 @@ def mpdiou_loss(
         d_1^2 = (x_1 - x_1^{gt})^2 + (y_1 - y_1^{gt})^2,\
         d_2^2 = (x_2 - x_2^{gt})^2 + (y_2 - y_2^{gt})^2
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). The corner-distance term moves
-    the corners of a zero-area box towards the target's (finite gradients); two identical
-    zero-area boxes give 1 (not 0) with zero gradient.
+    {{degenerate}}
+    The corner-distance term moves the corners of a zero-area box towards the target's (finite
+    gradients); two identical zero-area boxes give 1 (not 0) with zero gradient.
+
+    {{scale}}
+    The corner-distance term, which depends on the image size, is the exception: where the
+    boxes are so far from each other, compared with the image, that one of its four squared
+    ratios would exceed ``max / 2^28`` (``2^100`` in fp32), or its gradient the dtype's
+    range, that ratio saturates at ``max / 2^28`` with zero gradient. No gradient flows to
+    ``image_size``.
 
     Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
         image_size: ``(H, W)`` of the input image (required), or a ``(..., 2)`` tensor
-            broadcastable to the boxes for images of different sizes.
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        weight: optional per-box weight broadcastable to ``(...)``.
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
+            broadcastable to the boxes for images of different sizes. :class:`MPDIoULoss`
+            takes it at construction or per call.
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Ma & Xu, *MPDIoU: A Loss for Efficient and Accurate Bounding Box Regression*,
@@ -77,29 +105,32 @@ def mpdiou_loss(
         ...             image_size=(4, 3))
         tensor(0.7467)
     """
-    fn = "mpdiou_loss"
-    check_common(box_format, reduction, fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    diag2 = _image_diag2(image_size, p.x1, fn)
-    loss = 1 - G.overlap(p, t).iou + G.mpdiou_penalty(p, t, diag2)
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    return C.box_loss(_mpdiou_terms, fn="mpdiou_loss", **locals())
 
 
-class MPDIoULoss(BoxLossModule):
-    """Module form of :func:`mpdiou_loss` (``image_size`` at construction or per call)."""
+_Declared = loss_module(mpdiou_loss, "MPDIoULoss", module=__name__)
+
+
+class MPDIoULoss(LossModule):
+    __doc__ = f"{_Declared.__doc__}\n``image_size`` may also be passed per call.\n"
 
     function = mpdiou_loss
+    __init__ = _Declared.__init__
 
-    def __init__(
+    def forward(
         self,
-        *,
-        image_size: ImageSize | None = None,
-        box_format: str = "xyxy",
-        reduction: str = "mean",
-    ) -> None:
-        if isinstance(image_size, (list, tuple)):
-            image_size = tuple(float(s) for s in image_size)
-        super().__init__(image_size=image_size, box_format=box_format, reduction=reduction)
+        pred: Tensor,
+        target: Tensor,
+        image_size: Tensor | Sequence[float] | None = None,
+        weight: Tensor | None = None,
+        normalizer: Tensor | float | None = None,
+    ) -> Tensor:
+        """:func:`mpdiou_loss` with this Module's options; an ``image_size`` given here
+        replaces the Module's."""
+        options = self.options()
+        if image_size is not None:
+            options["image_size"] = image_size
+        return mpdiou_loss(pred, target, weight=weight, normalizer=normalizer, **options)
 
 
 register_loss(
@@ -109,4 +140,5 @@ register_loss(
     module=MPDIoULoss,
     formula="1 - IoU + (d1^2 + d2^2) / (W^2 + H^2)",
     reference="Ma & Xu, MPDIoU, arXiv:2307.07662",
+    examples=C.image_examples,
 )

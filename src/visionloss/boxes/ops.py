@@ -9,6 +9,7 @@ from torch import Tensor
 
 from .._core.checks import shape_str
 from .._core.dtypes import compute_dtype, upcast
+from ..errors import InputError
 from . import _geometry as G
 
 __all__ = [
@@ -82,21 +83,18 @@ def _similarity(
     boxes2 = G.check_boxes(boxes2, "boxes2", fn)
     if paired:
         if boxes1.shape != boxes2.shape:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected boxes2 of shape {shape_str(boxes1)} matching boxes1 "
                 f"(paired=True), got {shape_str(boxes2)}"
             )
     elif boxes1.dim() != 2 or boxes2.dim() != 2:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected boxes1 (N, 4) and boxes2 (M, 4) for a pairwise matrix, got "
             f"{shape_str(boxes1)} and {shape_str(boxes2)} (use paired=True for elementwise)"
         )
-    dtype = compute_dtype(boxes1, boxes2)
-    b1, b2 = upcast(boxes1, dtype), upcast(boxes2, dtype)
     if not paired:
-        b1, b2 = b1[:, None, :], b2[None, :, :]
-    p = G.Corners(*G.corners(b1, box_format))
-    t = G.Corners(*G.corners(b2, box_format))
+        boxes1, boxes2 = boxes1[:, None, :], boxes2[None, :, :]
+    p, t, _ = G.to_unit(boxes1, boxes2, box_format)  # as the losses: scale-free, exact
     ov = G.overlap(p, t)
     return ov.iou - penalty(p, t, ov)
 
@@ -111,7 +109,9 @@ _DOC_ARGS = """
 
     Returns:
         ``(N, M)``, or ``(...)`` with ``paired=True``; float32 for fp16/bf16 inputs. Pairs
-        whose union is empty have IoU 0.
+        whose union is empty have IoU 0. Each pair is computed scaled by the exact power of
+        two that brings its largest coordinate below 1/4, as in the box losses, so boxes of
+        any finite magnitude give finite values and gradients.
 """
 
 
@@ -194,5 +194,5 @@ def complete_box_iou(
 
 
 for _f in (box_iou, generalized_box_iou, distance_box_iou, complete_box_iou):
-    _f.__doc__ = _f.__doc__.replace("{args}", _DOC_ARGS.rstrip() + "\n")
+    _f.__doc__ = (_f.__doc__ or "").replace("{args}", _DOC_ARGS.rstrip() + "\n")
 del _f

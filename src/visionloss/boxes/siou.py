@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._core.checks import check_positive
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
+from . import _common as C
 from . import _geometry as G
-from ._common import BoxLossModule, Normalizer, check_common, reduce_boxes
+from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 
+def _siou_terms(b: C.Pair, *, theta: float) -> Tensor:
+    return 1 - G.overlap(b.p, b.t).iou + G.siou_penalty(b.p, b.t, theta)
+
+
+@loss_function(C.BOX_DOCS)
 def siou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    theta: float = 4.0,
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    theta: PositiveNumber = 4.0,
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""SIoU loss: IoU loss plus angle-aware distance and shape costs.
@@ -39,26 +46,18 @@ def siou_loss(
     computed in the equivalent form :math:`\Lambda = 2|\Delta x||\Delta y| / \sigma^2`
     (finite gradient where the centres are aligned).
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). The shape cost gives no
-    gradient through a zero width or height (sizes are clamped at 0): a point box at the
-    target's centre is a stationary point with loss :math:`1 + (1 - e^{-1})^{\theta}` and zero
-    gradient. Two identical zero-area boxes give 1 (not 0) with zero gradient.
+    {{degenerate}}
+    The shape cost gives no gradient through a zero width or height (sizes are clamped at 0): a
+    point box at the target's centre is a stationary point with loss
+    :math:`1 + (1 - e^{-1})^{\theta}` and zero gradient. Two identical zero-area boxes give 1
+    (not 0) with zero gradient.
+
+    {{scale}}
 
     Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
         theta: exponent of the shape cost ``> 0`` (default 4, the paper's).
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
-        weight: optional per-box weight broadcastable to ``(...)``.
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Gevorgyan, *SIoU Loss: More Powerful Learning for Bounding Box Regression*,
@@ -69,31 +68,15 @@ def siou_loss(
         >>> siou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 0.0, 2.0, 1.0]]))
         tensor(1.1967)
     """
-    fn = "siou_loss"
-    check_common(box_format, reduction, fn)
-    check_positive(theta, "theta", fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    loss = 1 - G.overlap(p, t).iou + G.siou_penalty(p, t, theta)
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    return C.box_loss(_siou_terms, fn="siou_loss", **locals())
 
 
-class SIoULoss(BoxLossModule):
-    """Module form of :func:`siou_loss`."""
-
-    function = siou_loss
-
-    def __init__(
-        self, *, theta: float = 4.0, box_format: str = "xyxy", reduction: str = "mean"
-    ) -> None:
-        check_positive(theta, "theta", "SIoULoss")
-        super().__init__(theta=theta, box_format=box_format, reduction=reduction)
-
-
-register_loss(
+SIoULoss = register_loss(
     "siou",
     family="boxes",
     function=siou_loss,
-    module=SIoULoss,
+    module="SIoULoss",
     formula="1 - IoU + (Delta + Omega) / 2 (angle, distance, shape costs)",
     reference="Gevorgyan, SIoU, arXiv:2205.12740",
-)
+    examples=C.box_examples,
+).module

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import inspect
+import math
+from typing import Annotated, Any
+
 import torch
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive
+from .._core import numerics
+from .._core.declare import declaration, loss_function, loss_module
 from .._core.module import LossModule
+from .._core.options import Check, Choice, Number, Reduction
 from .._core.registry import register_loss
+from ..errors import OptionTypeError, UnknownOptionError
+from . import _common as C
 from . import _geometry as G
-from ._common import Normalizer, check_common, reduce_boxes
+from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
-VERSIONS = ("v1", "v2", "v3")
 DEFAULT_MOMENTUM = 1 - 0.5 ** (1 / 7000)  # the authors' code: the mean's half-life is 7000 calls
+
+Version = Annotated[str, Choice("v1", "v2", "v3")]
+
+
+class _MeanCheck(Check):
+    """``None``, a number ``>= 0``, or a floating tensor broadcastable to the boxes."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if isinstance(value, Tensor):
+            if not value.is_floating_point():
+                raise OptionTypeError(
+                    f"{fn}: expected {name} to be a floating tensor, got {value.dtype}"
+                )
+            return value
+        return _MEAN(value, name, fn)
+
+
+_MEAN = C.Bound(zero=True, optional=True)
+IoUMean = Annotated[Tensor | float | None, _MeanCheck()]
+_MOMENTUM = Number(0, 1, lo_open=True)
+Momentum = Annotated[float, _MOMENTUM]
 
 
 def _batch_mean(liou: Tensor, weight: Tensor | None) -> tuple[Tensor, bool | Tensor]:
@@ -24,70 +52,50 @@ def _batch_mean(liou: Tensor, weight: Tensor | None) -> tuple[Tensor, bool | Ten
         return liou.sum() / max(count, 1), count > 0
     w = torch.broadcast_to(weight.detach().to(liou.dtype), liou.shape)
     total = w.sum()
-    return G.safe_div((w * liou).sum(), total), total > 0
+    return numerics.div((w * liou).sum(), total), total > 0
 
 
-def _wiou(
-    pred: Tensor,
-    target: Tensor,
+def _wiou_terms(
+    b: C.Pair,
     *,
     version: str,
     iou_mean: Tensor | float | None,
-    running: tuple[Tensor, float] | None,
     alpha: float,
     delta: float,
     gamma: float,
-    box_format: str,
-    weight: Tensor | None,
-    reduction: str,
-    normalizer: Normalizer,
-    fn: str,
 ) -> Tensor:
-    check_common(box_format, reduction, fn)
-    check_choice(version, VERSIONS, "version", fn)
-    for value, name in ((alpha, "alpha"), (delta, "delta"), (gamma, "gamma")):
-        check_positive(value, name, fn)
-    p, t = G.prepare_pair(pred, target, box_format, fn)
-    liou = 1 - G.overlap(p, t).iou
-    dx, dy = G.centre_offset(p, t)
-    cw, ch = G.enclosing(p, t)
-    focus = torch.exp(G.safe_div(dx.square() + dy.square(), (cw.square() + ch.square()).detach()))
+    liou = 1 - G.overlap(b.p, b.t).iou
+    dx, dy = G.centre_offset(b.p, b.t)
+    cw, ch = G.enclosing(b.p, b.t)
+    focus = torch.exp(G.ratio(dx.square() + dy.square(), (cw.square() + ch.square()).detach()))
     loss = focus * liou  # WIoU v1
-    if version != "v1":
-        if running is not None:  # the Module: update its buffer first, then use it
-            buffer, momentum = running
-            batch, seen = _batch_mean(liou, weight)
-            with torch.no_grad():
-                updated = torch.lerp(buffer, batch.to(buffer.dtype), momentum)
-                if isinstance(seen, Tensor):
-                    buffer.copy_(torch.where(seen, updated, buffer))
-                elif seen:
-                    buffer.copy_(updated)
-            mean = buffer.to(liou.dtype)
-        elif iou_mean is None:
-            mean = _batch_mean(liou, weight)[0]
-        else:
-            mean = torch.as_tensor(iou_mean, dtype=liou.dtype, device=liou.device)
-        beta = G.safe_div(liou.detach(), torch.broadcast_to(mean, liou.shape))
-        if version == "v2":
-            loss = G.safe_pow(beta, gamma) * loss
-        else:
-            loss = beta / (delta * torch.pow(alpha, beta - delta)) * loss
-    return reduce_boxes(loss, weight=weight, reduction=reduction, normalizer=normalizer, fn=fn)
+    if version == "v1":
+        return loss
+    if iou_mean is None:
+        mean = _batch_mean(liou, b.weight)[0]
+    else:
+        mean = torch.as_tensor(iou_mean, dtype=liou.dtype, device=liou.device)
+    beta = numerics.div(liou.detach(), torch.broadcast_to(mean, liou.shape))
+    if version == "v2":
+        return numerics.pow(beta, gamma) * loss
+    # alpha^(beta - delta) as an exp: torch.pow(scalar, tensor) rounds differently in the
+    # vectorised body and the tail of a CPU loop, so its bits depended on the batch size
+    return beta / (delta * torch.exp((beta - delta) * math.log(alpha))) * loss
 
 
+@loss_function(C.BOX_DOCS)
 def wiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    version: str = "v3",
-    iou_mean: Tensor | float | None = None,
-    alpha: float = 1.9,
-    delta: float = 3.0,
-    gamma: float = 0.5,
-    box_format: str = "xyxy",
-    weight: Tensor | None = None,
-    reduction: str = "mean",
+    version: Version = "v3",
+    iou_mean: IoUMean = None,
+    alpha: PositiveNumber = 1.9,
+    delta: PositiveNumber = 3.0,
+    gamma: PositiveNumber = 0.5,
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
     normalizer: Normalizer = None,
 ) -> Tensor:
     r"""Wise-IoU loss: the IoU loss scaled by a distance attention (v1) and a focusing factor
@@ -107,32 +115,25 @@ def wiou_loss(
     :class:`WIoULoss` keeps it in a buffer (no host sync). This function uses ``iou_mean`` when
     given, else the (weighted) mean of the current batch.
 
-    Degenerate cases: as :func:`iou_loss` for no boxes, all-zero weights and the IoU term (0,
-    with zero gradient, for a zero-area box or inverted corners). Two identical zero-area boxes
-    have :math:`\mathcal L_{IoU} = 1` and zero gradient: v1 gives 1, v2 and v3 their focusing
-    factor at that :math:`\beta`. Inverted corners count as empty for the IoU; the enclosing box
-    spans all four corners on each axis, so it contains both centres and the distance attention
-    :math:`\exp(\rho^2 / c^2)` stays at most :math:`e`.
+    {{degenerate}}
+    Two identical zero-area boxes have :math:`\mathcal L_{IoU} = 1` and zero gradient: v1 gives
+    1, v2 and v3 their focusing factor at that :math:`\beta`. Inverted corners count as empty
+    for the IoU; the enclosing box spans all four corners on each axis, so it contains both
+    centres and the distance attention :math:`\exp(\rho^2 / c^2)` stays at most :math:`e`.
+
+    {{scale}}
 
     Args:
-        pred: ``(..., 4)`` predicted boxes, floating point.
-        target: ``(..., 4)`` target boxes, same shape.
         version: ``"v1"``, ``"v2"`` or ``"v3"`` (default).
-        iou_mean: mean of :math:`1 - \mathrm{IoU}` used in :math:`\beta` (v2, v3); a float or
-            a 0-dim tensor. ``None``: the batch mean.
-        alpha: v3's :math:`\alpha` (default 1.9). delta: v3's :math:`\delta` (default 3).
+        iou_mean: mean of :math:`1 - \mathrm{IoU}` used in :math:`\beta` (v2, v3); a number
+            ``>= 0`` or a tensor broadcastable to ``(...)``. ``None``: the batch mean.
+        alpha: v3's :math:`\alpha` (default 1.9).
+        delta: v3's :math:`\delta` (default 3).
         gamma: v2's exponent (default 0.5).
-        box_format: ``"xyxy"`` (default), ``"xywh"`` or ``"cxcywh"``.
         weight: optional per-box weight broadcastable to ``(...)``; it also weights the batch
             mean (weight 0 marks padding).
-        reduction: ``"mean"`` (over boxes), ``"sum"`` or ``"none"``.
-        normalizer: with ``"mean"``, divide the sum by it (by 1 where it is <= 0).
 
-    Shape:
-        ``pred``, ``target``: ``(..., 4)``; output: scalar, or ``(...)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{shape}}
 
     Reference:
         Tong et al., *Wise-IoU: Bounding Box Regression Loss with Dynamic Focusing Mechanism*,
@@ -144,21 +145,10 @@ def wiou_loss(
         ...           version="v1")
         tensor(0.7200)
     """
-    return _wiou(
-        pred,
-        target,
-        version=version,
-        iou_mean=iou_mean,
-        running=None,
-        alpha=alpha,
-        delta=delta,
-        gamma=gamma,
-        box_format=box_format,
-        weight=weight,
-        reduction=reduction,
-        normalizer=normalizer,
-        fn="wiou_loss",
-    )
+    return C.box_loss(_wiou_terms, fn="wiou_loss", **locals())
+
+
+_Declared = loss_module(wiou_loss, "WIoULoss", module=__name__)
 
 
 class WIoULoss(LossModule):
@@ -169,6 +159,10 @@ class WIoULoss(LossModule):
     batch_mean`` (``momentum`` default ``1 - 0.5^(1/7000)``, the authors'). In eval mode it is
     only read. The update is an in-place tensor operation: no ``.item()``, no host sync.
 
+    Args:
+        momentum: weight in ``(0, 1]`` of each batch in the running mean.
+    {options}
+
     Example:
         >>> import torch
         >>> crit = WIoULoss(version="v3", momentum=0.5)
@@ -178,57 +172,70 @@ class WIoULoss(LossModule):
     """
 
     function = wiou_loss
+    iou_mean: Tensor
+    version: str
+    box_format: str
+    momentum: float
 
-    def __init__(
-        self,
-        *,
-        version: str = "v3",
-        momentum: float = DEFAULT_MOMENTUM,
-        alpha: float = 1.9,
-        delta: float = 3.0,
-        gamma: float = 0.5,
-        box_format: str = "xyxy",
-        reduction: str = "mean",
-    ) -> None:
-        name = "WIoULoss"
-        check_choice(version, VERSIONS, "version", name)
-        G.check_format(box_format, name)
-        if not 0 < momentum <= 1:
-            raise ValueError(f"{name}: expected momentum in (0, 1], got {momentum}")
-        super().__init__(
-            version=version,
-            alpha=alpha,
-            delta=delta,
-            gamma=gamma,
-            box_format=box_format,
-            reduction=reduction,
-        )
+    def __init__(self, *, momentum: Momentum = DEFAULT_MOMENTUM, **options: Any) -> None:
+        name = type(self).__name__
+        if "iou_mean" in options:
+            raise UnknownOptionError(f"{name}: 'iou_mean' is the running mean, not an option")
+        momentum = _MOMENTUM(momentum, "momentum", name)
+        _Declared.__init__(self, **options)
+        del self.iou_mean  # the function's option: the running mean's buffer takes its place
         self.momentum = momentum
         self.register_buffer("iou_mean", torch.ones(()))
 
     def forward(
-        self,
-        pred: Tensor,
-        target: Tensor,
-        *,
-        weight: Tensor | None = None,
-        normalizer: Normalizer = None,
+        self, pred: Tensor, target: Tensor, weight: Tensor | None = None, normalizer: Any = None
     ) -> Tensor:
-        running = (self.iou_mean, self.momentum) if self.training else None
-        return _wiou(
-            pred,
-            target,
-            **self.options(),
-            iou_mean=self.iou_mean,
-            running=running,
-            weight=weight,
-            normalizer=normalizer,
-            fn="WIoULoss",
-        )
+        """:func:`wiou_loss` with this Module's options and running mean (updated first in
+        training mode, for v2 and v3)."""
+        if self.training and self.version != "v1":
+            self._update(pred, target, weight)
+        return _Declared.forward(self, pred, target, weight=weight, normalizer=normalizer)
+
+    @torch.no_grad()
+    def _update(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> None:
+        name = type(self).__name__
+        pred, target = G.check_pair(pred, target, name)
+        p, t, _ = G.to_unit(pred, target, self.box_format)
+        w = G.check_weight(weight, pred.shape[:-1], p.x1.dtype, name)
+        batch, seen = _batch_mean(1 - G.overlap(p, t).iou, w)
+        buffer = self.iou_mean
+        updated = torch.lerp(buffer, batch.to(buffer.dtype), self.momentum)
+        if isinstance(seen, Tensor):
+            buffer.copy_(torch.where(seen, updated, buffer))
+        elif seen:
+            buffer.copy_(updated)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, momentum={self.momentum:.3g}"
 
+
+def _module_signature() -> inspect.Signature:
+    """``(*, version, momentum, alpha, ...)``: the function's options but ``iou_mean`` (the
+    buffer), with ``momentum`` after ``version`` as before."""
+    options = [p for p in declaration(wiou_loss).options if p.name != "iou_mean"]
+    momentum = inspect.Parameter(
+        "momentum", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_MOMENTUM, annotation="Momentum"
+    )
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Signature([self, options[0], momentum, *options[1:]], return_annotation=None)
+
+
+setattr(WIoULoss.__init__, "__signature__", _module_signature())  # noqa: B010
+WIoULoss.__doc__ = (WIoULoss.__doc__ or "").replace(
+    "    {options}\n",
+    "\n".join(
+        "        " + line if line else line
+        for p in inspect.signature(WIoULoss.__init__).parameters.values()
+        if p.name not in ("self", "momentum")
+        for line in declaration(wiou_loss).entries[p.name].splitlines()
+    )
+    + "\n",
+)
 
 register_loss(
     "wiou",
@@ -237,4 +244,5 @@ register_loss(
     module=WIoULoss,
     formula="v1: exp(rho^2/c*^2) (1 - IoU); v3: beta/(delta alpha^(beta-delta)) L_v1",
     reference="Tong et al., Wise-IoU, arXiv:2301.10051",
+    examples=C.box_examples,
 )

@@ -1,4 +1,4 @@
-"""Shared maths and checks of the classification family (private).
+"""Shared maths, option types, docs and example inputs of the classification family (private).
 
 Everything here works on logits of shape ``(N, C, *)`` with the class dimension at 1, the
 layout of ``torch.nn.functional.cross_entropy`` and of image models (``(N, C, H, W)``).
@@ -7,8 +7,9 @@ layout of ``torch.nn.functional.cross_entropy`` and of image models (``(N, C, H,
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Real
-from typing import Any
+from typing import Annotated, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -22,41 +23,221 @@ from .._core.checks import (
     shape_str,
     values_checkable,
 )
+from .._core.declare import DocParts
+from .._core.examples import Example, generator, integers, normal, uniform
 from .._core.module import LossModule
-from .._core.reduction import REDUCTIONS, reduce_loss, safe_divide
-
-Number = int | float
-
-
-# ----------------------------------------------------------------------------- option checks
-def check_gamma(gamma: float, fn: str) -> None:
-    """The focusing parameter: a finite number ``>= 0``."""
-    if not isinstance(gamma, Real) or not 0.0 <= float(gamma) < math.inf:
-        raise ValueError(f"{fn}: expected gamma >= 0, got {gamma!r}")
+from .._core.options import PER_CALL, REDUCTIONS, Check, Choice, Number, TensorOption
+from .._core.reduction import reduce_loss
+from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 
 
-def check_alpha(alpha: object, fn: str) -> None:
-    """``alpha`` is None, a number in [0, 1], or a 1-D tensor of per-class values in [0, 1]."""
-    if alpha is None:
-        return
-    if isinstance(alpha, Tensor):
-        if alpha.dim() > 1:
-            raise ValueError(
-                f"{fn}: expected alpha to be a number or a (C,) tensor, got shape {shape_str(alpha)}"
+# ----------------------------------------------------------------------------- option types
+class _AboveZero(Check):
+    """A finite real number ``>= 0`` (``> 0`` with ``strict``); messages read
+    ``expected gamma >= 0``."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        op = "> 0" if self.strict else ">= 0"
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise OptionTypeError(
+                f"{fn}: expected {name} {op}, got {type(value).__name__} {value!r}"
             )
-        if not alpha.is_floating_point():
-            raise TypeError(
-                f"{fn}: expected alpha to be a floating-point tensor, got {alpha.dtype}"
+        v = float(value)
+        if not (math.isfinite(v) and (v > 0 if self.strict else v >= 0)):
+            raise OptionError(f"{fn}: expected {name} {op}, got {value!r}")
+        return value
+
+
+class _Fraction(Check):
+    """A real number in [0, 1]; messages read ``expected label_smoothing in [0, 1]``."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        check_fraction(value, name, fn)
+        return value
+
+
+class _PerClass(Check):
+    """None, a number, or per-class values along dim 1: a tensor of shape ``()`` or ``(C,)``, or
+    a sequence of numbers (made a float32 tensor, hence a buffer of the Module). With
+    ``fraction`` every value is in [0, 1] (a tensor's values are checked on the CPU only)."""
+
+    def __init__(self, *, fraction: bool = False) -> None:
+        self.fraction = fraction
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None:
+            return value
+        if isinstance(value, Real) and not isinstance(value, bool):
+            if self.fraction:
+                check_fraction(cast(float, value), name, fn)
+            return value
+        if not isinstance(value, Tensor):
+            value = TensorOption(optional=False)(value, name, fn)
+        if not self.fraction:
+            return value
+        if value.dim() > 1:
+            raise OptionError(
+                f"{fn}: expected {name} to be a number or a (C,) tensor, got shape "
+                f"{shape_str(value)}"
             )
-        if values_checkable(alpha) and alpha.numel() and bool(((alpha < 0) | (alpha > 1)).any()):
-            raise ValueError(f"{fn}: expected alpha in [0, 1], got {alpha.tolist()}")
-        return
-    check_fraction(alpha, "alpha", fn)
+        if not value.is_floating_point():
+            raise OptionTypeError(
+                f"{fn}: expected {name} to be a floating-point tensor, got {value.dtype}"
+            )
+        if values_checkable(value) and value.numel() and bool(((value < 0) | (value > 1)).any()):
+            raise OptionError(f"{fn}: expected {name} in [0, 1], got {value.tolist()}")
+        return value
 
 
-def check_temperature(temperature: float, fn: str) -> None:
-    if not isinstance(temperature, Real) or not 0.0 < float(temperature) < math.inf:
-        raise ValueError(f"{fn}: expected temperature > 0, got {temperature!r}")
+class _NormalizerCheck(Check):
+    """None, ``"positives"``, a number ``>= 0`` or a tensor."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None or isinstance(value, Tensor) or value == "positives":
+            return value
+        expected = f"{fn}: expected {name} to be None, 'positives', a number or a tensor, got"
+        if isinstance(value, str):
+            raise OptionError(f"{expected} {value!r}")
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise OptionTypeError(f"{expected} {type(value).__name__}")
+        if not float(value) >= 0:
+            raise OptionError(f"{fn}: expected {name} >= 0, got {value!r}")
+        return value
+
+
+class _DirectionCheck(Choice):
+    """``"forward"`` or ``"reverse"``; the message spells out which KL each word means."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if isinstance(value, str) and value in self.choices:
+            return value
+        raise OptionError(
+            f"{fn}: expected {name} to be 'forward' (KL(target || input)) or 'reverse' "
+            f"(KL(input || target)), got {value!r}"
+        )
+
+
+Gamma = Annotated[float, _AboveZero()]
+Temperature = Annotated[float, _AboveZero(strict=True)]
+Smoothing = Annotated[float, _Fraction()]
+Alpha = Annotated[float | Tensor | None, _PerClass(fraction=True)]
+PosWeight = Annotated[float | Tensor | None, _PerClass()]
+Normalizer = Annotated[str | float | Tensor | None, _NormalizerCheck()]
+IgnoreValue = Annotated[float | None, Number(optional=True)]
+Direction = Annotated[str, _DirectionCheck("forward", "reverse")]
+DivergenceReduction = Annotated[str, Choice("batchmean", *REDUCTIONS)]
+ElementWeight = Annotated[Tensor | None, PER_CALL]
+WeightMap = Annotated[Tensor | None, PER_CALL]
+
+
+def check_normalizer_reduction(normalizer: object, reduction: str, fn: str) -> None:
+    """``normalizer`` replaces the denominator of the mean, so it needs ``reduction="mean"``."""
+    if normalizer is not None and reduction != "mean":
+        raise OptionError(
+            f"{fn}: normalizer replaces the denominator of reduction='mean', got "
+            f"reduction={reduction!r}"
+        )
+
+
+class FocalModule(LossModule):
+    """Module base of :func:`focal_loss`: checks at construction that a ``normalizer`` comes
+    with ``reduction="mean"`` (each option alone is checked by the derived ``__init__``)."""
+
+    def __init__(self, **options: Any) -> None:
+        check_normalizer_reduction(
+            options.get("normalizer"), options.get("reduction", "mean"), type(self).__name__
+        )
+        super().__init__(**options)
+
+
+class DivergenceModule(LossModule):
+    """Module base of the divergences: :class:`LossModule` checks ``reduction`` against
+    ``"mean" | "sum" | "none"``, so the divergences' word (``"batchmean"`` too, already checked
+    by the derived ``__init__``) is kept out of it."""
+
+    def __init__(self, *, reduction: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.reduction = reduction
+        self._option_names = (*self._option_names, "reduction")
+
+
+# ----------------------------------------------------------------------------- shared docs
+CLASSIFICATION_DOCS = DocParts(
+    args={
+        "input": "logits of shape ``(N, C, *)``, floating point.",
+        "target": """class indices of shape ``(N, *)`` (an integer dtype, values in ``[0, C)``
+            or ``ignore_index``) or probabilities of shape ``(N, C, *)`` (floating point).""",
+        "weight": """optional elementwise weight broadcastable to ``input`` (NumPy rules, as
+            torch: a per-class weight for ``(N, C, H, W)`` is ``(C, 1, 1)``); a per-call
+            argument (the Module takes it in ``forward``).""",
+        "ignore_index": """a label whose locations are left out of the loss and of the mean
+            (class index targets only; ``None``, the default, ignores nothing).""",
+        "label_smoothing": """``eps`` in [0, 1]: a target distribution ``q`` over ``K``
+            outcomes becomes ``(1 - eps) q + eps / K`` (``K = C`` classes; binary targets
+            have ``K = 2``: 1 becomes ``1 - eps/2`` and 0 becomes ``eps/2``).""",
+        "weight_map": """optional per-location weight broadcastable to ``(N, *)``; it
+            multiplies the numerator only (a per-call argument: the Module takes it in
+            ``forward``).""",
+        "gamma": "focusing parameter ``>= 0`` (default 2).",
+        "reduction": """``"mean"``, ``"sum"`` or ``"none"``.""",
+        "temperature": """``T > 0``; both sides are divided by it and the result multiplied
+            by ``T^2`` (which keeps the gradient scale independent of the temperature).""",
+    },
+    paragraphs={
+        "ignored": """an empty input, or one whose targets all equal ``ignore_index``, gives
+            0 for ``"mean"`` and ``"sum"``, attached to the graph with zero gradients
+            (``"none"`` holds 0 at ignored entries)""",
+        "saturated": """Saturated logits (e.g. ``+-1e4``) give finite values and gradients;
+            logits must be finite (``+-inf`` gives NaN or inf).""",
+    },
+)
+
+DIVERGENCE_DOCS = CLASSIFICATION_DOCS | DocParts(
+    args={
+        "input": """logits (or log-probabilities) ``(N, C, *)`` of the model distribution
+            ``q``.""",
+        "target": """logits (or log-probabilities) of the same shape, the reference
+            distribution ``p``.""",
+        "reduction": """``"batchmean"`` (default: sum divided by ``N``), ``"mean"`` (average
+            over the ``N * prod(*)`` distributions; equal to ``"batchmean"`` for ``(N, C)``),
+            ``"sum"`` or ``"none"``. Unlike torch, ``"mean"`` does not divide by ``C``, and
+            ``"none"`` returns one value per distribution.""",
+    },
+    paragraphs={
+        "empty": """Degenerate cases: an empty input (``N = 0`` or an empty ``*``) gives 0
+            for every reduction but ``"none"`` (an empty tensor), attached to the graph.
+            Probability 0 (a ``-inf`` entry) is allowed on either side.""",
+        "support": """Each distribution needs at least one finite entry and none equal to
+            ``+inf``; otherwise the result is undefined.""",
+        "shape": """``input``, ``target``: ``(N, C, *)``; output: scalar, or ``(N, *)`` for
+            ``"none"``.""",
+    },
+)
+
+
+# ----------------------------------------------------------------------------- examples
+def index_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Logits ``(2, 3, 4, 4)`` and class indices ``(2, 4, 4)``."""
+    gen = generator(seed)
+    return Example((normal(2, 3, 4, 4, dtype=dtype, gen=gen), integers(2, 4, 4, high=3, gen=gen)))
+
+
+def binary_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Logits ``(2, 3, 4, 4)`` and probabilities of the same shape inside ``(0.1, 0.9)``."""
+    gen = generator(seed)
+    logits = normal(2, 3, 4, 4, dtype=dtype, gen=gen)
+    return Example((logits, uniform(2, 3, 4, 4, dtype=dtype, gen=gen, lo=0.1, hi=0.9)))
+
+
+def pair_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Two tensors of logits ``(2, 3, 4, 4)`` (model and reference distributions)."""
+    gen = generator(seed)
+    return Example(
+        (normal(2, 3, 4, 4, dtype=dtype, gen=gen), normal(2, 3, 4, 4, dtype=dtype, gen=gen))
+    )
 
 
 # ----------------------------------------------------------------------------- tensor checks
@@ -73,23 +254,23 @@ def location_shape(input: Tensor) -> tuple[int, ...]:
 
 def is_index_target(input: Tensor, target: object, fn: str) -> bool:
     """True for integer class indices of shape ``(N, *)``, False for floating probabilities of
-    the shape of ``input``; raise TypeError / ValueError otherwise."""
-    check_tensor(target, "target", fn)
+    the shape of ``input``; raise InputTypeError / InputError otherwise."""
+    target = check_tensor(target, "target", fn)
     if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(
+        raise InputTypeError(
             f"{fn}: expected target of integer class indices or floating probabilities, "
             f"got {target.dtype}"
         )
     locations = location_shape(input)
     if not target.is_floating_point():
         if tuple(target.shape) != locations:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected target of shape {shape_str(locations)} (class indices) matching "
                 f"input {shape_str(input)}, got {shape_str(target)}"
             )
         return True
     if target.shape != input.shape:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected target of shape {shape_str(input)} (probabilities) or "
             f"{shape_str(locations)} (integer class indices) matching input {shape_str(input)}, "
             f"got {shape_str(target)}"
@@ -103,7 +284,7 @@ def check_binary_target(
     """``target`` has the shape of ``input``, a real dtype, and (on the CPU) values in [0, 1]."""
     check_tensor(target, "target", fn)
     if target.is_complex():
-        raise TypeError(f"{fn}: expected a real target, got {target.dtype}")
+        raise InputTypeError(f"{fn}: expected a real target, got {target.dtype}")
     check_same_shape(input, target, fn)
     if target.numel() == 0 or not values_checkable(target) or target.dtype == torch.bool:
         return
@@ -111,7 +292,7 @@ def check_binary_target(
     values = values if ignore_index is None else values[values != ignore_index]
     if values.numel() and bool(((values < 0) | (values > 1)).any()):
         ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected target values in [0, 1]{ignore}, got values in "
             f"[{float(values.min())}, {float(values.max())}]"
         )
@@ -131,7 +312,7 @@ def index_target(
 
 
 def class_vector(
-    value: Number | Tensor | None, input: Tensor, name: str, fn: str, dtype: torch.dtype
+    value: float | Tensor | None, input: Tensor, name: str, fn: str, dtype: torch.dtype
 ) -> float | Tensor | None:
     """A per-class option (``pos_weight``, ``alpha``) applied along dim 1 of ``(N, C, *)``.
 
@@ -141,21 +322,19 @@ def class_vector(
     """
     if value is None:
         return None
-    if isinstance(value, Real):
-        return float(value)
     if not isinstance(value, Tensor):
-        raise TypeError(
-            f"{fn}: expected {name} to be a number or a tensor, got {type(value).__name__}"
-        )
+        return float(value)
     if not value.is_floating_point():
-        raise TypeError(f"{fn}: expected {name} to be a floating-point tensor, got {value.dtype}")
+        raise OptionTypeError(
+            f"{fn}: expected {name} to be a floating-point tensor, got {value.dtype}"
+        )
     value = value.to(device=input.device, dtype=dtype)
     if value.dim() == 0 or (value.dim() == 1 and value.numel() == 1 and input.dim() < 2):
         return value.reshape(())
     channels = input.shape[1] if input.dim() >= 2 else None
     if value.dim() != 1 or channels is None or value.numel() != channels:
         want = f"() or ({channels},)" if channels is not None else "()"
-        raise ValueError(
+        raise OptionError(
             f"{fn}: expected {name} of shape {want}, one value per class along dim 1 of input "
             f"{shape_str(input)}, got {shape_str(value)}"
         )
@@ -163,14 +342,19 @@ def class_vector(
 
 
 def class_weight(
-    weight: Tensor | None, num_classes: int, fn: str, dtype: torch.dtype, device: torch.device
+    weight: Tensor | Sequence[float] | None,
+    num_classes: int,
+    fn: str,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> Tensor | None:
-    """A ``(C,)`` floating class-weight vector (or None)."""
+    """A ``(C,)`` floating class-weight vector (or None; a sequence was made a tensor by the
+    option check)."""
     if weight is None:
         return None
-    check_tensor(weight, "weight", fn, floating=True)
+    weight = check_tensor(weight, "weight", fn, floating=True)
     if tuple(weight.shape) != (num_classes,):
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected weight of shape ({num_classes},), one value per class, "
             f"got {shape_str(weight)}"
         )
@@ -191,7 +375,7 @@ def location_weight(
     try:
         torch.broadcast_shapes(tuple(weight_map.shape), tuple(shape))
     except RuntimeError:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got "
             f"{shape_str(weight_map)}"
         ) from None
@@ -235,39 +419,27 @@ def combine_binary(
     return p + n
 
 
-def log1mexp(x: Tensor) -> Tensor:
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate everywhere (Maechler 2012) and with finite
-    gradients: ``x`` is kept below ``-tiny`` so ``x = 0`` (a probability of exactly 1) gives a
-    large finite negative value instead of ``-inf`` and a zero gradient instead of NaN."""
-    tiny = torch.finfo(x.dtype).tiny
-    near = torch.log(-torch.expm1(x.clamp(max=-tiny)))
-    far = torch.log1p(-torch.exp(x.clamp(max=-math.log(2.0))))
-    return torch.where(x > -math.log(2.0), near, far)
+def reduce_divergence(values: Tensor, reduction: str, infinite: Tensor | None = None) -> Tensor:
+    """Reduce per-distribution values of shape ``(N, *)`` with :func:`reduce_loss`:
+    ``"batchmean"`` is the sum over ``denominator=N``, ``"mean"`` averages over the
+    ``N * prod(*)`` distributions.
 
-
-def modulating_factor(log_one_minus_p: Tensor, gamma: float) -> Tensor:
-    """``(1 - p)^gamma`` computed as ``exp(gamma * log(1 - p))``: no ``0 ** gamma`` and no
-    cancellation in ``1 - p`` when ``p`` is close to 1."""
-    return torch.exp(gamma * log_one_minus_p)
-
-
-def check_kl_reduction(reduction: str, fn: str) -> str:
-    """``"batchmean" | "mean" | "sum" | "none"`` for divergences."""
-    if not isinstance(reduction, str) or reduction not in ("batchmean", *REDUCTIONS):
-        raise ValueError(
-            f"{fn}: expected reduction to be one of 'batchmean', 'mean', 'sum', 'none', "
-            f"got {reduction!r}"
-        )
-    return reduction
-
-
-def reduce_divergence(values: Tensor, reduction: str, fn: str) -> Tensor:
-    """Reduce per-distribution values of shape ``(N, *)``: ``"batchmean"`` sums and divides by
-    ``N``; ``"mean"`` averages over the ``N * prod(*)`` distributions."""
-    check_kl_reduction(reduction, fn)
-    if reduction == "batchmean":
-        return safe_divide(values.sum(), float(values.shape[0]))
-    return reduce_loss(values, reduction, fn=fn)
+    ``infinite`` marks the distributions whose divergence is ``+inf`` (``values`` holds their
+    finite terms, see :func:`kl_terms`): the infinity is added after the reduction as a
+    constant, so it reaches the result (the mean's division would clamp it to the largest
+    finite value) and the gradient is that of the finite terms.
+    """
+    batchmean = reduction == "batchmean"
+    out = reduce_loss(
+        values,
+        "mean" if batchmean else reduction,
+        fn="reduce_divergence",
+        denominator=values.shape[0] if batchmean else None,
+    )
+    if infinite is None:
+        return out
+    flag = infinite if reduction == "none" else infinite.any()
+    return out + torch.where(flag, math.inf, 0.0).to(out.dtype)
 
 
 def distribution_log_probs(
@@ -282,11 +454,10 @@ def distribution_log_probs(
     check_logits(input, fn)
     check_tensor(target, "target", fn, floating=True)
     if target.shape != input.shape:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected target of shape {shape_str(input)} matching input, "
             f"got {shape_str(target)}"
         )
-    check_temperature(temperature, fn)
     dtype = torch.float64 if torch.float64 in (input.dtype, target.dtype) else torch.float32
     x, y = input.to(dtype), target.to(dtype)
     if temperature != 1:
@@ -294,31 +465,19 @@ def distribution_log_probs(
     return F.log_softmax(x, dim=1), F.log_softmax(y, dim=1)
 
 
-def kl_terms(log_p: Tensor, log_q: Tensor) -> Tensor:
-    """``sum_c p_c (log p_c - log q_c)`` over dim 1: KL(P || Q) per distribution.
+def kl_terms(log_p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
+    """``sum_c p_c (log p_c - log q_c)`` over dim 1: KL(P || Q) per distribution, as
+    ``(finite, infinite)``.
 
     Terms with ``p_c = 0`` are 0 (the limit of ``p log p``), with finite gradients (both logs
     are replaced before the product, so no ``0 * inf`` reaches the backward pass). A term with
-    ``p_c > 0 = q_c`` makes the divergence ``+inf``; that infinity is added as a constant, so the
-    gradient is the (finite) gradient of the other terms rather than NaN.
+    ``p_c > 0 = q_c`` makes the divergence ``+inf``: ``infinite`` marks those distributions and
+    ``finite`` holds the sum of their other terms, whose gradient is the gradient of the
+    divergence (the infinity is a constant), see :func:`reduce_divergence`.
     """
     p = log_p.exp()
     infinite = (p > 0) & torch.isneginf(log_q)
     support = (p > 0) & ~infinite
     zero = log_p.new_zeros(())
     diff = torch.where(support, log_p, zero) - torch.where(support, log_q, zero)
-    finite = torch.where(support, p * diff, zero).sum(1)
-    return finite + torch.where(infinite.any(1), float("inf"), 0.0).to(finite.dtype)
-
-
-class DivergenceModule(LossModule):
-    """Module base of the divergences, whose ``reduction`` also admits ``"batchmean"`` (the
-    base class checks ``"mean" | "sum" | "none"`` only, so the word is kept out of it)."""
-
-    def __init__(self, *, reduction: str = "batchmean", **options: Any) -> None:
-        check_kl_reduction(reduction, type(self).__name__)
-        super().__init__(**options)
-        self.reduction = reduction
-
-    def options(self) -> dict[str, Any]:
-        return {**super().options(), "reduction": self.reduction}
+    return torch.where(support, p * diff, zero).sum(1), infinite.any(1)

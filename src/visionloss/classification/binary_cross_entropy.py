@@ -5,29 +5,36 @@ from __future__ import annotations
 from torch import Tensor
 
 from .._core.checks import check_tensor, values_checkable
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.module import LossModule, as_tensor_option
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import Bool, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError
 from ._common import (
+    CLASSIFICATION_DOCS,
+    ElementWeight,
+    PosWeight,
+    Smoothing,
+    binary_examples,
     binary_terms,
     check_binary_target,
-    check_fraction,
     class_vector,
     combine_binary,
     location_weight,
 )
 
 
+@loss_function(CLASSIFICATION_DOCS)
 def binary_cross_entropy_loss(
     input: Tensor,
     target: Tensor,
     *,
-    weight: Tensor | None = None,
-    pos_weight: float | Tensor | None = None,
-    label_smoothing: float = 0.0,
-    from_logits: bool = True,
-    reduction: str = "mean",
+    weight: ElementWeight = None,
+    pos_weight: PosWeight = None,
+    label_smoothing: Smoothing = 0.0,
+    from_logits: Bool = True,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Binary cross entropy, elementwise, on logits (default) or on probabilities.
 
@@ -45,26 +52,22 @@ def binary_cross_entropy_loss(
     input. ``torch.nn.functional.binary_cross_entropy_with_logits`` broadcasts ``pos_weight``
     against the *last* dimension instead: for ``(N, C)`` inputs the two agree, but for
     ``(N, C, H, W)`` torch needs ``pos_weight.view(C, 1, 1)``, and with ``W == C`` it silently
-    weights image columns instead of classes. Label smoothing is symmetric: 1 becomes
-    ``1 - eps/2`` and 0 becomes ``eps/2``.
+    weights image columns instead of classes. Label smoothing is symmetric.
 
     Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
     graph (never NaN), and an empty tensor for ``"none"``; an all-zero ``weight`` gives 0 with
-    zero gradients. Saturated logits (e.g. ``+-1e4``) give finite values and gradients (a
-    confident wrong logit ``x`` costs about ``|x|``); logits must be finite (``+-inf`` gives
-    NaN or inf). With ``from_logits=False``, probabilities of exactly 0 or 1 are allowed: each
-    log is clamped at -100, as in torch, so values and gradients stay finite.
+    zero gradients. A confident wrong logit ``x`` costs about ``|x|``.
+    {{saturated}}
+    With ``from_logits=False``, probabilities of exactly 0 or 1 are allowed: each log is
+    clamped at -100, as in torch, so values and gradients stay finite.
 
     Args:
         input: logits (or probabilities in [0, 1] with ``from_logits=False``), any shape
             ``(N, C, *)``, ``(N,)``...; floating point.
         target: the same shape, values in [0, 1] (soft targets allowed; bool or integer 0/1
             targets are converted).
-        weight: optional elementwise weight broadcastable to ``input`` (NumPy rules, as torch:
-            a per-class weight for ``(N, C, H, W)`` is ``(C, 1, 1)``).
         pos_weight: weight of the positive term, a number or a tensor of shape ``()`` or
-            ``(C,)`` (applied along dim 1).
-        label_smoothing: ``eps`` in [0, 1].
+            ``(C,)`` (applied along dim 1; a sequence of numbers is made a tensor).
         from_logits: True (default) for logits, False for probabilities.
         reduction: ``"mean"`` (over all elements, as torch), ``"sum"`` or ``"none"``.
 
@@ -91,16 +94,14 @@ def binary_cross_entropy_loss(
                 [2.0794, 2.0794]])
     """
     fn = "binary_cross_entropy_loss"
-    check_reduction(reduction, fn)
     check_tensor(input, "input", fn, floating=True)
     check_binary_target(input, target, fn)
-    check_fraction(label_smoothing, "label_smoothing", fn)
     dtype = compute_dtype(input, target)
     x = upcast(input, dtype)
     if not from_logits and values_checkable(x) and x.numel():
         lo, hi = float(x.detach().min()), float(x.detach().max())
         if lo < 0 or hi > 1:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected probabilities in [0, 1] with from_logits=False, got values in "
                 f"[{lo}, {hi}]"
             )
@@ -114,35 +115,13 @@ def binary_cross_entropy_loss(
     return reduce_loss(loss, reduction, fn=fn, weight=w)
 
 
-class BinaryCrossEntropyLoss(LossModule):
-    """Module form of :func:`binary_cross_entropy_loss`; ``pos_weight`` is a buffer. Pass a
-    per-call elementwise ``weight`` to ``forward(input, target, weight=...)``."""
-
-    function = binary_cross_entropy_loss
-
-    def __init__(
-        self,
-        *,
-        pos_weight: float | Tensor | None = None,
-        label_smoothing: float = 0.0,
-        from_logits: bool = True,
-        reduction: str = "mean",
-    ) -> None:
-        check_fraction(label_smoothing, "label_smoothing", "BinaryCrossEntropyLoss")
-        super().__init__(
-            pos_weight=as_tensor_option(pos_weight),
-            label_smoothing=label_smoothing,
-            from_logits=from_logits,
-            reduction=reduction,
-        )
-
-
-register_loss(
+BinaryCrossEntropyLoss = register_loss(
     "binary_cross_entropy",
     family="classification",
     function=binary_cross_entropy_loss,
-    module=BinaryCrossEntropyLoss,
+    module="BinaryCrossEntropyLoss",
     aliases=("bce",),
     formula="-[pos_weight_c y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]",
     reference="Bernoulli log-likelihood; pos_weight as torch.nn.BCEWithLogitsLoss",
-)
+    examples=binary_examples,
+).module

@@ -7,15 +7,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.module import LossModule, as_tensor_option
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import ClassWeights, IgnoreIndex, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
+    CLASSIFICATION_DOCS,
+    Smoothing,
+    WeightMap,
     as_class_view,
-    check_fraction,
     check_logits,
     class_weight,
+    index_examples,
     index_target,
     is_index_target,
     location_shape,
@@ -23,15 +27,16 @@ from ._common import (
 )
 
 
+@loss_function(CLASSIFICATION_DOCS)
 def cross_entropy_loss(
     input: Tensor,
     target: Tensor,
     *,
-    weight: Tensor | None = None,
-    ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    weight_map: Tensor | None = None,
-    reduction: str = "mean",
+    weight: ClassWeights = None,
+    ignore_index: IgnoreIndex = None,
+    label_smoothing: Smoothing = 0.0,
+    weight_map: WeightMap = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Cross entropy between softmax(input) over dim 1 and class indices or probabilities.
 
@@ -64,14 +69,8 @@ def cross_entropy_loss(
     attached to the graph (torch returns NaN). Logits must be finite.
 
     Args:
-        input: logits of shape ``(N, C, *)``, floating point.
-        target: class indices of shape ``(N, *)`` (an integer dtype, values in ``[0, C)`` or
-            ``ignore_index``) or probabilities of shape ``(N, C, *)`` (floating point).
-        weight: optional class weights of shape ``(C,)``.
-        ignore_index: a label whose locations are left out of the loss and of the mean (class
-            index targets only; ``None``, the default, ignores nothing).
-        label_smoothing: ``eps`` in ``[0, 1]``: the target becomes ``(1 - eps) q + eps / C``.
-        weight_map: optional per-location weight broadcastable to ``(N, *)``.
+        weight: optional class weights of shape ``(C,)`` (a tensor, or a sequence of numbers
+            ``>= 0``).
         reduction: ``"mean"`` (see above), ``"sum"`` or ``"none"``.
 
     Shape:
@@ -101,9 +100,7 @@ def cross_entropy_loss(
         tensor(0.)
     """
     fn = "cross_entropy_loss"
-    check_reduction(reduction, fn)
     check_logits(input, fn)
-    check_fraction(label_smoothing, "label_smoothing", fn)
     index = is_index_target(input, target, fn)
     dtype = compute_dtype(input, target)
     num_classes = input.shape[1]
@@ -139,36 +136,14 @@ def cross_entropy_loss(
     return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=wmap, denominator=denominator)
 
 
-class CrossEntropyLoss(LossModule):
-    """Module form of :func:`cross_entropy_loss`; ``weight`` is a buffer. Pass a per-call
-    ``weight_map`` to ``forward(input, target, weight_map=...)``."""
-
-    function = cross_entropy_loss
-
-    def __init__(
-        self,
-        *,
-        weight: Tensor | None = None,
-        ignore_index: int | None = None,
-        label_smoothing: float = 0.0,
-        reduction: str = "mean",
-    ) -> None:
-        check_fraction(label_smoothing, "label_smoothing", "CrossEntropyLoss")
-        super().__init__(
-            weight=as_tensor_option(weight),
-            ignore_index=ignore_index,
-            label_smoothing=label_smoothing,
-            reduction=reduction,
-        )
-
-
-register_loss(
+CrossEntropyLoss = register_loss(
     "cross_entropy",
     family="classification",
     function=cross_entropy_loss,
-    module=CrossEntropyLoss,
+    module="CrossEntropyLoss",
     aliases=("ce", "pixel_weighted_ce"),
     formula="-sum_c w_c q_c log softmax(x)_c, mean over the targets' class weight",
     reference="label smoothing: Szegedy et al., arXiv:1512.00567; "
     "weight map: Ronneberger et al., U-Net, arXiv:1505.04597",
-)
+    examples=index_examples,
+).module

@@ -2,64 +2,45 @@
 
 from __future__ import annotations
 
-from numbers import Real
-
 import torch
 from torch import Tensor
 
 from .._core.checks import check_tensor
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.module import LossModule, as_tensor_option
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.numerics import focal_factor
+from .._core.options import Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
+    CLASSIFICATION_DOCS,
+    Alpha,
+    ElementWeight,
+    FocalModule,
+    Gamma,
+    IgnoreValue,
+    Normalizer,
+    binary_examples,
     binary_terms,
-    check_alpha,
     check_binary_target,
-    check_gamma,
+    check_normalizer_reduction,
     class_vector,
     combine_binary,
     location_weight,
-    modulating_factor,
 )
 
-Normalizer = str | float | Tensor | None
 
-
-def _check_normalizer(normalizer: Normalizer, reduction: str, fn: str) -> None:
-    if normalizer is None:
-        return
-    if isinstance(normalizer, str):
-        if normalizer != "positives":
-            raise ValueError(
-                f"{fn}: expected normalizer to be None, 'positives', a number or a tensor, "
-                f"got {normalizer!r}"
-            )
-    elif isinstance(normalizer, Real):
-        if not float(normalizer) >= 0:
-            raise ValueError(f"{fn}: expected normalizer >= 0, got {normalizer!r}")
-    elif not isinstance(normalizer, Tensor):
-        raise TypeError(
-            f"{fn}: expected normalizer to be None, 'positives', a number or a tensor, "
-            f"got {type(normalizer).__name__}"
-        )
-    if reduction != "mean":
-        raise ValueError(
-            f"{fn}: normalizer replaces the denominator of reduction='mean', got "
-            f"reduction={reduction!r}"
-        )
-
-
+@loss_function(CLASSIFICATION_DOCS)
 def focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float | Tensor | None = 0.25,
-    gamma: float = 2.0,
-    weight: Tensor | None = None,
-    ignore_index: float | None = None,
+    alpha: Alpha = 0.25,
+    gamma: Gamma = 2.0,
+    weight: ElementWeight = None,
+    ignore_index: IgnoreValue = None,
     normalizer: Normalizer = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Sigmoid focal loss (Lin et al. 2017): BCE on logits scaled down for easy examples.
 
@@ -82,27 +63,22 @@ def focal_loss(
     ``alpha[c]`` and its negatives by ``1 - alpha[c]`` (MONAI's sequence ``alpha`` leaves the
     negatives at 1).
 
-    Degenerate cases: an empty input, or one whose targets all equal ``ignore_index``, gives 0
-    for ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"`` holds 0
-    at ignored entries); an all-zero ``weight`` gives 0. ``normalizer="positives"`` without
-    any positive divides by 1, so the mean is then the sum. Saturated logits (e.g. ``+-1e4``)
-    give finite values and gradients for every ``gamma >= 0``; logits must be finite
-    (``+-inf`` gives NaN or inf).
+    Degenerate cases: {{ignored}}; an all-zero ``weight`` gives 0.
+    ``normalizer="positives"`` without any positive divides by 1, so the mean is then the sum.
+    {{saturated}} This holds for every ``gamma >= 0``.
 
     Args:
         input: logits of any shape, e.g. ``(N, C, *)`` (multilabel) or ``(N,)``; floating.
         target: the same shape, values in [0, 1] (or ``ignore_index``).
         alpha: weight of the positive term (the negative term gets ``1 - alpha``): a number in
-            [0, 1] (default 0.25, RetinaNet), a ``(C,)`` tensor along dim 1, or None (off).
-        gamma: focusing parameter ``>= 0`` (default 2).
-        weight: optional elementwise weight broadcastable to ``input``.
+            [0, 1] (default 0.25, RetinaNet), a ``(C,)`` tensor along dim 1 (or a sequence of
+            numbers), or None (off).
         ignore_index: target entries equal to this value contribute nothing and leave the mean.
         normalizer: for ``"mean"``, divide the sum by it (by 1 where it is <= 0) instead of the
             number of valid elements: ``"positives"`` (the sum of the valid targets, i.e. the
             number of positive entries for 0/1 targets, as RetinaNet's normalisation by the
             anchors assigned to a box), a number or a tensor (e.g. a count all-reduced across
             processes).
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
     Shape:
         ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"`` (ignored
@@ -128,12 +104,9 @@ def focal_loss(
         tensor(0.1733)
     """
     fn = "focal_loss"
-    check_reduction(reduction, fn)
+    check_normalizer_reduction(normalizer, reduction, fn)
     check_tensor(input, "input", fn, floating=True)
     check_binary_target(input, target, fn, ignore_index=ignore_index)
-    check_alpha(alpha, fn)
-    check_gamma(gamma, fn)
-    _check_normalizer(normalizer, reduction, fn)
     dtype = compute_dtype(input, target)
     x = upcast(input, dtype)
     y = target.to(dtype)
@@ -142,10 +115,11 @@ def focal_loss(
         valid = target != ignore_index
         y = torch.where(valid, y, y.new_zeros(()))
     pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
-    pos_scale = neg_scale = None
+    pos_scale: float | Tensor | None = None
+    neg_scale: float | Tensor | None = None
     if gamma != 0:
-        pos_scale = modulating_factor(-neg, gamma)  # (1 - p)^gamma
-        neg_scale = modulating_factor(-pos, gamma)  # p^gamma
+        pos_scale = focal_factor(-pos, gamma)  # (1 - p)^gamma
+        neg_scale = focal_factor(-neg, gamma)  # p^gamma = (1 - (1 - p))^gamma
     a = class_vector(alpha, input, "alpha", fn, dtype)
     if a is not None:
         pos_scale = a if pos_scale is None else a * pos_scale
@@ -157,40 +131,14 @@ def focal_loss(
     return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
 
 
-class FocalLoss(LossModule):
-    """Module form of :func:`focal_loss`; a per-class ``alpha`` is a buffer. Pass a per-call
-    elementwise ``weight`` to ``forward(input, target, weight=...)``."""
-
-    function = focal_loss
-
-    def __init__(
-        self,
-        *,
-        alpha: float | Tensor | None = 0.25,
-        gamma: float = 2.0,
-        ignore_index: float | None = None,
-        normalizer: Normalizer = None,
-        reduction: str = "mean",
-    ) -> None:
-        alpha = as_tensor_option(alpha)
-        check_alpha(alpha, "FocalLoss")
-        check_gamma(gamma, "FocalLoss")
-        _check_normalizer(normalizer, reduction, "FocalLoss")
-        super().__init__(
-            alpha=alpha,
-            gamma=gamma,
-            ignore_index=ignore_index,
-            normalizer=normalizer,
-            reduction=reduction,
-        )
-
-
-register_loss(
+FocalLoss = register_loss(
     "focal",
     family="classification",
     function=focal_loss,
-    module=FocalLoss,
+    module="FocalLoss",
+    base=FocalModule,
     aliases=("sigmoid_focal",),
     formula="-alpha_t (1 - p_t)^gamma log p_t, p = sigmoid(x)",
     reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, arXiv:1708.02002",
-)
+    examples=binary_examples,
+).module

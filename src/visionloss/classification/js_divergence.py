@@ -7,23 +7,27 @@ import math
 import torch
 from torch import Tensor
 
+from .._core.declare import loss_function
 from .._core.registry import register_loss
 from ._common import (
+    DIVERGENCE_DOCS,
     DivergenceModule,
-    check_kl_reduction,
-    check_temperature,
+    DivergenceReduction,
+    Temperature,
     distribution_log_probs,
     kl_terms,
+    pair_examples,
     reduce_divergence,
 )
 
 
+@loss_function(DIVERGENCE_DOCS)
 def js_divergence_loss(
     input: Tensor,
     target: Tensor,
     *,
-    temperature: float = 1.0,
-    reduction: str = "batchmean",
+    temperature: Temperature = 1.0,
+    reduction: DivergenceReduction = "batchmean",
 ) -> Tensor:
     r"""Jensen-Shannon divergence between the categorical distributions of two logit tensors.
 
@@ -36,23 +40,12 @@ def js_divergence_loss(
     Symmetric, bounded by :math:`\log 2` (natural log) per distribution at ``T = 1``, and finite
     when the supports differ. :math:`\log m` is computed as ``logaddexp(log p, log q) - log 2``.
 
-    Degenerate cases: an empty input (``N = 0`` or an empty ``*``) gives 0 for every
-    reduction but ``"none"`` (an empty tensor), attached to the graph. Probability 0 (a
-    ``-inf`` entry) is allowed on either side, also on both at once. Disjoint supports (and
-    saturated logits, e.g. ``+-1e4``, that pick different classes) give the maximum
-    :math:`T^2 \log 2` with a zero gradient: the divergence is flat there. Each distribution
-    needs at least one finite entry and none equal to ``+inf``; otherwise the result is
-    undefined.
-
-    Args:
-        input: logits (or log-probabilities) ``(N, C, *)``.
-        target: logits (or log-probabilities) of the same shape.
-        temperature: ``T > 0``.
-        reduction: ``"batchmean"`` (default), ``"mean"`` (over the ``N * prod(*)``
-            distributions), ``"sum"`` or ``"none"``.
+    {{empty}} Probability 0 may be on both sides at once. Disjoint supports (and saturated logits, e.g.
+    ``+-1e4``, that pick different classes) give the maximum :math:`T^2 \log 2` with a zero
+    gradient: the divergence is flat there. {{support}}
 
     Shape:
-        ``input``, ``target``: ``(N, C, *)``; output: scalar, or ``(N, *)`` for ``"none"``.
+        {{shape}}
 
     Returns:
         the divergence in nats, in ``[0, T^2 log 2]``; float32 for fp16/bf16 inputs.
@@ -68,37 +61,28 @@ def js_divergence_loss(
         >>> js_divergence_loss(a, b)                     # log 2, where KL would be infinite
         tensor(0.6931)
     """
-    fn = "js_divergence_loss"
-    check_kl_reduction(reduction, fn)
-    log_q, log_p = distribution_log_probs(input, target, temperature, fn)
+    log_q, log_p = distribution_log_probs(input, target, temperature, "js_divergence_loss")
     neg_inf = float("-inf")
     both_zero = (log_p == neg_inf) & (log_q == neg_inf)
     zero = log_p.new_zeros(())
     log_m = torch.logaddexp(
         torch.where(both_zero, zero, log_p), torch.where(both_zero, zero, log_q)
     ) - math.log(2.0)
-    values = 0.5 * (kl_terms(log_p, log_m) + kl_terms(log_q, log_m))
+    # m >= p / 2 and m >= q / 2: neither KL to m is infinite
+    values = 0.5 * (kl_terms(log_p, log_m)[0] + kl_terms(log_q, log_m)[0])
     if temperature != 1:
         values = values * float(temperature) ** 2
-    return reduce_divergence(values, reduction, fn)
+    return reduce_divergence(values, reduction)
 
 
-class JSDivergenceLoss(DivergenceModule):
-    """Module form of :func:`js_divergence_loss`."""
-
-    function = js_divergence_loss
-
-    def __init__(self, *, temperature: float = 1.0, reduction: str = "batchmean") -> None:
-        check_temperature(temperature, "JSDivergenceLoss")
-        super().__init__(temperature=temperature, reduction=reduction)
-
-
-register_loss(
+JSDivergenceLoss = register_loss(
     "js_divergence",
     family="classification",
     function=js_divergence_loss,
-    module=JSDivergenceLoss,
+    module="JSDivergenceLoss",
+    base=DivergenceModule,
     aliases=("js",),
     formula="T^2 [KL(p || m) + KL(q || m)] / 2, m = (p + q) / 2",
     reference="Lin, IEEE Trans. Inf. Theory 1991",
-)
+    examples=pair_examples,
+).module

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from .._core.declare import loss_function
 from .._core.registry import register_loss
 from ._common import (
+    DIVERGENCE_DOCS,
+    Direction,
     DivergenceModule,
-    check_kl_reduction,
-    check_temperature,
+    DivergenceReduction,
+    Temperature,
     distribution_log_probs,
     kl_terms,
+    pair_examples,
     reduce_divergence,
 )
 
-DIRECTIONS = ("forward", "reverse")
 
-
-def _check_direction(direction: str, fn: str) -> None:
-    if direction not in DIRECTIONS:
-        raise ValueError(
-            f"{fn}: expected direction to be 'forward' (KL(target || input)) or 'reverse' "
-            f"(KL(input || target)), got {direction!r}"
-        )
-
-
+@loss_function(DIVERGENCE_DOCS)
 def kl_divergence_loss(
     input: Tensor,
     target: Tensor,
     *,
-    direction: str = "forward",
-    temperature: float = 1.0,
-    reduction: str = "batchmean",
+    direction: Direction = "forward",
+    temperature: Temperature = 1.0,
+    reduction: DivergenceReduction = "batchmean",
 ) -> Tensor:
     r"""KL divergence between the categorical distributions of two tensors of logits.
 
@@ -52,8 +47,8 @@ def kl_divergence_loss(
     divergence is therefore the explicit ``direction`` word, whose error message spells out
     which KL each value means. Both sides may be logits or log-probabilities (``log_softmax`` leaves
     log-probabilities unchanged; ``-inf`` entries, i.e. probability 0, are fine: ``0 log 0 = 0``).
-    For probabilities pass ``probs.log()``. The ``T^2`` factor keeps the gradient scale
-    independent of the temperature. Gradients reach both sides; detach the teacher yourself.
+    For probabilities pass ``probs.log()``. Gradients reach both sides; detach the teacher
+    yourself.
 
     **Why** ``F.kl_div(P.log(), Q, log_target=True)`` **(seed 003) is not a KL divergence.**
     ``F.kl_div(input, target)`` expects ``input`` to be log-probabilities of the *second*
@@ -68,28 +63,18 @@ def kl_divergence_loss(
     log_target=True, reduction="sum")``, here ``kl_divergence_loss(P.log()[None],
     Q.log()[None])``.
 
-    Degenerate cases: an empty input (``N = 0`` or an empty ``*``) gives 0 for every
-    reduction but ``"none"`` (an empty tensor), attached to the graph. Probability 0 (a
-    ``-inf`` entry) is allowed on either side. In :math:`\mathrm{KL}(a \| b)` a class with
-    :math:`a_c = 0` contributes 0 (``0 log 0 = 0``) with finite gradients; a class with
-    :math:`b_c = 0 < a_c` makes the divergence infinite and the result is ``inf``, with the
-    finite gradient of the other classes in both directions (the infinity is a constant);
-    :func:`js_divergence_loss` stays finite there. Saturated logits (e.g.
-    ``+-1e4``) give finite values and gradients. Each distribution needs at least one finite
-    entry and none equal to ``+inf``; otherwise the result is undefined.
+    {{empty}} In :math:`\mathrm{KL}(a \| b)` a class with :math:`a_c = 0`
+    contributes 0 (``0 log 0 = 0``) with finite gradients; a class with :math:`b_c = 0 < a_c`
+    makes the divergence infinite and the result is ``inf``, with the finite gradient of the
+    other classes in both directions (the infinity is a constant); :func:`js_divergence_loss`
+    stays finite there. Saturated logits (e.g. ``+-1e4``) give finite values and gradients.
+    {{support}}
 
     Args:
-        input: logits (or log-probabilities) ``(N, C, *)`` of the model distribution q.
-        target: logits (or log-probabilities) of the same shape, the reference distribution p.
         direction: ``"forward"``: KL(target || input); ``"reverse"``: KL(input || target).
-        temperature: ``T > 0``; both sides are divided by it and the result multiplied by T^2.
-        reduction: ``"batchmean"`` (default: sum divided by ``N``), ``"mean"`` (average over
-            the ``N * prod(*)`` distributions; equal to ``"batchmean"`` for ``(N, C)``),
-            ``"sum"`` or ``"none"``. Unlike torch, ``"mean"`` does not divide by ``C``, and
-            ``"none"`` returns one value per distribution.
 
     Shape:
-        ``input``, ``target``: ``(N, C, *)``; output: scalar, or ``(N, *)`` for ``"none"``.
+        {{shape}}
 
     Returns:
         the divergence (>= 0); float32 for fp16/bf16 inputs.
@@ -113,39 +98,21 @@ def kl_divergence_loss(
         >>> kl_divergence_loss(s, t), kl_divergence_loss(s, t, direction="reverse")
         (tensor(0.4338), tensor(0.3278))
     """
-    fn = "kl_divergence_loss"
-    check_kl_reduction(reduction, fn)
-    _check_direction(direction, fn)
-    log_q, log_p = distribution_log_probs(input, target, temperature, fn)
-    values = kl_terms(log_p, log_q) if direction == "forward" else kl_terms(log_q, log_p)
+    log_q, log_p = distribution_log_probs(input, target, temperature, "kl_divergence_loss")
+    values, infinite = kl_terms(log_p, log_q) if direction == "forward" else kl_terms(log_q, log_p)
     if temperature != 1:
         values = values * float(temperature) ** 2
-    return reduce_divergence(values, reduction, fn)
+    return reduce_divergence(values, reduction, infinite)
 
 
-class KLDivergenceLoss(DivergenceModule):
-    """Module form of :func:`kl_divergence_loss`."""
-
-    function = kl_divergence_loss
-
-    def __init__(
-        self,
-        *,
-        direction: str = "forward",
-        temperature: float = 1.0,
-        reduction: str = "batchmean",
-    ) -> None:
-        _check_direction(direction, "KLDivergenceLoss")
-        check_temperature(temperature, "KLDivergenceLoss")
-        super().__init__(direction=direction, temperature=temperature, reduction=reduction)
-
-
-register_loss(
+KLDivergenceLoss = register_loss(
     "kl_divergence",
     family="classification",
     function=kl_divergence_loss,
-    module=KLDivergenceLoss,
+    module="KLDivergenceLoss",
+    base=DivergenceModule,
     aliases=("kl", "kl_div"),
     formula="T^2 sum_c p_c (log p_c - log q_c), p = softmax(target/T), q = softmax(input/T)",
     reference="Kullback & Leibler 1951; distillation: Hinton et al., arXiv:1503.02531",
-)
+    examples=pair_examples,
+).module

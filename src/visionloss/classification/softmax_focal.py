@@ -5,33 +5,37 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.module import LossModule, as_tensor_option
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.numerics import focal_factor
+from .._core.options import IgnoreIndex, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
-    check_alpha,
-    check_gamma,
+    CLASSIFICATION_DOCS,
+    Alpha,
+    Gamma,
+    WeightMap,
     check_logits,
     class_vector,
+    index_examples,
     index_target,
     is_index_target,
     location_shape,
     location_weight,
-    log1mexp,
-    modulating_factor,
 )
 
 
+@loss_function(CLASSIFICATION_DOCS)
 def softmax_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float | Tensor | None = None,
-    gamma: float = 2.0,
-    ignore_index: int | None = None,
-    weight_map: Tensor | None = None,
-    reduction: str = "mean",
+    alpha: Alpha = None,
+    gamma: Gamma = 2.0,
+    ignore_index: IgnoreIndex = None,
+    weight_map: WeightMap = None,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Multiclass focal loss on softmax(input) over dim 1.
 
@@ -52,22 +56,15 @@ def softmax_focal_loss(
     ``focal_loss``, whose mean also divides by ``C`` times the locations (ignored ones included).
     Here a scalar ``alpha`` scales every class alike.
 
-    Degenerate cases: an empty input, or one whose targets all equal ``ignore_index``, gives 0
-    for ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"`` holds 0
-    at ignored locations); an all-zero ``weight_map`` gives 0. A probability target that is
-    all zero at a location gives 0 there, and the location still counts in the mean. A
+    Degenerate cases: {{ignored}}; an all-zero ``weight_map`` gives 0. A probability target
+    that is all zero at a location gives 0 there, and the location still counts in the mean. A
     certain correct prediction (e.g. logits ``+-1e4``) gives 0 with a finite, zero gradient; a
     certain wrong one costs about the logit gap (the modulating factor is 1). Logits must be
     finite.
 
     Args:
-        input: logits of shape ``(N, C, *)``, floating point.
-        target: class indices ``(N, *)`` (integer dtype) or probabilities ``(N, C, *)``.
-        alpha: None (default), a number (every class), or per-class weights of shape ``(C,)``.
-        gamma: focusing parameter ``>= 0`` (default 2).
-        ignore_index: label left out of the loss and the mean (class-index targets only).
-        weight_map: optional per-location weight broadcastable to ``(N, *)`` (multiplies the
-            numerator only).
+        alpha: None (default), a number (every class), or per-class weights of shape ``(C,)``
+            (a tensor or a sequence of numbers).
         reduction: ``"mean"`` (over valid locations), ``"sum"`` or ``"none"``.
 
     Shape:
@@ -91,10 +88,7 @@ def softmax_focal_loss(
         True
     """
     fn = "softmax_focal_loss"
-    check_reduction(reduction, fn)
     check_logits(input, fn)
-    check_alpha(alpha, fn)
-    check_gamma(gamma, fn)
     index = is_index_target(input, target, fn)
     dtype = compute_dtype(input, target)
     wmap = location_weight(weight_map, location_shape(input), fn, dtype)
@@ -106,7 +100,7 @@ def softmax_focal_loss(
         log_pt = log_p.gather(1, safe.unsqueeze(1))
         loss = -log_pt
         if gamma != 0:
-            loss = modulating_factor(log1mexp(log_pt), gamma) * loss
+            loss = focal_factor(log_pt, gamma) * loss
         if a is not None:
             a_t = a if not isinstance(a, Tensor) or a.dim() == 0 else a.flatten()[safe].unsqueeze(1)
             loss = a_t * loss
@@ -114,38 +108,19 @@ def softmax_focal_loss(
     else:
         terms = -upcast(target, dtype) * log_p
         if gamma != 0:
-            terms = modulating_factor(log1mexp(log_p), gamma) * terms
+            terms = focal_factor(log_p, gamma) * terms
         if a is not None:
             terms = a * terms
         loss = terms.sum(1)
     return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=wmap)
 
 
-class SoftmaxFocalLoss(LossModule):
-    """Module form of :func:`softmax_focal_loss`; a per-class ``alpha`` is a buffer. Pass a
-    per-call ``weight_map`` to ``forward(input, target, weight_map=...)``."""
-
-    function = softmax_focal_loss
-
-    def __init__(
-        self,
-        *,
-        alpha: float | Tensor | None = None,
-        gamma: float = 2.0,
-        ignore_index: int | None = None,
-        reduction: str = "mean",
-    ) -> None:
-        alpha = as_tensor_option(alpha)
-        check_alpha(alpha, "SoftmaxFocalLoss")
-        check_gamma(gamma, "SoftmaxFocalLoss")
-        super().__init__(alpha=alpha, gamma=gamma, ignore_index=ignore_index, reduction=reduction)
-
-
-register_loss(
+SoftmaxFocalLoss = register_loss(
     "softmax_focal",
     family="classification",
     function=softmax_focal_loss,
-    module=SoftmaxFocalLoss,
+    module="SoftmaxFocalLoss",
     formula="-alpha_y (1 - p_y)^gamma log p_y, p = softmax(x)",
     reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, arXiv:1708.02002",
-)
+    examples=index_examples,
+).module

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .._core.checks import shape_str
+from ..errors import InputError, InputTypeError, OptionError
 
 _SCIPY_MISSING = (
     "unet_weight_map needs scipy (scipy.ndimage: distance transforms and connected "
@@ -16,7 +18,7 @@ _SCIPY_MISSING = (
 )
 
 
-def _ndimage():
+def _ndimage() -> Any:
     try:
         from scipy import ndimage
     except ImportError as err:
@@ -24,7 +26,7 @@ def _ndimage():
     return ndimage
 
 
-def _objects(mask: np.ndarray, ndimage) -> tuple[np.ndarray, int]:
+def _objects(mask: np.ndarray, ndimage: Any) -> tuple[np.ndarray, int]:
     """Number the objects of one label image: the connected components (8-connectivity) of
     each nonzero label value, so instance labels and binary masks both work."""
     objects = np.zeros(mask.shape, dtype=np.int64)
@@ -39,7 +41,11 @@ def _objects(mask: np.ndarray, ndimage) -> tuple[np.ndarray, int]:
 
 
 def _weight_map_2d(
-    mask: np.ndarray, w0: float, sigma: float, class_weights: tuple[float, float] | None, ndimage
+    mask: np.ndarray,
+    w0: float,
+    sigma: float,
+    class_weights: tuple[float, float] | None,
+    ndimage: Any,
 ) -> np.ndarray:
     foreground = mask > 0
     size = mask.size
@@ -124,24 +130,24 @@ def unet_weight_map(
     elif isinstance(mask, np.ndarray):
         array = mask
     else:
-        raise TypeError(
+        raise InputTypeError(
             f"{fn}: expected mask to be a tensor or a NumPy array, got {type(mask).__name__}"
         )
     if not (np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_):
-        raise TypeError(f"{fn}: expected an integer or bool label mask, got {array.dtype}")
+        raise InputTypeError(f"{fn}: expected an integer or bool label mask, got {array.dtype}")
     if array.ndim not in (2, 3):
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected mask of shape (H, W) or (N, H, W), got {shape_str(array.shape)}"
         )
     if array.size and array.min() < 0:
-        raise ValueError(f"{fn}: expected mask labels >= 0, got {int(array.min())}")
+        raise InputError(f"{fn}: expected mask labels >= 0, got {int(array.min())}")
     if not isinstance(w0, Real) or w0 < 0:
-        raise ValueError(f"{fn}: expected w0 >= 0, got {w0!r}")
+        raise OptionError(f"{fn}: expected w0 >= 0, got {w0!r}")
     if not isinstance(sigma, Real) or not sigma > 0:
-        raise ValueError(f"{fn}: expected sigma > 0, got {sigma!r}")
+        raise OptionError(f"{fn}: expected sigma > 0, got {sigma!r}")
     if class_weights is not None:
         if len(class_weights) != 2 or any(float(c) < 0 for c in class_weights):
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected class_weights (w_background, w_foreground) >= 0, "
                 f"got {class_weights!r}"
             )

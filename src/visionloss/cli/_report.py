@@ -1,12 +1,12 @@
 """A self-contained HTML report: tables, PNG figures embedded as base64, formulas, environment.
 
-Used by ``visionloss tour``. Nothing is fetched at view time (no scripts, no fonts, no CDN).
+Used by ``visionloss tour``; the page is a Jinja2 template (autoescaped), Jinja2 comes with the
+``experiments`` extra. Nothing is fetched at view time (no scripts, no fonts, no CDN).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +28,69 @@ pre { background: #f6f6f8; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem
 figure { margin: 0.8rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 .meta { color: #666; font-size: 0.9rem; } .ok { color: #137333; } .failed { color: #b3261e; }
 section.error { border-left: 4px solid #b3261e; padding-left: 1rem; }
+"""
+
+_PAGE = """\
+{%- macro table(columns, rows) -%}
+<table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
+{%- for row in rows %}<tr>{% for v in row %}<td{% if v is number %} class="num"{% endif %}>
+{{- v | fmt }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{%- endmacro -%}
+{%- macro formulas(specs) -%}
+<table><thead><tr><th>loss</th><th>family</th><th>formula</th><th>reference</th></tr></thead>
+<tbody>{% for s in specs %}<tr><td><code>{{ s.name }}</code></td><td>{{ s.family }}</td>
+<td><code>{{ s.formula or s.summary }}</code></td><td>{{ s.reference }}</td></tr>{% endfor %}
+</tbody></table>
+{%- endmacro -%}
+<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>visionloss tour</title><style>{{ css }}</style></head>
+<body>
+<h1>visionloss tour</h1>
+<p class="meta">visionloss {{ version }} &middot; {{ sections | length }} experiments
+({{ "quick" if quick else "full" }} mode) &middot; {{ failed }} failed &middot;
+total wall time {{ "%.1f" | format(total_seconds) }} s</p>
+<h2>Contents</h2><ul>
+{%- for s in sections %}
+<li><a href="#{{ s.anchor }}">{{ s.experiment.name }}</a> &mdash;
+{{ "failed" if s.error else "ok" }}, {{ "%.1f" | format(s.seconds) }} s</li>
+{%- endfor %}</ul>
+{% for s in sections -%}
+{%- set exp = s.experiment -%}
+<section id="{{ s.anchor }}" class="experiment{{ ' error' if s.error else '' }}" data-experiment="{{ exp.name }}">
+<h2>{{ exp.name }}</h2>
+<p>{{ exp.summary }}</p>
+<p class="meta">family: {{ exp.family }} &middot; status:
+{% if s.error %}<span class="failed">failed</span>{% else %}<span class="ok">ok</span>{% endif %}
+&middot; wall time: {{ "%.1f" | format(s.seconds) }} s
+{%- if exp.reference %} &middot; reference: {{ exp.reference }}{% endif %}</p>
+{% if s.error %}<pre>{{ s.error }}</pre>{% endif %}
+{%- if s.result is not none %}
+<h3>{{ s.result.title }}</h3>
+{{ table(s.result.columns, s.result.rows) }}
+{% if s.result.notes %}<p>{{ s.result.notes }}</p>{% endif %}
+{%- for f in s.result.figures %}{% set img = embed(f) %}
+{%- if img %}
+<figure><img alt="{{ img.name }}" src="data:{{ img.mime }};base64,{{ img.data }}">
+<figcaption class="meta">{{ img.name }}</figcaption></figure>
+{%- else %}
+<p class="meta">figure not embedded: {{ f }}</p>
+{%- endif %}{% endfor %}
+{%- endif %}
+{%- if s.losses %}
+<h3>Losses in this experiment</h3>
+{{ formulas(s.losses) }}
+{%- endif %}
+</section>
+{% endfor -%}
+<section id="catalogue"><h2>Catalogue of losses</h2>
+{{ formulas(catalogue) }}
+</section>
+<section id="environment"><h2>Environment</h2>
+{{ table(["", "version / device"], env.items()) }}
+</section>
+</body></html>
 """
 
 _MIME = {
@@ -54,34 +117,15 @@ class Section:
         return "exp-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.experiment.name)
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def table(columns: Sequence[Any], rows: Sequence[Sequence[Any]]) -> str:
-    """An HTML table; numbers are right-aligned and formatted like the console tables."""
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
-    body = []
-    for row in rows:
-        cells = []
-        for value in row:
-            cls = ' class="num"' if isinstance(value, (int, float)) else ""
-            cells.append(f"<td{cls}>{_e(_fmt(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def embed_figure(path: Path) -> str:
-    """The figure as an ``<img>`` with a data URI (a note when the file is missing)."""
+def embed(path: str | Path) -> dict[str, str] | None:
+    """The figure as a data URI's parts (``name``, ``mime``, ``data``); None when the file is
+    missing or not an image."""
     path = Path(path)
     mime = _MIME.get(path.suffix.lower())
     if mime is None or not path.is_file():
-        return f'<p class="meta">figure not embedded: {_e(path)}</p>'
+        return None
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (
-        f'<figure><img alt="{_e(path.name)}" src="data:{mime};base64,{data}">'
-        f'<figcaption class="meta">{_e(path.name)}</figcaption></figure>'
-    )
+    return {"name": path.name, "mime": mime, "data": data}
 
 
 def losses_mentioned(texts: Sequence[Any]) -> list[LossSpec]:
@@ -96,47 +140,6 @@ def losses_mentioned(texts: Sequence[Any]) -> list[LossSpec]:
     return found
 
 
-def formula_table(specs: Sequence[LossSpec]) -> str:
-    rows = "".join(
-        f"<tr><td><code>{_e(s.name)}</code></td><td>{_e(s.family)}</td>"
-        f"<td><code>{_e(s.formula or s.summary)}</code></td><td>{_e(s.reference)}</td></tr>"
-        for s in specs
-    )
-    return (
-        "<table><thead><tr><th>loss</th><th>family</th><th>formula</th><th>reference</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def _section(sec: Section) -> str:
-    exp = sec.experiment
-    status = '<span class="ok">ok</span>' if not sec.error else '<span class="failed">failed</span>'
-    parts = [
-        f'<section id="{sec.anchor}" class="experiment{" error" if sec.error else ""}" '
-        f'data-experiment="{_e(exp.name)}">',
-        f"<h2>{_e(exp.name)}</h2>",
-        f"<p>{_e(exp.summary)}</p>",
-        f'<p class="meta">family: {_e(exp.family)} &middot; status: {status} &middot; '
-        f"wall time: {sec.seconds:.1f} s"
-        + (f" &middot; reference: {_e(exp.reference)}" if exp.reference else "")
-        + "</p>",
-    ]
-    if sec.error:
-        parts.append(f"<pre>{_e(sec.error)}</pre>")
-    if sec.result is not None:
-        res = sec.result
-        parts.append(f"<h3>{_e(res.title)}</h3>")
-        parts.append(table(res.columns, res.rows))
-        if res.notes:
-            parts.append(f"<p>{_e(res.notes)}</p>")
-        parts.extend(embed_figure(f) for f in res.figures)
-    if sec.losses:
-        parts.append("<h3>Losses in this experiment</h3>")
-        parts.append(formula_table(sec.losses))
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
 def render(
     sections: Sequence[Section],
     *,
@@ -146,31 +149,23 @@ def render(
     version: str,
 ) -> str:
     """The whole HTML document."""
-    failed = [s for s in sections if s.error]
-    toc = "".join(
-        f'<li><a href="#{s.anchor}">{_e(s.experiment.name)}</a> &mdash; '
-        f"{'failed' if s.error else 'ok'}, {s.seconds:.1f} s</li>"
-        for s in sections
-    )
-    env_rows = [[k, v] for k, v in env.items()]
-    body = [
-        "<h1>visionloss tour</h1>",
-        f'<p class="meta">visionloss {_e(version)} &middot; {len(sections)} experiments '
-        f"({'quick' if quick else 'full'} mode) &middot; {len(failed)} failed &middot; "
-        f"total wall time {total_seconds:.1f} s</p>",
-        f"<h2>Contents</h2><ul>{toc}</ul>",
-        *(_section(s) for s in sections),
-        '<section id="catalogue"><h2>Catalogue of losses</h2>',
-        formula_table(list_losses()),
-        "</section>",
-        '<section id="environment"><h2>Environment</h2>',
-        table(["", "version / device"], env_rows),
-        "</section>",
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>visionloss tour</title><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body></html>\n"
+    try:
+        import jinja2
+        from markupsafe import Markup
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the tour report needs Jinja2: pip install 'visionloss[experiments]'"
+        ) from err
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    environment.filters["fmt"] = _fmt
+    return environment.from_string(_PAGE).render(
+        css=Markup(_CSS),
+        sections=sections,
+        failed=sum(1 for s in sections if s.error),
+        catalogue=list_losses(),
+        env=env,
+        quick=quick,
+        total_seconds=total_seconds,
+        version=version,
+        embed=embed,
     )

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from .._core.registry import get_loss
 
     for name in args.loss:
-        get_loss(name)  # unknown names: ValueError with close matches -> exit 2
+        get_loss(name)  # unknown names: UnknownNameError with close matches -> exit 2
     if args.device == "cuda" and not torch.cuda.is_available():
         raise CommandError("--device cuda, but torch sees no CUDA device")
     runner = load_runner()

@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     quick = opts.pop("quick") or args.quick
     out = opts.pop("out") or args.out
     folder = make_folder(Path(out) if out else Path("out") / exp.name, "--out")
-    # a value the experiment rejects: ExperimentOptionError, one line, exit 2
+    # a value the experiment rejects: ExperimentError, one line, exit 2
     run_experiment(exp.name, quick=quick, out=folder, **opts)
     return 0

@@ -3,28 +3,29 @@
 Each sub-command lives in its own module of this package and exposes
 ``add_parser(subparsers)``, which registers its parser with ``handler=run``.
 
-User errors (an unknown command, loss, family or experiment, a bad option value, an output path
-that cannot be written) are printed as one line on stderr, with close matches where there are
-some, and exit with status 2; anything else is a bug and keeps its traceback.
+User errors are told apart by their type (:mod:`visionloss.errors`), never by their message:
+:class:`CommandError` (a bad argument, an output path that cannot be written, an option value
+a loss rejects), ``UnknownNameError`` (an unknown loss, family or experiment) and
+``ExperimentError`` (an experiment rejects an option) are printed as one line on stderr, with
+close matches where there are some, and exit with status 2; anything else is a bug and keeps
+its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
+
+from ..errors import ExperimentError, UnknownNameError, VisionLossError, did_you_mean
 
 # sub-command modules, in the order shown by --help
 COMMANDS = ("list_cmd", "show", "plot", "bench", "experiment", "tour", "env")
 
-# ValueErrors of the library that are about a name the user typed (they carry close matches)
-USER_VALUE_ERRORS = ("unknown loss", "unknown experiment", "unknown family")
 
-
-class CommandError(Exception):
+class CommandError(VisionLossError):
     """A user error: printed as one line, exit code 2. ``prog`` names the command."""
 
     def __init__(self, message: str, prog: str | None = None) -> None:
@@ -40,10 +41,8 @@ class Parser(argparse.ArgumentParser):
         raise CommandError(f"{message} (see `{self.prog} --help`)", prog=self.prog)
 
 
-def close_matches(word: str, choices: Iterable[str]) -> str:
-    """``"; did you mean 'a', 'b'?"`` for the choices close to ``word``, else ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+# the errors a user makes on the command line (one line, exit 2); other errors are bugs
+USER_ERRORS = (CommandError, UnknownNameError, ExperimentError)
 
 
 def family_type(value: str) -> str:
@@ -54,7 +53,7 @@ def family_type(value: str) -> str:
     family = value.strip().lower()
     if family not in FAMILIES:
         raise argparse.ArgumentTypeError(
-            f"unknown family {value!r}{close_matches(family, FAMILIES)} "
+            f"unknown family {value!r}{did_you_mean(family, FAMILIES)} "
             f"(families: {', '.join(FAMILIES)})"
         )
     return family
@@ -109,14 +108,12 @@ def _check_command(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None
     names = _command_names(parser)
     if word is not None and word not in names:
         raise CommandError(
-            f"unknown command {word!r}{close_matches(word, names)} (commands: {', '.join(names)})",
+            f"unknown command {word!r}{did_you_mean(word, names)} (commands: {', '.join(names)})",
             prog="visionloss",
         )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ..experiments import ExperimentOptionError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -128,17 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"visionloss {args.command}"
     try:
         return int(args.handler(args) or 0)
-    except CommandError as err:
-        print(f"{err.prog or prog}: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"{getattr(err, 'prog', None) or prog}: {err}", file=sys.stderr)
         return 2
-    except ExperimentOptionError as err:
-        print(f"{prog}: {err}", file=sys.stderr)
-        return 2
-    except ValueError as err:
-        if str(err).startswith(USER_VALUE_ERRORS):
-            print(f"{prog}: {err}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

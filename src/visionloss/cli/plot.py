@@ -10,19 +10,21 @@ discriminator, total variation against the height of a step edge.
 A loss without a meaningful curve is skipped with a one-line reason (a designed one: see
 ``_probes``), and the command exits with status 1 when nothing could be drawn. A user error is
 one line on stderr with exit status 2: an option no named loss takes (with close matches), a
-value the loss rejects where its defaults draw, an output path that cannot be written.
+value the loss rejects, an output path that cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .._core.registry import LossSpec, get_loss, list_losses
+from ..errors import did_you_mean
 from . import _probes
-from .main import CommandError, close_matches, family_help, family_type
+from .main import CommandError, family_help, family_type
 
 
 def add_parser(sub) -> None:
@@ -119,13 +121,13 @@ def _check_options(specs: list[LossSpec], keys: list[str]) -> None:
         if not any(_probes.takes_option(spec, key) for spec in specs):
             names = ", ".join(s.name for s in specs[:4]) + (", ..." if len(specs) > 4 else "")
             raise CommandError(
-                f"unknown option {key!r} for {names}{close_matches(key, known)} "
+                f"unknown option {key!r} for {names}{did_you_mean(key, known)} "
                 f"(see `visionloss show NAME`)"
             )
 
 
 def _names(args: argparse.Namespace) -> list[str]:
-    names = [get_loss(n).name for n in args.names]  # unknown names: ValueError -> exit 2
+    names = [get_loss(n).name for n in args.names]  # unknown names: UnknownNameError -> exit 2
     if args.family:
         names += [s.name for s in list_losses(args.family)]
     if args.all:
@@ -184,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     output = _check_output(args.output)
     options = dict(_key_value(o, "--set") for o in args.options)
     options = {k: _value(v) for k, v in options.items()}
-    sweep = None
+    sweep: tuple[str, Sequence[Any]] | None = None
     if args.sweep:
         key, values = _key_value(args.sweep, "--sweep")
         sweep = (key, [_value(v) for v in values.split(",") if v.strip()])
@@ -215,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
                 fixed=fixed,
                 preset=preset,
             )
-        except _probes.OptionError as err:  # the loss draws, but not with this value
+        except _probes.OptionError as err:  # the loss rejects a value the user gave
             raise CommandError(str(err)) from None
         for note in result.notes:
             print(f"note: {note}")

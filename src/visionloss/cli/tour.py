@@ -14,9 +14,9 @@ import time
 import traceback
 from pathlib import Path
 
-from .._core.progress import progress
 from ..experiments import format_table, get_experiment, list_experiments, run_experiment
 from ..experiments._common import side_by_side
+from ..experiments._progress import progress
 from . import _report
 from .env import environment
 from .experiment import make_folder

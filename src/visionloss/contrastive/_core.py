@@ -1,5 +1,6 @@
-"""Shared maths of the contrastive family: similarities, masked log-sum-exp, the per-anchor
-contrast terms, mask-to-grid conversion and the reductions of batch-global losses.
+"""Shared parts of the contrastive family: option types, docstring text and example inputs
+(the ``gather`` option type is the metric family's), similarities, masked log-sum-exp, the
+per-anchor contrast terms, mask-to-grid conversion and the reduction of per-anchor terms.
 
 Every loss of the family reduces to one primitive: for each anchor row ``i`` of a logit matrix
 ``l`` (similarity / temperature), a set of positive keys ``P(i)`` and a set of negative keys
@@ -19,7 +20,8 @@ flagged and leave the mean.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from numbers import Integral
+from typing import Annotated, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -27,11 +29,15 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from .. import distributed as vdist
-from .._core.checks import check_choice, check_positive, check_tensor, shape_str, values_checkable
-from .._core.reduction import check_reduction
+from .._core.checks import check_tensor, shape_str, values_checkable
+from .._core.declare import DocParts
+from .._core.examples import Example, generator, normal
+from .._core.options import Check, Choice
+from .._core.reduction import reduce_loss
 from .._core.vectors import normalize
+from ..errors import InputError, InputTypeError, OptionError
+from ..metric._common import Bound, batch_labels
 
-BACKENDS = ("auto", "torch")
 SIMILARITIES = ("cosine", "dot")
 
 # A logit matrix of at most MAX_CHUNK_ELEMENTS entries (2^25: 128 MiB in fp32) is formed whole
@@ -42,41 +48,92 @@ MAX_CHUNK_ELEMENTS = 1 << 25
 BLOCK_ELEMENTS = 1 << 22
 
 
-# ----------------------------------------------------------------------------------- checks
-def check_common(
-    fn: str,
-    *,
-    temperature: float | Tensor,
-    similarity: str,
-    reduction: str,
-    backend: str,
-    gather: str | None = None,
-) -> None:
-    """Validate the options every contrastive loss shares."""
-    if isinstance(temperature, Tensor):
-        if temperature.numel() != 1:
-            raise ValueError(
-                f"{fn}: expected temperature to be a scalar, got shape {shape_str(temperature)}"
-            )
-    elif not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
-        raise TypeError(
-            f"{fn}: expected temperature to be a float or a 0-dim tensor, "
-            f"got {type(temperature).__name__}"
-        )
-    check_positive(temperature, "temperature", fn)
-    check_choice(similarity, SIMILARITIES, "similarity", fn)
-    check_reduction(reduction, fn)
-    check_choice(backend, BACKENDS, "backend", fn)
-    if gather is not None:
-        vdist.check_gather(gather, fn)
+# ------------------------------------------------------------------------------ option types
+class _MaxSamples(Check):
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, Integral) or value < 1
+        ):
+            raise OptionError(f"{fn}: expected {name} to be None or an int >= 1, got {value!r}")
+        return value
 
 
+class _PatchSize(Check):
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        size = (value, value) if isinstance(value, int) else value
+        size = tuple(size) if isinstance(size, (tuple, list)) else ()
+        if len(size) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size
+        ):
+            raise OptionError(f"{fn}: expected {name} to be an int >= 1 or a pair, got {value!r}")
+        return value
+
+
+Temperature = Annotated[float | Tensor, Bound(0, lo_open=True, tensor=True)]
+Similarity = Annotated[str, Choice(*SIMILARITIES)]
+Threshold = Annotated[float, Bound(0, 1, hi_open=True)]
+MaxSamples = Annotated[int | None, _MaxSamples()]
+PatchSize = Annotated[int | tuple[int, int], _PatchSize()]
+
+CONTRASTIVE_DOCS = DocParts(
+    args={
+        "temperature": """``tau > 0``: a number, or a 0-dim tensor (a learned temperature gets
+            its gradient).""",
+        "similarity": """``"cosine"`` (default: L2-normalised, a zero vector has similarity 0)
+            or ``"dot"`` (for embeddings normalised already).""",
+        "gather": """``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed
+            the keys come from every process (see :mod:`visionloss.distributed`): the value
+            equals the single-process loss on the concatenated batch and DDP's gradient
+            average is exact.""",
+        "reduction": """``"mean"`` (default), ``"sum"`` or ``"none"``.""",
+        "features": """``(B, D, H, W)`` feature map, floating point.""",
+        "mask": """``(B, H', W')`` or ``(B, 1, H', W')`` forgery mask (1 = forged; bool, 0/1
+            integers or fractions in [0, 1]) at any resolution: its forged fraction is
+            area-averaged over each cell of the feature grid.""",
+        "threshold": """a cell is forged when its forged fraction exceeds it; in [0, 1)
+            (default 0.5: more than half).""",
+    },
+)
+
+
+# ---------------------------------------------------------------------------------- examples
+def pair_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Two views ``z1, z2`` ``(8, 4)``, row ``i`` of each the same sample."""
+    gen = generator(seed)
+    z1 = normal(8, 4, dtype=dtype, gen=gen)
+    return Example((z1, z1 + normal(8, 4, dtype=dtype, gen=gen, scale=0.3)))
+
+
+def query_key_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Queries and their positive keys ``(8, 4)`` and a shared dictionary of 16 negatives."""
+    z1, z2 = pair_examples(dtype, seed).args
+    return Example((z1, z2, normal(16, 4, dtype=dtype, gen=generator(seed + 1))))
+
+
+def dense_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Features ``(2, 4, 6, 6)`` and 0/1 masks ``(2, 6, 6)`` forged on whole 2x2 cells (3 of
+    the 9 cells of image 0, 6 of image 1), so both classes have several pixels and several
+    2x2 patches in every image."""
+    gen = generator(seed)
+    cells = torch.zeros(2, 9, dtype=torch.long)
+    for b in range(2):
+        cells[b, torch.randperm(9, generator=gen)[: 3 + b * 3]] = 1
+    mask = cells.view(2, 3, 3).repeat_interleave(2, 1).repeat_interleave(2, 2)
+    return Example((normal(2, 4, 6, 6, dtype=dtype, gen=gen), mask))
+
+
+def patch_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """:func:`dense_examples` with ``patch_size=2`` (a 3x3 patch grid)."""
+    return dense_examples(dtype, seed)._replace(options={"patch_size": 2})
+
+
+# ------------------------------------------------------------------------------------ checks
 def check_vectors(x: object, name: str, fn: str, ndim: int | tuple[int, ...] = 2) -> Tensor:
     """A floating tensor of rank ``ndim`` whose last dimension (the feature size) is > 0."""
-    check_tensor(x, name, fn, floating=True, ndim=ndim)
-    if x.shape[-1] == 0:
-        raise ValueError(f"{fn}: expected {name} with a feature dimension > 0, got {shape_str(x)}")
-    return x
+    t = check_tensor(x, name, fn, floating=True, ndim=ndim)
+    if t.shape[-1] == 0:
+        raise InputError(f"{fn}: expected {name} with a feature dimension > 0, got {shape_str(t)}")
+    return t
 
 
 # ------------------------------------------------------------------------------ similarity
@@ -88,8 +145,10 @@ def prepare(x: Tensor, similarity: str, dtype: torch.dtype) -> Tensor:
 
 def similarity_logits(anchors: Tensor, keys: Tensor, temperature: float | Tensor) -> Tensor:
     """``anchors @ keys^T / temperature`` for prepared (normalised) inputs; batched over leading
-    dims (``(..., A, D) x (..., K, D) -> (..., A, K)``)."""
-    return torch.matmul(anchors, keys.transpose(-1, -2)) / temperature
+    dims (``(..., A, D) x (..., K, D) -> (..., A, K)``). Computed in the inputs' dtype also
+    inside an autocast region (fp32 logits for fp32 / half inputs)."""
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        return torch.matmul(anchors, keys.transpose(-1, -2)) / temperature
 
 
 # ---------------------------------------------------------------------------- log-sum-exp
@@ -149,7 +208,7 @@ def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str
         pair = F.softplus(lse_neg[..., None] - logits)
         loss = torch.where(positive, pair, zero).sum(-1) / count_f
     else:  # pragma: no cover - callers pass a fixed mode
-        raise ValueError(f"contrast_terms: unknown mode {mode!r}")
+        raise OptionError(f"contrast_terms: unknown mode {mode!r}")
     return Terms(torch.where(valid, loss, zero), valid)
 
 
@@ -179,52 +238,38 @@ def label_masks(
 def reduce_terms(terms: Terms, reduction: str, *, gather: str = "none") -> Tensor:
     """``"none"``: the terms (0 where not valid); ``"sum"``: their (global) sum; ``"mean"``:
     that sum over the (global) number of valid terms, 0 with a graph when there is none."""
-    loss = terms.loss
-    if reduction == "none":
-        return loss
-    total = loss.sum()
-    if reduction == "sum":
-        return vdist.global_sum(total, gather=gather)
-    return vdist.global_mean(total, terms.valid.sum(), gather=gather)
+    return reduce_loss(terms.loss, reduction, denominator=terms.valid.sum(), gather=gather)
 
 
 # ------------------------------------------------------------------------------ dense masks
 def check_dense(features: object, mask: object, fn: str) -> tuple[Tensor, Tensor]:
     """``features (B, D, H, W)`` floating and ``mask (B, H', W')`` or ``(B, 1, H', W')`` (bool,
     integer 0/1 or float in [0, 1]); returns the mask as ``(B, H', W')``."""
-    check_tensor(features, "features", fn, floating=True, ndim=4)
-    check_tensor(mask, "mask", fn, ndim=(3, 4))
-    if mask.dim() == 4:
-        if mask.shape[1] != 1:
-            raise ValueError(
+    f = check_tensor(features, "features", fn, floating=True, ndim=4)
+    m = check_tensor(mask, "mask", fn, ndim=(3, 4))
+    if m.dim() == 4:
+        if m.shape[1] != 1:
+            raise InputError(
                 f"{fn}: expected mask of shape (B, H, W) or (B, 1, H, W) for features "
-                f"{shape_str(features)}, got {shape_str(mask)}"
+                f"{shape_str(f)}, got {shape_str(m)}"
             )
-        mask = mask[:, 0]
-    if mask.shape[0] != features.shape[0]:
-        raise ValueError(
-            f"{fn}: expected mask with batch size {features.shape[0]} matching features "
-            f"{shape_str(features)}, got {shape_str(mask)}"
+        m = m[:, 0]
+    if m.shape[0] != f.shape[0]:
+        raise InputError(
+            f"{fn}: expected mask with batch size {f.shape[0]} matching features "
+            f"{shape_str(f)}, got {shape_str(m)}"
         )
-    if features.shape[1] == 0:
-        raise ValueError(f"{fn}: expected features with D > 0 channels, got {shape_str(features)}")
-    if mask.is_complex():
-        raise TypeError(f"{fn}: expected a real mask, got {mask.dtype}")
-    if mask.numel() and values_checkable(mask) and mask.dtype != torch.bool:
-        lo, hi = float(mask.min()), float(mask.max())
+    if f.shape[1] == 0:
+        raise InputError(f"{fn}: expected features with D > 0 channels, got {shape_str(f)}")
+    if m.is_complex():
+        raise InputTypeError(f"{fn}: expected a real mask, got {m.dtype}")
+    if m.numel() and values_checkable(m) and m.dtype != torch.bool:
+        lo, hi = float(m.min()), float(m.max())
         if lo < 0 or hi > 1:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected mask values in [0, 1] (1 = forged), got values in [{lo:g}, {hi:g}]"
             )
-    return features, mask
-
-
-def check_threshold(fn: str, threshold: float) -> None:
-    """A forged-fraction threshold in [0, 1)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise TypeError(f"{fn}: expected threshold to be a float, got {type(threshold).__name__}")
-    if not 0.0 <= threshold < 1.0:
-        raise ValueError(f"{fn}: expected threshold in [0, 1), got {threshold}")
+    return f, m
 
 
 def mask_fraction(mask: Tensor, size: tuple[int, int]) -> Tensor:
@@ -367,7 +412,7 @@ def multiview_terms(
     if labels is None:
         anchor_labels, key_labels = batch.anchor_index, torch.arange(k, device=device)
     else:
-        anchor_labels, key_labels = batch.anchor_labels, batch.key_labels
+        anchor_labels, key_labels = batch_labels(batch)
     terms = label_terms(
         batch.anchors.reshape(a * views, dim),
         batch.keys.reshape(k * views, dim),

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
 from .. import distributed as vdist
 from .._core.checks import check_same_shape, shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
+from .._core.options import Bool, Reduction
 from .._core.registry import register_loss
+from ..distributed import GatheredBatch
+from ..errors import InputError, OptionError
+from ..metric._common import Gather
 from ._core import (
+    CONTRASTIVE_DOCS,
+    Similarity,
+    Temperature,
     Terms,
-    check_common,
     check_vectors,
     contrast_terms,
     label_terms,
     prepare,
+    query_key_examples,
     reduce_terms,
     similarity_logits,
 )
 
 
-def _check(fn, query, positive_key, negative_keys, symmetric):
+def _check(
+    fn: str, query: Tensor, positive_key: Tensor, negative_keys: Tensor | None, symmetric: bool
+) -> None:
     check_vectors(query, "query", fn)
     check_vectors(positive_key, "positive_key", fn)
     check_same_shape(query, positive_key, fn, ("query", "positive_key"))
@@ -30,20 +41,22 @@ def _check(fn, query, positive_key, negative_keys, symmetric):
         return
     check_vectors(negative_keys, "negative_keys", fn, ndim=(2, 3))
     if negative_keys.shape[-1] != query.shape[-1]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected negative_keys with feature size {query.shape[-1]} matching query "
             f"{shape_str(query)}, got {shape_str(negative_keys)}"
         )
     if negative_keys.dim() == 3 and negative_keys.shape[0] != query.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected negative_keys of shape ({query.shape[0]}, M, {query.shape[1]}) "
             f"matching query {shape_str(query)}, got {shape_str(negative_keys)}"
         )
     if symmetric:
-        raise ValueError(f"{fn}: symmetric=True needs in-batch negatives (negative_keys=None)")
+        raise OptionError(f"{fn}: symmetric=True needs in-batch negatives (negative_keys=None)")
 
 
-def _in_batch(q: Tensor, k: Tensor, temperature, symmetric: bool, gather: str, fn: str) -> Terms:
+def _in_batch(
+    q: Tensor, k: Tensor, temperature: float | Tensor, symmetric: bool, gather: str, fn: str
+) -> Terms:
     """Queries against the (gathered) keys, the positive of query ``i`` being key ``i``; with
     ``symmetric`` also keys against queries. Each tensor is gathered at most once."""
     keys = vdist.gather_batch(k, gather=gather, fn=fn)
@@ -60,21 +73,21 @@ def _in_batch(q: Tensor, k: Tensor, temperature, symmetric: bool, gather: str, f
     terms = direction(queries.anchors if queries is not None else q, keys.keys)
     if not symmetric:
         return terms
-    back = direction(keys.anchors, queries.keys)
+    back = direction(keys.anchors, cast(GatheredBatch, queries).keys)
     return Terms(0.5 * (terms.loss + back.loss), terms.valid)
 
 
+@loss_function(CONTRASTIVE_DOCS)
 def info_nce_loss(
     query: Tensor,
     positive_key: Tensor,
     negative_keys: Tensor | None = None,
     *,
-    temperature: float | Tensor = 0.07,
-    symmetric: bool = False,
-    similarity: str = "cosine",
-    gather: str = "none",
-    reduction: str = "mean",
-    backend: str = "auto",
+    temperature: Temperature = 0.07,
+    symmetric: Bool = False,
+    similarity: Similarity = "cosine",
+    gather: Gather = "none",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""InfoNCE: each query must pick its positive key out of a set of negatives.
 
@@ -92,23 +105,16 @@ def info_nce_loss(
       cross entropy of ``query @ positive_key.T / tau`` with labels ``arange(N)``.
       ``symmetric=True`` averages it with the keys-to-queries direction (CLIP).
 
-    A query without negatives (``M = 0``, or ``N = 1`` in-batch) has loss 0.
+    A query without negatives (``M = 0``, or ``N = 1`` in-batch) has loss 0. Default
+    temperature 0.07 (MoCo). ``gather`` gathers the in-batch negatives; with explicit
+    negatives ``"global"`` and ``"local"`` both only make the mean run over every process's
+    queries.
 
     Args:
         query: ``(N, D)`` floating point.
         positive_key: ``(N, D)``, the positive of each query.
         negative_keys: ``(M, D)``, ``(N, M, D)`` or ``None`` (in-batch negatives).
-        temperature: ``tau > 0`` (default 0.07); a 0-dim tensor may be learned.
         symmetric: also the keys-to-queries direction (in-batch only; default False).
-        similarity: ``"cosine"`` (default, L2-normalised; a zero vector has similarity 0) or
-            ``"dot"``.
-        gather: ``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed,
-            in-batch negatives come from every process (see :mod:`visionloss.distributed`):
-            the value equals the single-process loss on the concatenated batch and DDP's
-            gradient average is exact. With explicit negatives both modes only make the mean
-            run over every process's queries.
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        backend: ``"auto"`` or ``"torch"`` (the only implementation so far).
 
     Shape:
         output: scalar, or ``(N,)`` per query for ``"none"`` (the mean of both directions when
@@ -130,14 +136,6 @@ def info_nce_loss(
         tensor(0.5514)
     """
     fn = "info_nce_loss"
-    check_common(
-        fn,
-        temperature=temperature,
-        similarity=similarity,
-        reduction=reduction,
-        backend=backend,
-        gather=gather,
-    )
     _check(fn, query, positive_key, negative_keys, symmetric)
     dtype = compute_dtype(query, positive_key, *(() if negative_keys is None else (negative_keys,)))
     q = prepare(query, similarity, dtype)
@@ -149,8 +147,8 @@ def info_nce_loss(
     pos = (q * k).sum(-1, keepdim=True) / temperature
     if n.dim() == 2:
         neg = similarity_logits(q, n, temperature)
-    else:
-        neg = torch.matmul(n, q[:, :, None])[:, :, 0] / temperature
+    else:  # (N, 1, D) x (N, M, D): row i against its own M negatives
+        neg = similarity_logits(q[:, None], n, temperature)[:, 0]
     logits = torch.cat([pos, neg], dim=1)
     positive = torch.zeros_like(logits, dtype=torch.bool)
     positive[:, 0] = True
@@ -159,45 +157,13 @@ def info_nce_loss(
     return reduce_terms(terms, reduction, gather="none" if gather == "none" else "local")
 
 
-class InfoNCELoss(LossModule):
-    """Module form of :func:`info_nce_loss`: ``loss(query, positive_key, negative_keys=None)``."""
-
-    function = info_nce_loss
-
-    def __init__(
-        self,
-        *,
-        temperature: float | Tensor = 0.07,
-        symmetric: bool = False,
-        similarity: str = "cosine",
-        gather: str = "none",
-        reduction: str = "mean",
-        backend: str = "auto",
-    ) -> None:
-        check_common(
-            "InfoNCELoss",
-            temperature=temperature,
-            similarity=similarity,
-            reduction=reduction,
-            backend=backend,
-            gather=gather,
-        )
-        super().__init__(
-            temperature=temperature,
-            symmetric=symmetric,
-            similarity=similarity,
-            gather=gather,
-            reduction=reduction,
-            backend=backend,
-        )
-
-
-register_loss(
+InfoNCELoss = register_loss(
     "info_nce",
     family="contrastive",
     function=info_nce_loss,
-    module=InfoNCELoss,
+    module="InfoNCELoss",
     aliases=("infonce",),
     formula="-log e^{s(q,k+)/t} / (e^{s(q,k+)/t} + sum_j e^{s(q,k_j-)/t})",
     reference="van den Oord et al., CPC, arXiv:1807.03748; He et al., MoCo, arXiv:1911.05722",
-)
+    examples=query_key_examples,
+).module

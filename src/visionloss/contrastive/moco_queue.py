@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from .. import distributed as vdist
 from .._core.checks import check_tensor, shape_str
+from ..errors import InputError, OptionError
 
 
 class MoCoQueue(nn.Module):
@@ -45,11 +46,13 @@ class MoCoQueue(nn.Module):
         (3, None, 1)
     """
 
+    queue: Tensor
+
     def __init__(self, size: int, dim: int, *, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         for name, value in (("size", size), ("dim", dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"MoCoQueue: expected {name} to be a positive int, got {value!r}")
+                raise OptionError(f"MoCoQueue: expected {name} to be a positive int, got {value!r}")
         self.size, self.dim = size, dim
         self.register_buffer("queue", torch.zeros(size, dim, dtype=dtype))
         self._ptr = 0  # next row to write
@@ -64,7 +67,7 @@ class MoCoQueue(nn.Module):
         are kept. ``gather=True`` appends every process's keys, in rank order."""
         check_tensor(keys, "keys", "MoCoQueue.enqueue", floating=True, ndim=2)
         if keys.shape[1] != self.dim:
-            raise ValueError(
+            raise InputError(
                 f"MoCoQueue.enqueue: expected keys of shape (n, {self.dim}), got {shape_str(keys)}"
             )
         keys = keys.detach()
@@ -82,7 +85,7 @@ class MoCoQueue(nn.Module):
     def dequeue(self, n: int) -> None:
         """Drop the ``n`` oldest keys (all of them when ``n >= len(self)``)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"MoCoQueue.dequeue: expected n to be an int >= 0, got {n!r}")
+            raise OptionError(f"MoCoQueue.dequeue: expected n to be an int >= 0, got {n!r}")
         self._count = max(self._count - n, 0)
 
     def clear(self) -> None:

@@ -6,21 +6,33 @@ import torch
 from torch import Tensor
 
 from .._core.checks import check_same_shape
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
+from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._core import Terms, check_common, check_vectors, multiview_terms, prepare, reduce_terms
+from ..metric._common import Gather
+from ._core import (
+    CONTRASTIVE_DOCS,
+    Similarity,
+    Temperature,
+    Terms,
+    check_vectors,
+    multiview_terms,
+    pair_examples,
+    prepare,
+    reduce_terms,
+)
 
 
+@loss_function(CONTRASTIVE_DOCS)
 def nt_xent_loss(
     z1: Tensor,
     z2: Tensor,
     *,
-    temperature: float | Tensor = 0.5,
-    similarity: str = "cosine",
-    gather: str = "none",
-    reduction: str = "mean",
-    backend: str = "auto",
+    temperature: Temperature = 0.5,
+    similarity: Similarity = "cosine",
+    gather: Gather = "none",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""NT-Xent (SimCLR): each of the ``2N`` views must find its partner among the other
     ``2N - 1``.
@@ -36,19 +48,12 @@ def nt_xent_loss(
     in fp16), and the matrix is one ``2N x 2N`` product (the SiT code's
     ``cosine_similarity(x[:, None], x[None])`` materialises a ``2N x 2N x D`` tensor). It equals
     :func:`supcon_loss` of ``stack([z1, z2], 1)`` without labels, and pytorch-metric-learning's
-    ``NTXentLoss`` with labels ``cat([arange(N), arange(N)])``.
+    ``NTXentLoss`` with labels ``cat([arange(N), arange(N)])``. Default temperature 0.5, as
+    SiT (SimCLR uses 0.1 - 1).
 
     Args:
         z1: ``(N, D)`` first views, floating point.
         z2: ``(N, D)`` second views (row ``i`` pairs with ``z1[i]``).
-        temperature: ``tau > 0`` (default 0.5, as SiT; SimCLR uses 0.1 - 1).
-        similarity: ``"cosine"`` (default) or ``"dot"``.
-        gather: ``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed the
-            negatives come from every process (see :mod:`visionloss.distributed`): the value
-            equals the single-process loss on the concatenated batch and DDP's gradient
-            average is exact.
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        backend: ``"auto"`` or ``"torch"``.
 
     Shape:
         output: scalar, or ``(N,)`` for ``"none"``: per sample, the mean of its two directions
@@ -70,14 +75,6 @@ def nt_xent_loss(
         tensor(0.5514)
     """
     fn = "nt_xent_loss"
-    check_common(
-        fn,
-        temperature=temperature,
-        similarity=similarity,
-        reduction=reduction,
-        backend=backend,
-        gather=gather,
-    )
     check_vectors(z1, "z1", fn)
     check_vectors(z2, "z2", fn)
     check_same_shape(z1, z2, fn, ("z1", "z2"))
@@ -88,43 +85,13 @@ def nt_xent_loss(
     return reduce_terms(Terms(terms.loss.mean(1), terms.valid.all(1)), reduction, gather=gather)
 
 
-class NTXentLoss(LossModule):
-    """Module form of :func:`nt_xent_loss`: ``loss(z1, z2)``."""
-
-    function = nt_xent_loss
-
-    def __init__(
-        self,
-        *,
-        temperature: float | Tensor = 0.5,
-        similarity: str = "cosine",
-        gather: str = "none",
-        reduction: str = "mean",
-        backend: str = "auto",
-    ) -> None:
-        check_common(
-            "NTXentLoss",
-            temperature=temperature,
-            similarity=similarity,
-            reduction=reduction,
-            backend=backend,
-            gather=gather,
-        )
-        super().__init__(
-            temperature=temperature,
-            similarity=similarity,
-            gather=gather,
-            reduction=reduction,
-            backend=backend,
-        )
-
-
-register_loss(
+NTXentLoss = register_loss(
     "nt_xent",
     family="contrastive",
     function=nt_xent_loss,
-    module=NTXentLoss,
+    module="NTXentLoss",
     aliases=("ntxent", "simclr"),
     formula="-log e^{s(z_i,z_j)/t} / sum_{k != i} e^{s(z_i,z_k)/t}, 2N views",
     reference="Chen et al., SimCLR, arXiv:2002.05709; Atito et al., SiT, arXiv:2104.03602",
-)
+    examples=pair_examples,
+).module

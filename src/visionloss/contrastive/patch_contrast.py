@@ -6,43 +6,40 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
+from .._core.options import Reduction
 from .._core.registry import register_loss
+from ..errors import InputError
+from ..metric._common import Gather
 from ._core import (
-    check_common,
+    CONTRASTIVE_DOCS,
+    PatchSize,
+    Similarity,
+    Temperature,
+    Threshold,
     check_dense,
-    check_threshold,
     flatten_pixels,
     image_terms,
     mask_fraction,
+    patch_examples,
     per_image_terms,
     prepare,
     reduce_terms,
 )
 
 
-def _pair(fn: str, patch_size: int | tuple[int, int]) -> tuple[int, int]:
-    size = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
-    size = tuple(size) if isinstance(size, (tuple, list)) else ()
-    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(
-            f"{fn}: expected patch_size to be an int >= 1 or a pair, got {patch_size!r}"
-        )
-    return size
-
-
+@loss_function(CONTRASTIVE_DOCS)
 def patch_contrast_loss(
     features: Tensor,
     mask: Tensor,
     *,
-    patch_size: int | tuple[int, int] = 4,
-    temperature: float | Tensor = 0.1,
-    threshold: float = 0.5,
-    similarity: str = "cosine",
-    gather: str = "none",
-    reduction: str = "mean",
-    backend: str = "auto",
+    patch_size: PatchSize = 4,
+    temperature: Temperature = 0.1,
+    threshold: Threshold = 0.5,
+    similarity: Similarity = "cosine",
+    gather: Gather = "none",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""CFL-Net's patch contrast: per image, a supervised contrastive loss over patch
     embeddings, each positive pair against all negatives of the anchor.
@@ -70,17 +67,10 @@ def patch_contrast_loss(
 
     Args:
         features: ``(B, D, H, W)`` feature map; ``H`` and ``W`` multiples of ``patch_size``.
-        mask: ``(B, H', W')`` or ``(B, 1, H', W')`` forgery mask (1 = forged; bool, 0/1
-            integers or fractions in [0, 1]), at any resolution.
         patch_size: pooling window in feature pixels, an int or ``(ph, pw)`` (default 4).
-        temperature: ``tau > 0`` (default 0.1).
-        threshold: forged-fraction threshold in [0, 1) (default 0.5: more than half).
-        similarity: ``"cosine"`` (default) or ``"dot"``.
         gather: ``"none"`` (default), ``"global"`` or ``"local"``: the loss is per image, so
-            nothing is gathered; both modes make the mean run over every process's images
-            (see :mod:`visionloss.distributed`).
-        reduction: ``"mean"`` (default; over images that count), ``"sum"`` or ``"none"``.
-        backend: ``"auto"`` or ``"torch"``.
+            nothing is gathered; both distributed modes make the mean run over every
+            process's images (see :mod:`visionloss.distributed`).
 
     Shape:
         output: scalar, or ``(B,)`` per image for ``"none"`` (0 for images that do not count).
@@ -102,26 +92,17 @@ def patch_contrast_loss(
         tensor(0.5514)
     """
     fn = "patch_contrast_loss"
-    check_common(
-        fn,
-        temperature=temperature,
-        similarity=similarity,
-        reduction=reduction,
-        backend=backend,
-        gather=gather,
-    )
     features, mask = check_dense(features, mask, fn)
-    ph, pw = _pair(fn, patch_size)
-    check_threshold(fn, threshold)
+    ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
     b, _, h, w = features.shape
     if h % ph or w % pw:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected features whose H, W are multiples of patch_size ({ph}, {pw}), "
             f"got {shape_str(features)}"
         )
     dtype = compute_dtype(features)
     pooled = F.avg_pool2d(features.to(dtype), (ph, pw))
-    grid = tuple(pooled.shape[-2:])
+    grid = (pooled.shape[-2], pooled.shape[-1])
     labels = (mask_fraction(mask, grid) > threshold).flatten(1).long()
     x = prepare(flatten_pixels(pooled), similarity, dtype)
     terms = per_image_terms(x, labels, temperature, "pair")
@@ -129,49 +110,13 @@ def patch_contrast_loss(
     return reduce_terms(per_image, reduction, gather="none" if gather == "none" else "local")
 
 
-class PatchContrastLoss(LossModule):
-    """Module form of :func:`patch_contrast_loss`: ``loss(features, mask)``."""
-
-    function = patch_contrast_loss
-
-    def __init__(
-        self,
-        *,
-        patch_size: int | tuple[int, int] = 4,
-        temperature: float | Tensor = 0.1,
-        threshold: float = 0.5,
-        similarity: str = "cosine",
-        gather: str = "none",
-        reduction: str = "mean",
-        backend: str = "auto",
-    ) -> None:
-        check_common(
-            "PatchContrastLoss",
-            temperature=temperature,
-            similarity=similarity,
-            reduction=reduction,
-            backend=backend,
-            gather=gather,
-        )
-        _pair("PatchContrastLoss", patch_size)
-        check_threshold("PatchContrastLoss", threshold)
-        super().__init__(
-            patch_size=patch_size,
-            temperature=temperature,
-            threshold=threshold,
-            similarity=similarity,
-            gather=gather,
-            reduction=reduction,
-            backend=backend,
-        )
-
-
-register_loss(
+PatchContrastLoss = register_loss(
     "patch_contrast",
     family="contrastive",
     function=patch_contrast_loss,
-    module=PatchContrastLoss,
+    module="PatchContrastLoss",
     aliases=("cfl_patch_contrast",),
     formula="1/|A_i| sum_{k+} -log e^{f.k+/t} / (e^{f.k+/t} + sum_{k-} e^{f.k-/t})",
     reference="Niloy et al., CFL-Net, WACV 2023, arXiv:2210.02182",
-)
+    examples=patch_examples,
+).module

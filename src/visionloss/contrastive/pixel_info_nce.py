@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
 from .. import distributed as vdist
-from .._core.checks import check_choice
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
+from .._core.options import PER_CALL, Choice, Reduction
 from .._core.registry import register_loss
+from ..metric._common import Gather, batch_labels
 from ._core import (
+    CONTRASTIVE_DOCS,
+    MaxSamples,
+    Similarity,
+    Temperature,
     Terms,
-    check_common,
+    Threshold,
     check_dense,
-    check_threshold,
+    dense_examples,
     flatten_pixels,
     image_terms,
     label_terms,
@@ -32,34 +39,21 @@ _MODES = {"mean_logit": "mean_logit", "mean_exp": "in"}
 ANCHORS = ("pristine", "both")
 
 
-def _check(fn, scope, positive, anchors, max_samples, threshold):
-    check_choice(scope, SCOPES, "scope", fn)
-    check_choice(positive, POSITIVES, "positive", fn)
-    check_choice(anchors, ANCHORS, "anchors", fn)
-    check_threshold(fn, threshold)
-    if max_samples is not None and (
-        isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1
-    ):
-        raise ValueError(
-            f"{fn}: expected max_samples to be None or an int >= 1, got {max_samples!r}"
-        )
-
-
+@loss_function(CONTRASTIVE_DOCS)
 def pixel_info_nce_loss(
     features: Tensor,
     mask: Tensor,
     *,
-    temperature: float | Tensor = 0.1,
-    scope: str = "image",
-    positive: str = "mean_logit",
-    max_samples: int | None = None,
-    anchors: str = "pristine",
-    threshold: float = 0.5,
-    similarity: str = "cosine",
-    generator: torch.Generator | None = None,
-    gather: str = "none",
-    reduction: str = "mean",
-    backend: str = "auto",
+    temperature: Temperature = 0.1,
+    scope: Annotated[str, Choice(*SCOPES)] = "image",
+    positive: Annotated[str, Choice(*POSITIVES)] = "mean_logit",
+    max_samples: MaxSamples = None,
+    anchors: Annotated[str, Choice(*ANCHORS)] = "pristine",
+    threshold: Threshold = 0.5,
+    similarity: Similarity = "cosine",
+    generator: Annotated[torch.Generator | None, PER_CALL] = None,
+    gather: Gather = "none",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""FOCAL's InfoNCE++: per image, pristine pixels pull together and push away the forged
     ones; the loss is computed image by image, then averaged.
@@ -93,28 +87,22 @@ def pixel_info_nce_loss(
     where nothing contributes gives 0 with a graph (FOCAL's code crashes on ``torch.stack``
     of an empty list).
 
+    Default temperature 0.1, as FOCAL.
+
     Args:
-        features: ``(B, D, H, W)`` feature map, floating point.
-        mask: ``(B, H', W')`` or ``(B, 1, H', W')`` forgery mask (1 = forged; bool, 0/1
-            integers or fractions), resized to ``(H, W)`` by area averaging when it differs;
-            a pixel is forged when its fraction exceeds ``threshold``.
-        temperature: ``tau > 0`` (default 0.1, as FOCAL).
         scope: ``"image"`` (default, FOCAL) or ``"batch"``.
         positive: ``"mean_logit"`` (default, the official code) or ``"mean_exp"`` (the paper's
             Eq. 2).
         max_samples: at most this many pixels of each class per image (FOCAL: 1000), or
             ``None`` (default) for all.
         anchors: ``"pristine"`` (default, FOCAL) or ``"both"``.
-        threshold: forged-fraction threshold in [0, 1) (default 0.5).
-        similarity: ``"cosine"`` (default) or ``"dot"``.
-        generator: random generator for ``max_samples`` (default: torch's global one).
+        generator: random generator for ``max_samples`` (default: torch's global one); a
+            per-call argument of the Module.
         gather: ``"none"`` (default), ``"global"`` or ``"local"``. ``scope="batch"``: the
             dictionary holds every process's pixels (see :mod:`visionloss.distributed`: the
             value equals the single-process loss on the concatenated batch, DDP's gradient
             average is exact). ``scope="image"``: nothing is gathered; both modes make the
             mean run over every process's images.
-        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
-        backend: ``"auto"`` or ``"torch"``.
 
     Shape:
         output: scalar; for ``"none"``, ``(B,)`` per image with ``scope="image"`` (0 for images
@@ -138,15 +126,6 @@ def pixel_info_nce_loss(
         tensor(0.3133)
     """
     fn = "pixel_info_nce_loss"
-    check_common(
-        fn,
-        temperature=temperature,
-        similarity=similarity,
-        reduction=reduction,
-        backend=backend,
-        gather=gather,
-    )
-    _check(fn, scope, positive, anchors, max_samples, threshold)
     features, mask = check_dense(features, mask, fn)
     b, d, h, w = features.shape
     dtype = compute_dtype(features)
@@ -170,17 +149,17 @@ def pixel_info_nce_loss(
     # scope == "batch": one dictionary pooled over the batch (and the processes)
     mode = "local" if reduction == "none" and gather == "global" else gather
     batch = vdist.gather_batch(x.reshape(b * m, d), labels.reshape(-1), gather=mode, fn=fn)
+    lab, key_labels = batch_labels(batch)
     terms = label_terms(
         batch.anchors,
         batch.keys,
         temperature,
-        batch.anchor_labels,
-        batch.key_labels,
+        lab,
+        key_labels,
         mode=_MODES[positive],
         anchor_rows=batch.anchor_index,
-        key_valid=batch.key_labels >= 0,
+        key_valid=key_labels >= 0,
     )
-    lab = batch.anchor_labels
     valid = terms.valid & (lab == 0 if anchors == "pristine" else lab >= 0)
     terms = Terms(torch.where(valid, terms.loss, terms.loss.new_zeros(())), valid)
     if reduction != "none":
@@ -191,56 +170,14 @@ def pixel_info_nce_loss(
     return per_query.view(b, h, w)
 
 
-class PixelInfoNCELoss(LossModule):
-    """Module form of :func:`pixel_info_nce_loss`: ``loss(features, mask)``."""
-
-    function = pixel_info_nce_loss
-
-    def __init__(
-        self,
-        *,
-        temperature: float | Tensor = 0.1,
-        scope: str = "image",
-        positive: str = "mean_logit",
-        max_samples: int | None = None,
-        anchors: str = "pristine",
-        threshold: float = 0.5,
-        similarity: str = "cosine",
-        gather: str = "none",
-        reduction: str = "mean",
-        backend: str = "auto",
-    ) -> None:
-        fn = "PixelInfoNCELoss"
-        check_common(
-            fn,
-            temperature=temperature,
-            similarity=similarity,
-            reduction=reduction,
-            backend=backend,
-            gather=gather,
-        )
-        _check(fn, scope, positive, anchors, max_samples, threshold)
-        super().__init__(
-            temperature=temperature,
-            scope=scope,
-            positive=positive,
-            max_samples=max_samples,
-            anchors=anchors,
-            threshold=threshold,
-            similarity=similarity,
-            gather=gather,
-            reduction=reduction,
-            backend=backend,
-        )
-
-
-register_loss(
+PixelInfoNCELoss = register_loss(
     "pixel_info_nce",
     family="contrastive",
     function=pixel_info_nce_loss,
-    module=PixelInfoNCELoss,
+    module="PixelInfoNCELoss",
     aliases=("info_nce_pp", "focal_info_nce"),
     formula="-log e^{s+/t} / (e^{s+/t} + sum_{k-} e^{q.k-/t}), s+ = mean over "
     "pristine positives, per image",
     reference="Wu et al., FOCAL, arXiv:2308.09307",
-)
+    examples=dense_examples,
+).module

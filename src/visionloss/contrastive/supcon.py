@@ -2,41 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
-from .._core.checks import check_choice, check_labels, check_tensor, shape_str
+from .._core.checks import check_labels, check_tensor, shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
+from .._core.options import Choice, Reduction
 from .._core.registry import register_loss
-from ._core import check_common, check_vectors, multiview_terms, prepare, reduce_terms
+from ..errors import InputError
+from ..metric._common import Gather, embedding_examples
+from ._core import (
+    CONTRASTIVE_DOCS,
+    Similarity,
+    Temperature,
+    check_vectors,
+    multiview_terms,
+    prepare,
+    reduce_terms,
+)
 
 VARIANTS = ("out", "in")
 
 
-def _check(fn, features, labels, variant):
+def _check(fn: str, features: Tensor, labels: Tensor | None) -> None:
     check_vectors(features, "features", fn, ndim=(2, 3))
-    check_choice(variant, VARIANTS, "variant", fn)
     if labels is None:
         return
     check_tensor(labels, "labels", fn, ndim=1)
     check_labels(labels, None, fn, name="labels")
     if labels.shape[0] != features.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected labels of shape ({features.shape[0]},) matching features "
             f"{shape_str(features)}, got {shape_str(labels)}"
         )
 
 
+@loss_function(CONTRASTIVE_DOCS)
 def supcon_loss(
     features: Tensor,
     labels: Tensor | None = None,
     *,
-    temperature: float | Tensor = 0.1,
-    variant: str = "out",
-    similarity: str = "cosine",
-    gather: str = "none",
-    reduction: str = "mean",
-    backend: str = "auto",
+    temperature: Temperature = 0.1,
+    variant: Annotated[str, Choice(*VARIANTS)] = "out",
+    similarity: Similarity = "cosine",
+    gather: Gather = "none",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Supervised contrastive loss: every view is pulled towards all views of its class.
 
@@ -56,18 +68,12 @@ def supcon_loss(
     term at ``-inf`` (no max shift needed, none that changes the value). SupContrast's
     ``base_temperature`` scaling is ``supcon_loss(...) * temperature / base_temperature``.
 
+    The mean is over the anchors with a positive; default temperature 0.1.
+
     Args:
         features: ``(N, D)`` or ``(N, V, D)`` (``V`` views of each sample), floating point.
         labels: ``(N,)`` integer class labels, or ``None`` (each sample its own class).
-        temperature: ``tau > 0`` (default 0.1).
         variant: ``"out"`` (default) or ``"in"``: the mean outside or inside the log.
-        similarity: ``"cosine"`` (default) or ``"dot"`` (for features normalised already).
-        gather: ``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed,
-            positives and negatives come from every process (see
-            :mod:`visionloss.distributed`; the value equals the single-process loss on the
-            concatenated batch and DDP's gradient average is exact).
-        reduction: ``"mean"`` (default; over anchors with a positive), ``"sum"`` or ``"none"``.
-        backend: ``"auto"`` or ``"torch"``.
 
     Shape:
         output: scalar, or for ``"none"`` the per-anchor loss of shape ``(N,)`` or ``(N, V)``
@@ -87,15 +93,7 @@ def supcon_loss(
         tensor([0.3133, 0.3133, 0.0000])
     """
     fn = "supcon_loss"
-    check_common(
-        fn,
-        temperature=temperature,
-        similarity=similarity,
-        reduction=reduction,
-        backend=backend,
-        gather=gather,
-    )
-    _check(fn, features, labels, variant)
+    _check(fn, features, labels)
     single_view = features.dim() == 2
     x = prepare(features[:, None] if single_view else features, similarity, compute_dtype(features))
     terms = multiview_terms(x, labels, temperature, mode=variant, gather=gather, fn=fn)
@@ -104,46 +102,13 @@ def supcon_loss(
     return reduce_terms(terms, reduction, gather=gather)
 
 
-class SupConLoss(LossModule):
-    """Module form of :func:`supcon_loss`: ``loss(features, labels=None)``."""
-
-    function = supcon_loss
-
-    def __init__(
-        self,
-        *,
-        temperature: float | Tensor = 0.1,
-        variant: str = "out",
-        similarity: str = "cosine",
-        gather: str = "none",
-        reduction: str = "mean",
-        backend: str = "auto",
-    ) -> None:
-        check_common(
-            "SupConLoss",
-            temperature=temperature,
-            similarity=similarity,
-            reduction=reduction,
-            backend=backend,
-            gather=gather,
-        )
-        check_choice(variant, VARIANTS, "variant", "SupConLoss")
-        super().__init__(
-            temperature=temperature,
-            variant=variant,
-            similarity=similarity,
-            gather=gather,
-            reduction=reduction,
-            backend=backend,
-        )
-
-
-register_loss(
+SupConLoss = register_loss(
     "supcon",
     family="contrastive",
     function=supcon_loss,
-    module=SupConLoss,
+    module="SupConLoss",
     aliases=("sup_con",),
     formula="-1/|P(i)| sum_p log e^{s_ip/t} / sum_{a != i} e^{s_ia/t}",
     reference="Khosla et al., Supervised Contrastive Learning, NeurIPS 2020, arXiv:2004.11362",
-)
+    examples=embedding_examples,
+).module

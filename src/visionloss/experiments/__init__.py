@@ -5,11 +5,11 @@ registered with :func:`register_experiment` in its own module of this package; m
 discovered automatically. :func:`run_experiment` creates the output folder, runs it, prints the
 result table and writes ``results.json`` next to the PNG figures.
 
-An experiment checks its options before doing any work and rejects a bad value with a
-``ValueError`` whose message starts with the experiment's name and a colon (``"gan-2d: expected
-steps >= 1, got 0"``), raised in its own module; :func:`run_experiment` turns exactly those into
-:class:`ExperimentOptionError`, which the command line prints as one line (exit code 2), while
-any other exception keeps its traceback.
+An experiment checks its options before doing any work and rejects a bad value with
+:class:`~visionloss.errors.ExperimentError` (a ``ValueError``) whose message starts with the
+experiment's name and a colon (``"gan-2d: expected steps >= 1, got 0"``). The command line
+prints that error as one line (exit code 2), told apart by its type; any other exception keeps
+its traceback.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
+
+from ..errors import ExperimentError, OptionError, UnknownNameError, did_you_mean
 
 __all__ = [
     "Experiment",
@@ -36,9 +38,8 @@ __all__ = [
 ]
 
 
-class ExperimentOptionError(ValueError):
-    """An experiment rejected the value of one of its options (a user error, not a bug); the
-    experiment's own ValueError is its ``__cause__``."""
+# the former name of the error an experiment raises on a bad option value
+ExperimentOptionError = ExperimentError
 
 
 @dataclass
@@ -95,7 +96,7 @@ def register_experiment(
 
     def decorate(fn: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
         if name in _EXPERIMENTS:
-            raise ValueError(f"register_experiment: {name!r} is already registered")
+            raise OptionError(f"register_experiment: {name!r} is already registered")
         _EXPERIMENTS[name] = Experiment(name, summary, family, fn, reference, tuple(arguments))
         return fn
 
@@ -119,14 +120,13 @@ def list_experiments() -> list[Experiment]:
 
 
 def get_experiment(name: str) -> Experiment:
-    """The experiment called ``name``; ValueError with close matches otherwise."""
-    import difflib
-
+    """The experiment called ``name``; UnknownNameError with close matches otherwise."""
     _discover()
     if name not in _EXPERIMENTS:
-        close = difflib.get_close_matches(name, list(_EXPERIMENTS), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"unknown experiment {name!r}{hint} (see `visionloss experiment --list`)")
+        raise UnknownNameError(
+            f"unknown experiment {name!r}{did_you_mean(name, _EXPERIMENTS)} "
+            "(see `visionloss experiment --list`)"
+        )
     return _EXPERIMENTS[name]
 
 
@@ -142,18 +142,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _rejects_option(exp: Experiment, err: ValueError) -> bool:
-    """Whether ``err`` is ``exp`` rejecting an option value: a ValueError raised in the
-    experiment's own module whose message starts with ``"<name>:"`` (see the module docstring).
-    A ValueError from deeper down (torch, numpy, a loss) is a bug and is not converted."""
-    tb = err.__traceback__
-    if tb is None or not str(err).startswith(f"{exp.name}:"):
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_globals.get("__name__") == exp.function.__module__
-
-
 def run_experiment(
     name: str,
     *,
@@ -164,7 +152,7 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run experiment ``name``, print its table, write ``results.json`` and figures to ``out``
     (default ``out/<name>``) and return the result. A bad option value raises
-    :class:`ExperimentOptionError` (a ValueError)."""
+    :class:`~visionloss.errors.ExperimentError` (a ValueError)."""
     exp = get_experiment(name)
     out_dir = Path(out) if out is not None else Path("out") / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,10 +162,6 @@ def run_experiment(
     start = time.perf_counter()
     try:
         result = exp.function(quick=quick, out=out_dir, **options)
-    except ValueError as err:
-        if _rejects_option(exp, err):
-            raise ExperimentOptionError(str(err)) from err
-        raise
     finally:
         torch.set_num_threads(threads)  # experiments may limit threads; leave the caller's
     result.seconds = time.perf_counter() - start

@@ -73,12 +73,12 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
     """Save ``fig`` as PNG at ``path`` and close it."""
     plt = pyplot()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def sklearn_module(name: str, experiment: str):

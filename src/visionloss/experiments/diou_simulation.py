@@ -43,16 +43,19 @@ import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .._core.progress import progress
+from ..errors import ExperimentError
 from . import ExperimentResult, register_experiment
 from ._common import pyplot, save_figure
+from ._progress import progress
 
 STEPS = 200
 REPORT_STEPS = (1, 20, 40, 160, 200)
@@ -243,13 +246,31 @@ def paper_direction(name: str) -> Callable[[Tensor, Tensor], Tensor]:
         return lambda b, g: torch.stack(paper_ddiou_xywh(b, g), -1)
     if name == "ciou":
         return lambda b, g: torch.stack(paper_ddiou_xywh(b, g, aspect=True), -1)
-    raise ValueError(
-        f"unknown loss {name!r} for --mode paper (the authors derived gradients for "
+    raise ExperimentError(
+        f"diou-simulation: unknown loss {name!r} for --mode paper (the authors derived gradients for "
         f"{', '.join(PAPER_LOSSES)} only; use --mode autograd)"
     )
 
 
-def autograd_direction(name: str) -> Callable[..., Tensor]:
+@dataclass(frozen=True)
+class AutogradDirection:
+    """``D(B) = -d loss / d B`` of a registered box loss (boxes in cxcywh), called as
+    ``direction(b, g)``, or ``direction(b, g, iou_mean=m)`` when ``uses_iou_mean``."""
+
+    fn: Callable[..., Tensor]
+    options: dict[str, Any]
+    uses_iou_mean: bool
+
+    def __call__(self, b: Tensor, g: Tensor, iou_mean: Tensor | None = None) -> Tensor:
+        extra = {} if iou_mean is None else {"iou_mean": iou_mean}
+        with torch.enable_grad():
+            leaf = b.detach().requires_grad_(True)
+            loss = self.fn(leaf, g, box_format="cxcywh", reduction="sum", **self.options, **extra)
+            (grad,) = torch.autograd.grad(loss, leaf)
+        return -grad
+
+
+def autograd_direction(name: str) -> AutogradDirection:
     """``D(B) = -d loss / d B`` of this library's loss ``name`` (boxes in cxcywh).
 
     For a loss with an ``iou_mean`` option (WIoU), the direction is ``direction(b, g,
@@ -260,20 +281,11 @@ def autograd_direction(name: str) -> Callable[..., Tensor]:
 
     spec = get_loss(name)
     if spec.family != "boxes":
-        raise ValueError(f"unknown loss {name!r} for this experiment: not a box loss")
-    options = dict(AUTOGRAD_OPTIONS.get(spec.name, {}))
-    fn = spec.function
-
-    def direction(b: Tensor, g: Tensor, iou_mean: Tensor | None = None) -> Tensor:
-        extra = {} if iou_mean is None else {"iou_mean": iou_mean}
-        with torch.enable_grad():
-            leaf = b.detach().requires_grad_(True)
-            loss = fn(leaf, g, box_format="cxcywh", reduction="sum", **options, **extra)
-            (grad,) = torch.autograd.grad(loss, leaf)
-        return -grad
-
-    direction.uses_iou_mean = "iou_mean" in inspect.signature(fn).parameters
-    return direction
+        raise ExperimentError(f"diou-simulation: unknown loss {name!r}: not a box loss")
+    uses_iou_mean = "iou_mean" in inspect.signature(spec.function).parameters
+    return AutogradDirection(
+        spec.function, dict(AUTOGRAD_OPTIONS.get(spec.name, {})), uses_iou_mean
+    )
 
 
 def _exact_iou(b: Tensor, g: Tensor) -> Tensor:
@@ -369,7 +381,7 @@ def simulate(
 def _parse_losses(losses: str, mode: str) -> list[str]:
     names = [s.strip().lower().replace("-", "_") for s in losses.split(",") if s.strip()]
     if not names:
-        raise ValueError("unknown loss '' : --losses needs at least one name")
+        raise ExperimentError("diou-simulation: --losses needs at least one loss name")
     for name in names:  # fail before any work
         paper_direction(name) if mode == "paper" else autograd_direction(name)
     return names
@@ -404,7 +416,9 @@ def diou_simulation(
 ) -> ExperimentResult:
     """Run the simulation; one row per loss: E(t) at t = 1, 20, 40, 160, 200 and sum_t E(t)."""
     if mode not in ("autograd", "paper"):
-        raise ValueError(f"unknown mode {mode!r}: expected 'autograd' or 'paper'")
+        raise ExperimentError(
+            f"diou-simulation: unknown mode {mode!r}: expected 'autograd' or 'paper'"
+        )
     names = _parse_losses(losses, mode)
     n_points = QUICK_POINTS if quick else N_POINTS
     anchors, targets = regression_cases(n_points)
@@ -415,7 +429,9 @@ def diou_simulation(
     workers = min(2, os.cpu_count() or 1)
     n_chunks = workers * math.ceil(anchors.shape[0] / (workers * CHUNK))  # balanced workers
     chunk = math.ceil(anchors.shape[0] / n_chunks)
-    threads, flush = torch.get_num_threads(), torch.set_flush_denormal(True)
+    # flush-to-zero for speed; torch has no getter, so it is put back to its default (off)
+    threads = torch.get_num_threads()
+    torch.set_flush_denormal(True)
     torch.set_num_threads(1)
     try:
         for name in names:
@@ -432,7 +448,7 @@ def diou_simulation(
             finals[name] = final.reshape(n_points, 343).sum(-1).numpy()
     finally:
         torch.set_num_threads(threads)
-        torch.set_flush_denormal(flush)
+        torch.set_flush_denormal(False)
     rows = [
         [name, *(float(curves[name][t - 1]) for t in REPORT_STEPS), float(curves[name].sum())]
         for name in names
@@ -497,7 +513,7 @@ def _figures(
             vmax = float(positive.max())
             vmin = max(float(positive.min()), vmax * 1e-6)
             vmin = vmin if vmin < vmax else vmax / 10  # one value: a decade below it
-            norm = colors.LogNorm(vmin=vmin, vmax=vmax, clip=True)
+            norm: colors.Normalize = colors.LogNorm(vmin=vmin, vmax=vmax, clip=True)
         else:  # every case converged exactly
             norm = colors.Normalize(vmin=0.0, vmax=1.0)
         sc = ax.scatter(points[:, 0], points[:, 1], c=values, s=4, cmap="viridis", norm=norm)

@@ -17,10 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._core.progress import progress
 from ..classification import binary_cross_entropy_loss, focal_loss
+from ..errors import ExperimentError
 from . import ExperimentResult, register_experiment
 from ._common import digits_split, pyplot, save_figure, seed_everything, sklearn_module
+from ._progress import progress
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -109,7 +110,7 @@ def focal_imbalance(
     epochs = epochs if epochs is not None else (8 if quick else 40)
     seeds = seeds if seeds is not None else (2 if quick else 5)
     if epochs < 1 or seeds < 1:
-        raise ValueError(
+        raise ExperimentError(
             f"focal-imbalance: expected epochs >= 1 and seeds >= 1, "
             f"got epochs={epochs}, seeds={seeds}"
         )

@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._core.progress import progress
 from ..contrastive import patch_contrast_loss, pixel_info_nce_loss
+from ..errors import ExperimentError
 from . import ExperimentResult, register_experiment
 from ._common import limit_threads, pyplot, save_figure, seed_everything
+from ._progress import progress
 
 SIZE = 32
 FEATURES = 32
@@ -60,6 +61,8 @@ def _photos() -> list[Tensor]:
         from PIL import Image
 
         spec = importlib.util.find_spec("sklearn")
+        if spec is None or not spec.submodule_search_locations:
+            return []
         folder = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images"
         arrays = [
             np.array(Image.open(folder / n).convert("RGB")) for n in ("china.jpg", "flower.jpg")
@@ -214,7 +217,8 @@ def two_means(x: Tensor, iters: int = 15) -> Tensor:
 
 
 @torch.no_grad()
-def _evaluate(net: _Net, images: Tensor, masks: Tensor) -> dict[str, float | Tensor]:
+def _evaluate(net: _Net, images: Tensor, masks: Tensor) -> tuple[dict[str, float], Tensor]:
+    """The scores of ``net``'s masks on ``images`` (IoU, F1, test loss) and the masks."""
     feats = net(images)
     b = feats.shape[0]
     pred = two_means(F.normalize(feats.flatten(2).transpose(1, 2), dim=-1)).view(b, SIZE, SIZE)
@@ -222,7 +226,7 @@ def _evaluate(net: _Net, images: Tensor, masks: Tensor) -> dict[str, float | Ten
     inter = (pred & gt).flatten(1).sum(1).float()
     union = (pred | gt).flatten(1).sum(1).float()
     total = pred.flatten(1).sum(1).float() + gt.flatten(1).sum(1).float()
-    return {
+    scores = {
         "iou": float((inter / union.clamp_min(1)).mean()),
         "f1": float((2 * inter / total.clamp_min(1)).mean()),
         "test_loss": float(
@@ -230,8 +234,8 @@ def _evaluate(net: _Net, images: Tensor, masks: Tensor) -> dict[str, float | Ten
                 feats, masks, max_samples=MAX_SAMPLES, generator=torch.Generator().manual_seed(0)
             )
         ),
-        "pred": pred,
     }
+    return scores, pred
 
 
 def _roughness(curve: list[float]) -> float:
@@ -240,7 +244,7 @@ def _roughness(curve: list[float]) -> float:
     return float(np.abs(np.diff(c)).mean() / max(c.mean(), 1e-12)) if len(c) > 1 else 0.0
 
 
-def _smooth(curve: list[float], k: int) -> np.ndarray:
+def _smooth(curve: np.ndarray, k: int) -> np.ndarray:
     c = np.asarray(curve)
     if len(c) < k:
         return c
@@ -340,18 +344,19 @@ def _run(
     n_train = train_images if train_images is not None else (256 if quick else 2048)
     n_test = 32 if quick else 128
     if steps < 1 or n_train < 1:
-        raise ValueError(
+        raise ExperimentError(
             f"forgery-contrast: expected steps >= 1 and train_images >= 1, got steps={steps}, "
             f"train_images={n_train}"
         )
     seed_everything(seed)
     x_tr, m_tr = make_forgeries(n_train, seed)
     x_te, m_te = make_forgeries(n_test, seed + 10_000)
-    rows, curves, preds = [], {}, {}
+    rows: list[list[object]] = []
+    curves: dict[str, list[float]] = {}
+    preds: dict[str, Tensor] = {}
     for name in progress(["untrained", *METHODS], desc="forgery-contrast"):
         net, curve = _train(name, x_tr, m_tr, steps, seed)
-        scores = _evaluate(net, x_te, m_te)
-        preds[name] = scores.pop("pred")
+        scores, preds[name] = _evaluate(net, x_te, m_te)
         tail = curve[-max(1, steps // 10) :]
         rows.append(
             [

@@ -33,10 +33,11 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .._core.progress import progress
 from ..adversarial import clip_weights_, discriminator_loss, generator_loss, gradient_penalty
+from ..errors import ExperimentError
 from . import ExperimentResult, register_experiment
 from ._common import default_threads, pyplot, save_figure, seed_everything, side_by_side
+from ._progress import progress
 
 MODES, RADIUS, STD = 8, 2.0, 0.05
 NOISE, HIDDEN, BATCH = 8, 64, 128
@@ -96,6 +97,8 @@ def train(kind: str, n_critic: int, clip: bool, penalty: bool, steps: int, seed:
     """Train a generator with one GAN objective; return it."""
     seed_everything(seed)
     gen, disc = _mlp(NOISE, 2), _mlp(2, 1)
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
     if clip:  # Arjovsky et al.: momentum makes the clipped critic unstable; they use RMSProp
         opt_g = torch.optim.RMSprop(gen.parameters(), lr=RMSPROP_LR)
         opt_d = torch.optim.RMSprop(disc.parameters(), lr=RMSPROP_LR)
@@ -184,10 +187,10 @@ def gan_2d(
 ) -> ExperimentResult:
     steps = steps if steps is not None else (800 if quick else 5000)
     if steps < 1:
-        raise ValueError(f"gan-2d: expected steps >= 1, got {steps}")
+        raise ExperimentError(f"gan-2d: expected steps >= 1, got {steps}")
     workers = workers if workers is not None else default_threads()
     if workers < 1:
-        raise ValueError(f"gan-2d: expected workers >= 1, got {workers}")
+        raise ExperimentError(f"gan-2d: expected workers >= 1, got {workers}")
     return _run(out, steps, seed, min(workers, len(SETUPS)))
 
 

@@ -21,10 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._core.progress import progress
+from ..errors import ExperimentError
 from ..segmentation import dice_ce_loss, dice_loss, focal_tversky_loss, lovasz_loss, tversky_loss
 from . import ExperimentResult, register_experiment
 from ._common import pyplot, save_figure, seed_everything
+from ._progress import progress
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -162,7 +163,7 @@ def segmentation_imbalance(
     steps = steps if steps is not None else (150 if quick else 400)
     seeds = seeds if seeds is not None else (1 if quick else 3)
     if steps < 1 or seeds < 1:
-        raise ValueError(
+        raise ExperimentError(
             f"segmentation-imbalance: expected steps >= 1 and seeds >= 1, "
             f"got steps={steps}, seeds={seeds}"
         )

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._core.progress import progress
+from ..errors import ExperimentError
 from ..metric import CenterLoss, batch_triplet_loss, contrastive_loss, pairwise_distance
 from . import ExperimentResult, register_experiment
 from ._common import digits_split, limit_threads, pyplot, save_figure, seed_everything
+from ._progress import progress
 
 CLASSES = 10
 # name -> (needs the classifier head, center-loss weight)
@@ -198,7 +199,7 @@ def _run(
     steps = steps if steps is not None else (600 if quick else 2000)
     seeds = seeds if seeds is not None else (1 if quick else 3)
     if steps < 1 or seeds < 1 or dim < 1 or k < 2 or margin < 0:
-        raise ValueError(
+        raise ExperimentError(
             f"triplet-digits: expected steps >= 1, seeds >= 1, dim >= 1, k >= 2 "
             f"and margin >= 0, got steps={steps}, seeds={seeds}, dim={dim}, k={k}, "
             f"margin={margin}"

@@ -23,15 +23,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.progress import progress
+from ..errors import ExperimentError
 from ..synthesis import total_variation_loss
 from . import ExperimentResult, register_experiment
 from ._common import pyplot, save_figure, seed_everything
+from ._progress import progress
 
 KINDS = ("anisotropic", "isotropic", "squared")
 # lambdas per kind: the squared TV penalises the (small) differences quadratically, so it needs
 # larger weights for a comparable smoothing
-LAMBDAS = {
+LAMBDAS: dict[bool, dict[str, tuple[float, ...]]] = {
     True: {
         "anisotropic": (0.02, 0.05, 0.1),
         "isotropic": (0.02, 0.05, 0.1),
@@ -131,7 +132,7 @@ def tv_denoise(
 ) -> ExperimentResult:
     steps = steps if steps is not None else (150 if quick else 400)
     if steps < 1 or sigma <= 0:
-        raise ValueError(
+        raise ExperimentError(
             f"tv-denoise: expected steps >= 1 and sigma > 0, got steps={steps}, sigma={sigma}"
         )
     threads = torch.get_num_threads()
@@ -147,15 +148,15 @@ def _run(quick: bool, out: Path, image: str, sigma: float, steps: int) -> Experi
     clean = load_image(image, quick).unsqueeze(0)
     noisy = clean + sigma * torch.randn(clean.shape, generator=gen)
     rows = [["noisy input", "", "", psnr(noisy.clamp(0, 1), clean)]]
-    results = {}
+    results: dict[tuple[str, float], Tensor] = {}
     settings = [(k, lam) for k in KINDS for lam in LAMBDAS[quick][k]]
     for kind, lam in progress(settings, desc="tv-denoise"):
         x = denoise(noisy, kind, lam, steps)
         results[(kind, lam)] = x
         rows.append(["MSE + lambda TV", kind, lam, psnr(x, clean)])
+    scores = {key: psnr(x, clean) for key, x in results.items()}
     best = {
-        k: max(LAMBDAS[quick][k], key=lambda lam, k=k: psnr(results[(k, lam)], clean))
-        for k in KINDS
+        k: max(((k, lam) for lam in LAMBDAS[quick][k]), key=scores.__getitem__)[1] for k in KINDS
     }
 
     plt = pyplot()

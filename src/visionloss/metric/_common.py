@@ -1,20 +1,115 @@
-"""Shared maths of the metric family: input checks, distances through matrix products, and the
-reductions of batch losses whose anchors may be split over processes."""
+"""Shared parts of the metric family: option types (also used by the contrastive family),
+docstring text, example inputs, input checks and distances through matrix products."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Real
+from typing import Annotated, Any, TypeVar, cast
 
 import torch
 from torch import Tensor
 
-from .. import distributed as vdist
-from .._core.checks import check_choice, check_labels, check_tensor, shape_str
+from .._core.checks import check_labels, check_tensor, shape_str, values_checkable
+from .._core.declare import DocParts, loss_function
 from .._core.dtypes import compute_dtype, upcast
+from .._core.examples import Example, generator, normal
+from .._core.numerics import sqrt
+from .._core.options import Choice, Number
 from .._core.vectors import normalize as unit
+from ..distributed import GATHER_MODES, GatheredBatch
+from ..errors import InputError, OptionError, OptionTypeError
 
 METRICS = ("euclidean", "squared_euclidean", "cosine", "dot")
 
 
-# ----------------------------------------------------------------------------------- checks
+# ------------------------------------------------------------------------------ option types
+class Bound(Number):
+    """A number in a range, with the embedding families' messages (``expected margin >= 0, got
+    -1.0``, ``expected threshold to be a float, got str``). With ``tensor=True`` a one-element
+    tensor is accepted too (a learnable temperature); its value is checked on the CPU."""
+
+    def range(self) -> str:
+        return self.describe().removeprefix("a finite number ")
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None and self.optional:
+            return value
+        if self.tensor and isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise OptionError(
+                    f"{fn}: expected {name} to be a scalar, got shape {shape_str(value)}"
+                )
+            if values_checkable(value):
+                self._in_range(float(value.detach()), value, name, fn)
+            return value
+        if isinstance(value, bool) or not isinstance(value, Real):
+            kind = "a float or a 0-dim tensor" if self.tensor else "a float"
+            raise OptionTypeError(f"{fn}: expected {name} to be {kind}, got {type(value).__name__}")
+        self._in_range(float(value), value, name, fn)
+        return value
+
+    def _in_range(self, v: float, value: Any, name: str, fn: str) -> None:
+        try:
+            super().__call__(v, name, fn)
+        except OptionError:
+            raise OptionError(f"{fn}: expected {name} {self.range()}, got {value!r}") from None
+
+
+Gather = Annotated[str, Choice(*GATHER_MODES)]
+Metric = Annotated[str, Choice(*METRICS)]
+Margin = Annotated[float, Bound(0)]
+
+METRIC_DOCS = DocParts(
+    args={
+        "embeddings": """``(B, D)`` floating point.""",
+        "labels": """``(B,)`` integer class labels.""",
+        "margin": """``m >= 0`` (default 1.0).""",
+        "metric": """``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or
+            ``"dot"`` (see :func:`pairwise_distance`).""",
+        "normalize": """L2-normalise the inputs first (default False).""",
+        "soft": """softplus instead of the hinge (default False).""",
+        "reduction": """``"mean"``, ``"sum"`` or ``"none"``.""",
+        "gather": """``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed
+            the batch is every process's embeddings (see :mod:`visionloss.distributed`; the
+            value equals the single-process loss on the concatenated batch).""",
+    },
+)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def metric_helper(function: _F) -> _F:
+    """Declare a public helper of the family that is not a loss (:func:`pairwise_distance`,
+    :func:`mine_triplets`): its options are checked and its Args text is composed from
+    :data:`METRIC_DOCS`, as a loss's; it keeps its own return type."""
+    return cast(_F, loss_function(METRIC_DOCS)(function))
+
+
+# ---------------------------------------------------------------------------------- examples
+def embedding_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Embeddings ``(8, 4)`` (distances well below the default margin, so no hinge sits at
+    its kink) and labels with two members in each of four classes."""
+    gen = generator(seed)
+    labels = torch.arange(8) % 4
+    labels = labels[torch.randperm(8, generator=gen)]
+    return Example((normal(8, 4, dtype=dtype, gen=gen, scale=0.1), labels))
+
+
+def triplet_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Anchors, positives and negatives ``(8, 4)`` each."""
+    gen = generator(seed)
+    return Example(tuple(normal(8, 4, dtype=dtype, gen=gen, scale=0.1) for _ in range(3)))
+
+
+def center_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Embeddings ``(8, 4)``, labels in ``[0, 4)`` and centres ``(4, 4)``."""
+    x, labels = embedding_examples(dtype, seed).args
+    return Example((x, labels, normal(4, 4, dtype=dtype, gen=generator(seed + 1))))
+
+
+# ------------------------------------------------------------------------------------ checks
 def check_embeddings(embeddings: object, fn: str, name: str = "embeddings") -> Tensor:
     """A floating ``(B, D)`` tensor."""
     return check_tensor(embeddings, name, fn, floating=True, ndim=2)
@@ -22,28 +117,22 @@ def check_embeddings(embeddings: object, fn: str, name: str = "embeddings") -> T
 
 def check_embeddings_labels(embeddings: object, labels: object, fn: str) -> None:
     """``embeddings`` of shape ``(B, D)`` and integer ``labels`` of shape ``(B,)``."""
-    check_embeddings(embeddings, fn)
-    check_tensor(labels, "labels", fn, ndim=1)
-    check_labels(labels, None, fn, name="labels")
-    if labels.shape[0] != embeddings.shape[0]:
-        raise ValueError(
-            f"{fn}: expected labels of shape ({embeddings.shape[0]},) matching embeddings "
-            f"{shape_str(embeddings)}, got {shape_str(labels)}"
+    x = check_embeddings(embeddings, fn)
+    y = check_tensor(labels, "labels", fn, ndim=1)
+    check_labels(y, None, fn, name="labels")
+    if y.shape[0] != x.shape[0]:
+        raise InputError(
+            f"{fn}: expected labels of shape ({x.shape[0]},) matching embeddings "
+            f"{shape_str(x)}, got {shape_str(y)}"
         )
 
 
-def check_metric(metric: str, fn: str, choices: tuple[str, ...] = METRICS) -> str:
-    check_choice(metric, choices, "metric", fn)
-    return metric
+def batch_labels(batch: GatheredBatch) -> tuple[Tensor, Tensor]:
+    """The anchor and key labels of a batch gathered with labels."""
+    return cast(Tensor, batch.anchor_labels), cast(Tensor, batch.key_labels)
 
 
-# -------------------------------------------------------------------------------- distances
-def safe_sqrt(sq: Tensor) -> Tensor:
-    """``sqrt(sq)`` for ``sq >= 0`` whose gradient is 0 (not inf/NaN) where ``sq`` is 0."""
-    positive = sq > 0
-    return torch.where(positive, sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt(), sq.new_zeros(()))
-
-
+# --------------------------------------------------------------------------------- distances
 def prepare(x: Tensor, normalize: bool, dtype: torch.dtype | None = None) -> Tensor:
     """``x`` in ``dtype`` (default its compute dtype: float32 for half inputs), L2-normalised
     if asked (a zero vector stays zero, with a zero gradient)."""
@@ -65,8 +154,14 @@ def distance_matrix(
     Euclidean distances are computed from ``|x|^2 + |y|^2 - 2 x.y`` after subtracting a common
     centre (distances do not change, the cancellation does), clamped at 0, with a square root
     whose gradient is 0 at 0. Entries ``(i, self_index[i])`` are set to exactly 0 (a sample and
-    itself); for "dot" they are left as they are. Inputs must already be in the compute dtype.
+    itself); for "dot" they are left as they are. Inputs must already be in the compute dtype;
+    the products are computed in it also inside an autocast region.
     """
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _distance_matrix(x, y, metric, self_index)
+
+
+def _distance_matrix(x: Tensor, y: Tensor, metric: str, self_index: Tensor | None) -> Tensor:
     if metric in ("euclidean", "squared_euclidean"):
         center = 0.5 * (x.detach().mean(0, keepdim=True) + y.detach().mean(0, keepdim=True))
         if x.shape[0] == 0 or y.shape[0] == 0:
@@ -77,7 +172,7 @@ def distance_matrix(
         sq = torch.addmm(x2 + y2[None, :], xc, yc.T, alpha=-2.0).clamp_min(0.0)
         if self_index is not None:
             sq = torch.where(self_mask(self_index, y.shape[0]), sq.new_zeros(()), sq)
-        return sq if metric == "squared_euclidean" else safe_sqrt(sq)
+        return sq if metric == "squared_euclidean" else sqrt(sq)
     if metric == "cosine":
         d = 1.0 - unit(x) @ unit(y).T
         d = d.clamp(0.0, 2.0)
@@ -91,19 +186,7 @@ def rowwise_distance(x: Tensor, y: Tensor, metric: str) -> Tensor:
     """``(B,)`` distances between matching rows of ``x`` and ``y`` (exact differences)."""
     if metric in ("euclidean", "squared_euclidean"):
         sq = (x - y).square().sum(-1)
-        return sq if metric == "squared_euclidean" else safe_sqrt(sq)
+        return sq if metric == "squared_euclidean" else sqrt(sq)
     if metric == "cosine":
         return (1.0 - (unit(x) * unit(y)).sum(-1)).clamp(0.0, 2.0)
     return -(x * y).sum(-1)
-
-
-# ------------------------------------------------------------------------------- reductions
-def reduce_anchors(per_anchor: Tensor, count: Tensor, reduction: str, *, gather: str) -> Tensor:
-    """``"none"``: ``per_anchor``; ``"sum"``: its (global) sum; ``"mean"``: the (global) sum
-    divided by the (global) ``count``; zero with a graph when the count is zero."""
-    if reduction == "none":
-        return per_anchor
-    total = per_anchor.sum()
-    if reduction == "sum":
-        return vdist.global_sum(total, gather=gather)
-    return vdist.global_mean(total, count, gather=gather)

@@ -8,17 +8,19 @@ batch-all, whose chunks are bounded by :data:`CHUNK_ELEMENTS`.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from .._core.options import Choice
 from ._common import self_mask
 
 MINING = ("hard", "semihard", "all")
 AVERAGES = ("nonzero", "valid")
+Mining = Annotated[str, Choice(*MINING)]
 # Largest number of elements of one (anchors x positives x negatives) chunk.
 CHUNK_ELEMENTS = 1 << 22
 
@@ -170,7 +172,7 @@ class _SoftBatchAll(torch.autograd.Function):
             mask = pos[s : s + step, :, None] & neg[s : s + step, None, :]
             t = margin + d[:, :, None] - d[:, None, :]
             per_anchor[s : s + step] = torch.where(mask, F.softplus(t), zero).sum((1, 2))
-            if need_grad:
+            if grad is not None:
                 g = torch.where(mask, torch.sigmoid(t), zero)
                 grad[s : s + step] = g.sum(2) - g.sum(1)
             del mask, t

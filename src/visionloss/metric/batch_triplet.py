@@ -2,47 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive
-from .._core.module import LossModule
-from .._core.reduction import check_reduction
+from .._core.declare import loss_function
+from .._core.options import Bool, Choice, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
-from ..distributed import check_gather, gather_batch
+from ..distributed import gather_batch
 from ._common import (
+    METRIC_DOCS,
+    Gather,
+    Margin,
+    Metric,
+    batch_labels,
     check_embeddings_labels,
-    check_metric,
     distance_matrix,
+    embedding_examples,
     prepare,
-    reduce_anchors,
 )
-from ._mining import AVERAGES, MINERS, MINING, triplet_masks
+from ._mining import AVERAGES, MINERS, Mining, triplet_masks
+
+Average = Annotated[str | None, Choice(*AVERAGES, optional=True)]
 
 _DEFAULT_AVERAGE = {"all": "nonzero", "hard": "valid", "semihard": "valid"}
 
 
-def _check_options(fn, mining, margin, metric, average, reduction, gather):
-    check_choice(mining, MINING, "mining", fn)
-    check_positive(margin, "margin", fn, allow_zero=True)
-    check_metric(metric, fn)
-    if average is not None:
-        check_choice(average, AVERAGES, "average", fn)
-    check_reduction(reduction, fn)
-    check_gather(gather, fn)
-
-
+@loss_function(METRIC_DOCS)
 def batch_triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
     *,
-    mining: str = "hard",
-    margin: float = 1.0,
-    metric: str = "euclidean",
-    normalize: bool = False,
-    soft: bool = False,
-    average: str | None = None,
-    reduction: str = "mean",
-    gather: str = "none",
+    mining: Mining = "hard",
+    margin: Margin = 1.0,
+    metric: Metric = "euclidean",
+    normalize: Bool = False,
+    soft: Bool = False,
+    average: Average = None,
+    reduction: Reduction = "mean",
+    gather: Gather = "none",
 ) -> Tensor:
     r"""Triplet loss with the triplets mined online from the batch's distance matrix.
 
@@ -87,19 +86,8 @@ def batch_triplet_loss(
       ``0 < D_an - D_ap <= m``, not FaceNet's one negative per anchor-positive pair.
 
     Args:
-        embeddings: ``(B, D)`` floating point.
-        labels: ``(B,)`` integer class labels.
         mining: ``"hard"`` (default), ``"semihard"`` or ``"all"``.
-        margin: ``m >= 0`` (default 1.0).
-        metric: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"``
-            (see :func:`pairwise_distance`).
-        normalize: L2-normalise the embeddings first (default False).
-        soft: softplus instead of the hinge (default False).
         average: ``"nonzero"`` or ``"valid"`` (see above); ``None`` for the paper's choice.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        gather: ``"none"`` (default), ``"global"`` or ``"local"``: under torch.distributed,
-            mine among every process's embeddings (see :mod:`visionloss.distributed`; the value
-            equals the single-process loss on the concatenated batch).
 
     Shape:
         ``embeddings``: ``(B, D)``, ``labels``: ``(B,)``. Output: scalar, or for ``"none"`` the
@@ -126,53 +114,23 @@ def batch_triplet_loss(
         tensor(0.6667)
     """
     fn = "batch_triplet_loss"
-    _check_options(fn, mining, margin, metric, average, reduction, gather)
     check_embeddings_labels(embeddings, labels, fn)
     average = average or _DEFAULT_AVERAGE[mining]
     x = prepare(embeddings, normalize)
     batch = gather_batch(x, labels, gather=gather, fn=fn)
     D = distance_matrix(batch.anchors, batch.keys, metric, self_index=batch.anchor_index)
-    pos, neg = triplet_masks(batch.anchor_labels, batch.key_labels, batch.anchor_index)
+    pos, neg = triplet_masks(*batch_labels(batch), batch.anchor_index)
     mined = MINERS[mining](D, pos, neg, float(margin), soft)
     count = mined.count_nonzero if average == "nonzero" else mined.count_valid
-    return reduce_anchors(mined.per_anchor, count, reduction, gather=gather)
+    return reduce_loss(mined.per_anchor, reduction, fn=fn, denominator=count, gather=gather)
 
 
-class BatchTripletLoss(LossModule):
-    """Module form of :func:`batch_triplet_loss`."""
-
-    function = batch_triplet_loss
-
-    def __init__(
-        self,
-        *,
-        mining: str = "hard",
-        margin: float = 1.0,
-        metric: str = "euclidean",
-        normalize: bool = False,
-        soft: bool = False,
-        average: str | None = None,
-        reduction: str = "mean",
-        gather: str = "none",
-    ) -> None:
-        _check_options("BatchTripletLoss", mining, margin, metric, average, reduction, gather)
-        super().__init__(
-            mining=mining,
-            margin=margin,
-            metric=metric,
-            normalize=normalize,
-            soft=soft,
-            average=average,
-            reduction=reduction,
-            gather=gather,
-        )
-
-
-register_loss(
+BatchTripletLoss = register_loss(
     "batch_triplet",
     family="metric",
     function=batch_triplet_loss,
-    module=BatchTripletLoss,
+    module="BatchTripletLoss",
     formula="mean [m + D(a,p) - D(a,n)]_+ over mined triplets (hard/semihard/all)",
     reference="Schroff et al., FaceNet, arXiv:1503.03832; Hermans et al., arXiv:1703.07737",
-)
+    examples=embedding_examples,
+).module

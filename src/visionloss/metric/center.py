@@ -10,26 +10,30 @@ from torch import Tensor, nn
 
 from .. import distributed as vdist
 from .._core.checks import check_fraction, check_labels, check_tensor, shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
-from ._common import check_embeddings_labels
+from ..errors import InputError, OptionError
+from ._common import METRIC_DOCS, center_examples, check_embeddings_labels
 
 
 def _check_centers(embeddings: Tensor, labels: Tensor, centers: object, fn: str) -> None:
     check_embeddings_labels(embeddings, labels, fn)
-    check_tensor(centers, "centers", fn, floating=True, ndim=2)
+    centers = check_tensor(centers, "centers", fn, floating=True, ndim=2)
     if centers.shape[1] != embeddings.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected centers of shape (num_classes, {embeddings.shape[1]}) matching "
             f"embeddings {shape_str(embeddings)}, got {shape_str(centers)}"
         )
     check_labels(labels, centers.shape[0], fn, name="labels")
 
 
+@loss_function(METRIC_DOCS)
 def center_loss(
-    embeddings: Tensor, labels: Tensor, centers: Tensor, *, reduction: str = "mean"
+    embeddings: Tensor, labels: Tensor, centers: Tensor, *, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Center loss: half the squared distance of each embedding to its class centre.
 
@@ -42,10 +46,8 @@ def center_loss(
     mini-batch; ``reduction="sum"`` gives it).
 
     Args:
-        embeddings: ``(B, D)`` deep features.
         labels: ``(B,)`` integer class labels in ``[0, num_classes)``.
         centers: ``(num_classes, D)`` class centres.
-        reduction: ``"mean"`` (default, over the batch), ``"sum"`` or ``"none"``.
 
     Shape:
         output: scalar, or ``(B,)`` for ``"none"``.
@@ -64,7 +66,6 @@ def center_loss(
         tensor(6.2500)
     """
     fn = "center_loss"
-    check_reduction(reduction, fn)
     _check_centers(embeddings, labels, centers, fn)
     dtype = compute_dtype(embeddings, centers)
     c = upcast(centers, dtype).index_select(0, labels)
@@ -147,15 +148,15 @@ class CenterLoss(LossModule):
         *,
         alpha: float = 0.5,
         learn_centers: bool = False,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
     ) -> None:
         fn = "CenterLoss"
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected num_classes to be a positive int, got {num_classes!r}"
             )
         if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"{fn}: expected dim to be a positive int, got {dim!r}")
+            raise OptionError(f"{fn}: expected dim to be a positive int, got {dim!r}")
         check_fraction(alpha, "alpha", fn)
         super().__init__(reduction=reduction)
         self.num_classes, self.dim = num_classes, dim
@@ -193,4 +194,5 @@ register_loss(
     formula="1/2 ||x_i - c_{y_i}||^2",
     aliases=("center_loss",),
     reference="Wen et al., ECCV 2016",
+    examples=center_examples,
 )

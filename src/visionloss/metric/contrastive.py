@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .. import distributed as vdist
-from .._core.checks import check_choice, check_positive, check_tensor, shape_str
+from .._core.checks import check_tensor, shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
-from .._core.reduction import check_reduction
+from .._core.options import Bool, Choice, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError, InputTypeError, OptionError
 from ._common import (
+    METRIC_DOCS,
+    Gather,
+    Margin,
+    batch_labels,
     check_embeddings,
     check_embeddings_labels,
-    check_metric,
     distance_matrix,
+    embedding_examples,
     prepare,
     rowwise_distance,
     self_mask,
@@ -24,19 +32,18 @@ from ._common import (
 
 CONTRASTIVE_METRICS = ("euclidean", "squared_euclidean", "cosine")
 CONTRASTIVE_AVERAGES = ("pairs", "separate", "nonzero")
+Power = Annotated[int, Choice(1, 2)]
 
 
-def _check_options(fn, margin, pos_margin, metric, power, average, reduction, gather):
-    check_positive(margin, "margin", fn, allow_zero=True)
-    check_positive(pos_margin, "pos_margin", fn, allow_zero=True)
-    check_metric(metric, fn, CONTRASTIVE_METRICS)
-    check_choice(power, (1, 2), "power", fn)
-    check_choice(average, CONTRASTIVE_AVERAGES, "average", fn)
-    check_reduction(reduction, fn)
-    vdist.check_gather(gather, fn)
-
-
-def _terms(D, pos, neg, margin, pos_margin, power, half):
+def _terms(
+    D: Tensor,
+    pos: Tensor,
+    neg: Tensor,
+    margin: float,
+    pos_margin: float,
+    power: int,
+    half: bool,
+) -> tuple[Tensor, Tensor]:
     """Per-pair losses of similar (``pos``) and dissimilar (``neg``) pairs, 0 elsewhere."""
     pos_term = F.relu(D - pos_margin)
     neg_term = F.relu(margin - D)
@@ -48,35 +55,43 @@ def _terms(D, pos, neg, margin, pos_margin, power, half):
     return torch.where(pos, pos_term, zero), torch.where(neg, neg_term, zero)
 
 
-def _reduce(pos_loss, neg_loss, pos, neg, average, reduction, gather):
-    loss = pos_loss + neg_loss
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return vdist.global_sum(loss.sum(), gather=gather)
-    if average == "pairs":
-        return vdist.global_mean(loss.sum(), pos.sum() + neg.sum(), gather=gather)
+def _reduce(
+    pos_loss: Tensor,
+    neg_loss: Tensor,
+    pos: Tensor,
+    neg: Tensor,
+    average: str,
+    reduction: str,
+    gather: str,
+) -> Tensor:
+    """The mean over all pairs (``"pairs"``), or the sum of the means over the positive and
+    the negative pairs (``"separate"``; ``"nonzero"``: over those with a loss > 0)."""
+    fn = "contrastive_loss"
+    if average == "pairs" or reduction != "mean":
+        count = pos.sum() + neg.sum()
+        return reduce_loss(pos_loss + neg_loss, reduction, fn=fn, denominator=count, gather=gather)
     if average == "nonzero":
         pos, neg = pos_loss > 0, neg_loss > 0
-    return vdist.global_mean(pos_loss.sum(), pos.sum(), gather=gather) + vdist.global_mean(
-        neg_loss.sum(), neg.sum(), gather=gather
+    return reduce_loss(pos_loss, "mean", fn=fn, denominator=pos.sum(), gather=gather) + (
+        reduce_loss(neg_loss, "mean", fn=fn, denominator=neg.sum(), gather=gather)
     )
 
 
+@loss_function(METRIC_DOCS)
 def contrastive_loss(
     embeddings: Tensor,
     labels: Tensor,
     is_similar: Tensor | None = None,
     *,
-    margin: float = 1.0,
-    pos_margin: float = 0.0,
-    metric: str = "euclidean",
-    normalize: bool = False,
-    power: int = 2,
-    half: bool = True,
-    average: str = "pairs",
-    reduction: str = "mean",
-    gather: str = "none",
+    margin: Margin = 1.0,
+    pos_margin: Margin = 0.0,
+    metric: Annotated[str, Choice(*CONTRASTIVE_METRICS)] = "euclidean",
+    normalize: Bool = False,
+    power: Power = 2,
+    half: Bool = True,
+    average: Annotated[str, Choice(*CONTRASTIVE_AVERAGES)] = "pairs",
+    reduction: Reduction = "mean",
+    gather: Gather = "none",
 ) -> Tensor:
     r"""Contrastive loss of Hadsell, Chopra and LeCun (2006), for pairs or for a whole batch.
 
@@ -92,7 +107,7 @@ def contrastive_loss(
       ``is_similar`` is a **bool** tensor (True = similar pair; no 0/1 ambiguity);
     * batch form ``contrastive_loss(embeddings, labels)``: every ordered pair ``(i, j)``,
       ``i != j``, of the batch, similar when the labels are equal. Each unordered pair counts
-      twice, so the mean is the mean over unordered pairs.
+      twice, so the mean is the mean over unordered pairs. ``gather`` applies to this form.
 
     Named variants (each is a set of options):
 
@@ -111,16 +126,11 @@ def contrastive_loss(
         embeddings: ``(B, D)`` floating point (``x1`` in the pair form).
         labels: ``(B,)`` integer labels (batch form), or ``x2`` of shape ``(B, D)`` (pair form).
         is_similar: ``(B,)`` bool, pair form only.
-        margin: ``m >= 0`` for dissimilar pairs (default 1.0).
         pos_margin: similar pairs are penalised by ``max(0, D - pos_margin)`` (default 0).
         metric: ``"euclidean"`` (default), ``"squared_euclidean"`` or ``"cosine"``.
-        normalize: L2-normalise the embeddings first (default False).
         power: 2 (default, squared hinge) or 1.
         half: multiply by 1/2 (default True, as the paper).
         average: ``"pairs"`` (default), ``"separate"`` or ``"nonzero"``.
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-        gather: batch form under torch.distributed: ``"none"`` (default), ``"global"`` or
-            ``"local"`` (see :mod:`visionloss.distributed`).
 
     Shape:
         pair form: ``(B, D), (B, D), (B,)``, ``"none"`` gives ``(B,)``. Batch form: ``(B, D),
@@ -141,24 +151,21 @@ def contrastive_loss(
         tensor([0.5000, 0.1250])
     """
     fn = "contrastive_loss"
-    _check_options(fn, margin, pos_margin, metric, power, average, reduction, gather)
     if is_similar is not None:
-        return _pair_form(
-            embeddings,
-            labels,
-            is_similar,
-            margin,
-            pos_margin,
-            metric,
-            normalize,
-            power,
-            half,
-            average,
-            reduction,
-            gather,
-        )
+        D, pos, neg = _pair_distances(embeddings, labels, is_similar, metric, normalize, gather)
+    else:
+        D, pos, neg = _batch_distances(embeddings, labels, metric, normalize, gather, fn)
+    pos_loss, neg_loss = _terms(D, pos, neg, margin, pos_margin, power, half)
+    return _reduce(pos_loss, neg_loss, pos, neg, average, reduction, gather)
+
+
+def _batch_distances(
+    embeddings: Tensor, labels: Tensor, metric: str, normalize: bool, gather: str, fn: str
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Distances of every ordered pair of the (gathered) batch, and the similar (self
+    excluded) and dissimilar pairs."""
     if isinstance(labels, Tensor) and labels.is_floating_point():
-        raise TypeError(
+        raise InputTypeError(
             f"{fn}: expected labels to be an integer tensor (batch form), got {labels.dtype}; "
             "for the pair form pass contrastive_loss(x1, x2, is_similar)"
         )
@@ -166,94 +173,48 @@ def contrastive_loss(
     x = prepare(embeddings, normalize)
     batch = vdist.gather_batch(x, labels, gather=gather, fn=fn)
     D = distance_matrix(batch.anchors, batch.keys, metric, self_index=batch.anchor_index)
-    same = batch.anchor_labels[:, None] == batch.key_labels[None, :]
+    anchor_labels, key_labels = batch_labels(batch)
+    same = anchor_labels[:, None] == key_labels[None, :]
     pos = same & ~self_mask(batch.anchor_index, batch.keys.shape[0])
-    neg = ~same
-    pos_loss, neg_loss = _terms(D, pos, neg, margin, pos_margin, power, half)
-    return _reduce(pos_loss, neg_loss, pos, neg, average, reduction, gather)
+    return D, pos, ~same
 
 
-def _pair_form(
-    x1,
-    x2,
-    is_similar,
-    margin,
-    pos_margin,
-    metric,
-    normalize,
-    power,
-    half,
-    average,
-    reduction,
-    gather,
-):
+def _pair_distances(
+    x1: Tensor, x2: Tensor, is_similar: Tensor, metric: str, normalize: bool, gather: str
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Distances of the pairs ``(x1[i], x2[i])``, and which are similar and dissimilar."""
     fn = "contrastive_loss"
     check_embeddings(x1, fn, "x1")
     check_embeddings(x2, fn, "x2")
     if x2.shape != x1.shape:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected x2 of shape {shape_str(x1)} matching x1, got {shape_str(x2)}"
         )
     check_tensor(is_similar, "is_similar", fn, ndim=1)
     if is_similar.dtype != torch.bool:
-        raise TypeError(
+        raise InputTypeError(
             f"{fn}: expected is_similar to be a bool tensor (True = similar pair), "
             f"got {is_similar.dtype}"
         )
     if is_similar.shape[0] != x1.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected is_similar of shape ({x1.shape[0]},) matching x1 {shape_str(x1)}, "
             f"got {shape_str(is_similar)}"
         )
     if gather != "none":
-        raise ValueError(f"{fn}: gather={gather!r} needs the batch form (embeddings, labels)")
+        raise OptionError(f"{fn}: gather={gather!r} needs the batch form (embeddings, labels)")
     dtype = compute_dtype(x1, x2)
     D = rowwise_distance(prepare(x1, normalize, dtype), prepare(x2, normalize, dtype), metric)
-    pos_loss, neg_loss = _terms(D, is_similar, ~is_similar, margin, pos_margin, power, half)
-    return _reduce(pos_loss, neg_loss, is_similar, ~is_similar, average, reduction, "none")
+    return D, is_similar, ~is_similar
 
 
-class ContrastiveLoss(LossModule):
-    """Module form of :func:`contrastive_loss` (call it with ``(embeddings, labels)`` or
-    ``(x1, x2, is_similar)``)."""
-
-    function = contrastive_loss
-
-    def __init__(
-        self,
-        *,
-        margin: float = 1.0,
-        pos_margin: float = 0.0,
-        metric: str = "euclidean",
-        normalize: bool = False,
-        power: int = 2,
-        half: bool = True,
-        average: str = "pairs",
-        reduction: str = "mean",
-        gather: str = "none",
-    ) -> None:
-        _check_options(
-            "ContrastiveLoss", margin, pos_margin, metric, power, average, reduction, gather
-        )
-        super().__init__(
-            margin=margin,
-            pos_margin=pos_margin,
-            metric=metric,
-            normalize=normalize,
-            power=power,
-            half=half,
-            average=average,
-            reduction=reduction,
-            gather=gather,
-        )
-
-
-register_loss(
+ContrastiveLoss = register_loss(
     "contrastive",
     family="metric",
     function=contrastive_loss,
-    module=ContrastiveLoss,
+    module="ContrastiveLoss",
     aliases=("hadsell",),
     formula="1/2 D^2 (similar), 1/2 max(0, m - D)^2 (dissimilar)",
     reference="Hadsell, Chopra and LeCun, CVPR 2006",
-)
+    examples=embedding_examples,
+).module

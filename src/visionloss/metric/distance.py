@@ -7,15 +7,18 @@ from torch import Tensor
 
 from .._core.checks import shape_str
 from .._core.dtypes import compute_dtype
-from ._common import METRICS, check_embeddings, check_metric, distance_matrix, prepare
+from .._core.options import Bool
+from ..errors import InputError
+from ._common import Metric, check_embeddings, distance_matrix, metric_helper, prepare
 
 
+@metric_helper
 def pairwise_distance(
     x: Tensor,
     y: Tensor | None = None,
     *,
-    metric: str = "euclidean",
-    normalize: bool = False,
+    metric: Metric = "euclidean",
+    normalize: Bool = False,
 ) -> Tensor:
     r"""Distances between every row of ``x`` and every row of ``y`` (or of ``x``).
 
@@ -39,8 +42,6 @@ def pairwise_distance(
     Args:
         x: ``(N, D)`` floating point.
         y: ``(M, D)`` floating point, or ``None`` for ``y = x``.
-        metric: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"``.
-        normalize: L2-normalise the rows of ``x`` and ``y`` first (default False).
 
     Shape:
         ``x``: ``(N, D)``, ``y``: ``(M, D)``; output ``(N, M)`` (``(N, N)`` without ``y``).
@@ -60,18 +61,17 @@ def pairwise_distance(
                 [5., 0.]])
     """
     fn = "pairwise_distance"
-    check_metric(metric, fn, METRICS)
     check_embeddings(x, fn, "x")
     same = y is None
-    if not same:
+    if y is not None:
         check_embeddings(y, fn, "y")
         if y.shape[1] != x.shape[1]:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected y with {x.shape[1]} columns matching x {shape_str(x)}, "
                 f"got {shape_str(y)}"
             )
-    dtype = compute_dtype(x) if same else compute_dtype(x, y)
+    dtype = compute_dtype(x) if y is None else compute_dtype(x, y)
     xp = prepare(x, normalize, dtype)
-    yp = xp if same else prepare(y, normalize, dtype)
+    yp = xp if y is None else prepare(y, normalize, dtype)
     self_index = torch.arange(x.shape[0], device=x.device) if same else None
     return distance_matrix(xp, yp, metric, self_index=self_index)

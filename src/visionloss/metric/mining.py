@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive
-from ._common import check_embeddings_labels, check_metric, distance_matrix, prepare
+from .._core.checks import check_choice
+from .._core.options import Bool
+from ._common import (
+    Bound,
+    Metric,
+    check_embeddings_labels,
+    distance_matrix,
+    metric_helper,
+    prepare,
+)
 from ._mining import MINING, chunk_rows, hardest, semihard_negatives, triplet_masks
 
 
+@metric_helper
 @torch.no_grad()
 def mine_triplets(
     embeddings: Tensor,
     labels: Tensor,
     strategy: str = "hard",
     *,
-    margin: float | None = None,
-    metric: str = "euclidean",
-    normalize: bool = False,
+    margin: Annotated[float | None, Bound(0, optional=True)] = None,
+    metric: Metric = "euclidean",
+    normalize: Bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:
     r"""Mine triplets inside a batch; return their ``(anchor, positive, negative)`` indices.
 
@@ -43,12 +54,8 @@ def mine_triplets(
     return the same ``(anchor, positive, negative)`` triple.
 
     Args:
-        embeddings: ``(B, D)`` floating point.
-        labels: ``(B,)`` integer class labels.
         strategy: ``"hard"`` (default), ``"semihard"`` or ``"all"``.
         margin: optional ``m >= 0``: keep only triplets with ``m + D_ap - D_an > 0``.
-        metric: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"``.
-        normalize: L2-normalise the embeddings first (default False).
 
     Returns:
         ``(anchor, positive, negative)``: three int64 tensors of equal length ``T``, sorted by
@@ -66,10 +73,7 @@ def mine_triplets(
         [[0, 1, 2, 3], [1, 0, 3, 2], [2, 2, 1, 1]]
     """
     fn = "mine_triplets"
-    check_choice(strategy, MINING, "strategy", fn)
-    if margin is not None:
-        check_positive(margin, "margin", fn, allow_zero=True)
-    check_metric(metric, fn)
+    check_choice(strategy, MINING, "strategy", fn)  # positional: not a declared option
     check_embeddings_labels(embeddings, labels, fn)
     x = prepare(embeddings, normalize)
     B = x.shape[0]

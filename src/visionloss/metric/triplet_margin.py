@@ -5,32 +5,37 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._core.checks import check_positive, shape_str
+from .._core.checks import shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import Bool, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
-from ._common import check_embeddings, check_metric, prepare, rowwise_distance
+from ..errors import InputError
+from ._common import (
+    METRIC_DOCS,
+    Margin,
+    Metric,
+    check_embeddings,
+    prepare,
+    rowwise_distance,
+    triplet_examples,
+)
 from ._mining import hinge
 
 
-def _check_options(fn, margin, metric, reduction):
-    check_positive(margin, "margin", fn, allow_zero=True)
-    check_metric(metric, fn)
-    check_reduction(reduction, fn)
-
-
+@loss_function(METRIC_DOCS)
 def triplet_margin_loss(
     anchor: Tensor,
     positive: Tensor,
     negative: Tensor,
     *,
-    margin: float = 1.0,
-    metric: str = "euclidean",
-    normalize: bool = False,
-    swap: bool = False,
-    soft: bool = False,
-    reduction: str = "mean",
+    margin: Margin = 1.0,
+    metric: Metric = "euclidean",
+    normalize: Bool = False,
+    swap: Bool = False,
+    soft: Bool = False,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Triplet margin loss on explicit triplets.
 
@@ -52,13 +57,7 @@ def triplet_margin_loss(
         anchor: ``(B, D)`` floating point.
         positive: ``(B, D)``, same class as ``anchor``.
         negative: ``(B, D)``, another class.
-        margin: ``m >= 0`` (default 1.0, as torch).
-        metric: ``"euclidean"`` (default), ``"squared_euclidean"``, ``"cosine"`` or ``"dot"``
-            (see :func:`pairwise_distance`).
-        normalize: L2-normalise the three inputs first (default False).
         swap: use the distance swap (default False).
-        soft: softplus instead of the hinge (default False).
-        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
     Shape:
         inputs ``(B, D)``; output: scalar, or ``(B,)`` for ``"none"``.
@@ -79,12 +78,11 @@ def triplet_margin_loss(
         tensor(1.)
     """
     fn = "triplet_margin_loss"
-    _check_options(fn, margin, metric, reduction)
     check_embeddings(anchor, fn, "anchor")
     for name, t in (("positive", positive), ("negative", negative)):
         check_embeddings(t, fn, name)
         if t.shape != anchor.shape:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected {name} of shape {shape_str(anchor)} matching anchor, "
                 f"got {shape_str(t)}"
             )
@@ -97,38 +95,13 @@ def triplet_margin_loss(
     return reduce_loss(hinge(margin + d_ap - d_an, soft), reduction, fn=fn)
 
 
-class TripletMarginLoss(LossModule):
-    """Module form of :func:`triplet_margin_loss`."""
-
-    function = triplet_margin_loss
-
-    def __init__(
-        self,
-        *,
-        margin: float = 1.0,
-        metric: str = "euclidean",
-        normalize: bool = False,
-        swap: bool = False,
-        soft: bool = False,
-        reduction: str = "mean",
-    ) -> None:
-        _check_options("TripletMarginLoss", margin, metric, reduction)
-        super().__init__(
-            margin=margin,
-            metric=metric,
-            normalize=normalize,
-            swap=swap,
-            soft=soft,
-            reduction=reduction,
-        )
-
-
-register_loss(
+TripletMarginLoss = register_loss(
     "triplet_margin",
     family="metric",
     function=triplet_margin_loss,
-    module=TripletMarginLoss,
+    module="TripletMarginLoss",
     aliases=("triplet",),
     formula="max(0, m + D(a,p) - D(a,n))",
     reference="Schroff et al., FaceNet, CVPR 2015, arXiv:1503.03832",
-)
+    examples=triplet_examples,
+).module

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .._core.module import LossModule
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._elementwise import elementwise_loss
+from ._elementwise import REGRESSION_DOCS, ElementWeight, elementwise_loss, regression_examples
 
 
+@loss_function(REGRESSION_DOCS)
 def mse_loss(
-    input: Tensor, target: Tensor, *, weight: Tensor | None = None, reduction: str = "mean"
+    input: Tensor, target: Tensor, *, weight: ElementWeight = None, reduction: Reduction = "mean"
 ) -> Tensor:
     r"""Mean squared error (L2 loss).
 
@@ -19,23 +21,10 @@ def mse_loss(
     The notes' "L2 loss" :math:`\frac{1}{2N}\sum_i (x_i - y_i)^2` is ``0.5 * mse_loss(x, y)``;
     the factor 1/2 only rescales the gradient (it then equals the residual ``x - y``).
 
-    Degenerate cases: an empty input gives 0 for ``"mean"`` and ``"sum"``, attached to the
-    graph (never NaN), and an empty tensor for ``"none"``. A ``weight`` of 0 removes an
-    element's term and its gradient but not its count in the mean, so an all-zero weight
-    gives 0 with zero gradients. The gradient at ``x = y`` is 0. fp16/bf16 errors are squared
-    in float32, so they do not overflow (an error of 1.2e5 between fp16 inputs gives 1.44e10).
+    {{degenerate}} fp16/bf16 errors are squared in float32, so they do not overflow (an
+    error of 1.2e5 between fp16 inputs gives 1.44e10).
 
-    Args:
-        input: predictions, any shape, floating point.
-        target: same shape as ``input``.
-        weight: optional elementwise weight broadcastable to ``input``.
-        reduction: ``"mean"`` (sum over the number of elements), ``"sum"`` or ``"none"``.
-
-    Shape:
-        ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{io}}
 
     Reference:
         Least squares: Legendre, *Nouvelles méthodes pour la détermination des orbites des
@@ -47,26 +36,16 @@ def mse_loss(
         >>> mse_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))
         tensor(2.5000)
     """
-    return elementwise_loss(
-        input, target, Tensor.square, weight=weight, reduction=reduction, fn="mse_loss"
-    )
+    return elementwise_loss(fn="mse_loss", penalty=Tensor.square, **locals())
 
 
-class MSELoss(LossModule):
-    """Module form of :func:`mse_loss`."""
-
-    function = mse_loss
-
-    def __init__(self, *, reduction: str = "mean") -> None:
-        super().__init__(reduction=reduction)
-
-
-register_loss(
+MSELoss = register_loss(
     "mse",
     family="regression",
     function=mse_loss,
-    module=MSELoss,
+    module="MSELoss",
     aliases=("l2",),
     formula="(x - y)^2",
     reference="least squares: Legendre 1805; Gauss 1809",
-)
+    examples=regression_examples,
+).module

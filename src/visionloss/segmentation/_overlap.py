@@ -3,7 +3,8 @@
 The torch path is written as a pipeline of plain functions, so that a fused kernel can be
 checked against each step:
 
-1. :func:`prepare_inputs` checks the arguments, flattens the spatial dims to ``N``, applies the
+1. :func:`prepare_inputs` checks the tensors (the options were checked by the public
+   function, see the option types below), flattens the spatial dims to ``N``, applies the
    activation in the compute dtype (fp32 for fp16/bf16 inputs, fp64 for fp64) and returns the
    target either as class indices ``(B, N)`` (ignored pixels set to ``-1``) or as a dense
    ``(B, C, N)`` tensor (ignored pixels zeroed), the valid-pixel mask, the selected classes and
@@ -31,55 +32,98 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import (
-    check_choice,
-    check_labels,
-    check_positive,
-    check_tensor,
-    shape_str,
-    values_checkable,
-)
+from .._core import numerics
+from .._core.checks import check_labels, check_tensor, shape_str, values_checkable
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, integers, normal
-from .._core.options import Check, Choice
+from .._core.options import Check, Choice, Number
 from .._core.reduction import reduce_loss
-from ..errors import OptionError, OptionTypeError
+from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 EMPTY_POLICIES = ("penalize", "include", "exclude")
 
 
-class _SmoothCheck(Check):
+# ---------------------------------------------------------------- option types
+
+
+class Bound(Number):
+    """:class:`~visionloss._core.options.Number` with the family's wording of a range error
+    (``expected gamma > 0``, ``expected alpha in [0, 1] or None``)."""
+
     def __call__(self, value: Any, name: str, fn: str) -> Any:
-        parse_smooth(value, fn)
+        try:
+            return super().__call__(value, name, fn)
+        except OptionError:
+            raise OptionError(f"{fn}: expected {name} {self.bound()}, got {value!r}") from None
+
+    def bound(self) -> str:
+        lo = 0.0 if self.lo is None else self.lo
+        if self.hi is not None:
+            text = f"in [{lo:g}, {self.hi:g}]"
+        else:
+            text = f"{'>' if self.lo_open else '>='} {lo:g}"
+        return text + (" or None" if self.optional else "")
+
+
+_NON_NEGATIVE = Bound(0)
+
+
+class _SmoothCheck(Check):
+    """A number ``>= 0``, or a pair ``(numerator, denominator)`` of them."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2:
+                raise OptionError(
+                    f"{fn}: expected {name} to be a number or a pair (numerator, denominator), "
+                    f"got {value!r}"
+                )
+            for v in value:
+                _NON_NEGATIVE(v, name, fn)
+        elif isinstance(value, bool) or not isinstance(value, Real):
+            raise OptionTypeError(
+                f"{fn}: expected {name} to be a number or a pair, got {type(value).__name__}"
+            )
+        else:
+            _NON_NEGATIVE(value, name, fn)
         return value
 
 
 class _ClassesCheck(Check):
+    """A sequence of class ids (a single int, a list, a tuple, a 1-D tensor), as a tuple."""
+
     def __call__(self, value: Any, name: str, fn: str) -> Any:
         if value is None:
             return value
-        if isinstance(value, int) and not isinstance(value, bool):
-            return (value,)
+        if isinstance(value, Tensor):
+            value = value.tolist()
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            return (int(value),)
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-            raise OptionTypeError(f"{fn}: expected classes to be a sequence of ints, got {value!r}")
+            raise OptionTypeError(f"{fn}: expected {name} to be a sequence of ints, got {value!r}")
         items = tuple(value)
-        if not all(isinstance(c, int) and not isinstance(c, bool) for c in items):
-            raise OptionTypeError(f"{fn}: expected classes to be a sequence of ints, got {value!r}")
-        return items
+        if not all(isinstance(c, Integral) and not isinstance(c, bool) for c in items):
+            raise OptionTypeError(f"{fn}: expected {name} to be a sequence of ints, got {value!r}")
+        return tuple(int(c) for c in items)
 
 
 Activation = Annotated[str, Choice(*ACTIVATIONS)]
 EmptyPolicy = Annotated[str, Choice(*EMPTY_POLICIES)]
 Smooth = Annotated[float | tuple[float, float], _SmoothCheck()]
 Classes = Annotated[Sequence[int] | None, _ClassesCheck()]
+# >= 0: Tversky's alpha and beta, the weights of the terms of a compound loss, a focal gamma
+AtLeastZero = Annotated[float, _NON_NEGATIVE]
+# an exponent > 0 (focal Tversky's gamma)
+Exponent = Annotated[float, Bound(0, lo_open=True)]
 
 
 OVERLAP_DOCS = DocParts(
@@ -114,6 +158,8 @@ OVERLAP_DOCS = DocParts(
             zero gradient, with ``smooth > 0`` a small one); ``"exclude"``: the pair leaves
             the mean. A pair without any valid pixel leaves the mean in every mode.""",
         "reduction": """``"mean"`` (default), ``"sum"`` or ``"none"``.""",
+        "alpha": """weight of the false positives, ``>= 0``.""",
+        "beta": """weight of the false negatives, ``>= 0``.""",
     },
     paragraphs={
         "degenerate": """Degenerate cases: an empty input (no images or no pixels), a batch
@@ -173,24 +219,12 @@ class Stats:
 # ---------------------------------------------------------------- options
 
 
-def parse_smooth(smooth: Smooth, fn: str) -> tuple[float, float]:
-    """``smooth`` as ``(numerator, denominator)``: a number is added to both."""
+def smooth_pair(smooth: Smooth) -> tuple[float, float]:
+    """``smooth`` (checked by its option type) as ``(numerator, denominator)``: a number is
+    added to both."""
     if isinstance(smooth, (tuple, list)):
-        if len(smooth) != 2:
-            raise OptionError(
-                f"{fn}: expected smooth to be a number or a pair (numerator, denominator), "
-                f"got {smooth!r}"
-            )
-        nr, dr = float(smooth[0]), float(smooth[1])
-    elif isinstance(smooth, (int, float)):
-        nr = dr = float(smooth)
-    else:
-        raise OptionTypeError(
-            f"{fn}: expected smooth to be a number or a pair, got {type(smooth).__name__}"
-        )
-    check_positive(nr, "smooth", fn, allow_zero=True)
-    check_positive(dr, "smooth", fn, allow_zero=True)
-    return nr, dr
+        return float(smooth[0]), float(smooth[1])
+    return float(smooth), float(smooth)
 
 
 def resolve_classes(
@@ -200,29 +234,25 @@ def resolve_classes(
     ``include_background`` is False."""
     if classes is not None:
         if not include_background:
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: pass either classes or include_background=False, not both "
                 "(list the classes you want instead)"
             )
-        if isinstance(classes, Tensor):
-            classes = classes.tolist()
-        if isinstance(classes, int):
-            classes = [classes]
-        chosen = [int(c) for c in classes]
+        chosen = list(classes)
         if not chosen:
-            raise ValueError(f"{fn}: expected at least one class in classes, got []")
+            raise OptionError(f"{fn}: expected at least one class in classes, got []")
         bad = [c for c in chosen if not 0 <= c < num_classes]
         if bad:
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected classes in [0, {num_classes - 1}] for input with "
                 f"{num_classes} channels, got {bad}"
             )
         if len(set(chosen)) != len(chosen):
-            raise ValueError(f"{fn}: expected distinct classes, got {chosen}")
+            raise OptionError(f"{fn}: expected distinct classes, got {chosen}")
         return chosen
     chosen = list(range(num_classes)) if include_background else list(range(1, num_classes))
     if not chosen:
-        raise ValueError(
+        raise OptionError(
             f"{fn}: include_background=False leaves no class for an input with 1 channel "
             "(a 1-channel sigmoid input has only the foreground channel: keep it)"
         )
@@ -237,23 +267,27 @@ def resolve_weight(
     dtype: torch.dtype,
     device: torch.device,
 ) -> Tensor:
-    """``(C,)`` class weights in the compute dtype (ones when None)."""
+    """``(C,)`` class weights in the compute dtype (ones when None; a sequence was made a
+    tensor by its option type)."""
     if weight is None:
         return torch.ones(num_classes, dtype=dtype, device=device)
     if not isinstance(weight, Tensor):
         weight = torch.as_tensor(weight, dtype=dtype)
     check_tensor(weight, "weight", fn, floating=True)
     if weight.dim() != 1 or weight.numel() != num_classes:
-        raise ValueError(
+        raise OptionError(
             f"{fn}: expected weight of shape ({num_classes},), one value per input channel "
             f"(class id order, background included), got {shape_str(weight)}"
         )
     if values_checkable(weight) and bool((weight < 0).any()):
-        raise ValueError(f"{fn}: expected weight >= 0, got {weight.tolist()}")
+        raise OptionError(f"{fn}: expected weight >= 0, got {weight.tolist()}")
     return weight.to(device=device, dtype=dtype)
 
 
 # ---------------------------------------------------------------- 1. inputs
+
+# the options that select and weigh the classes, passed through to :func:`prepare_inputs`
+SELECTION = ("activation", "weight", "include_background", "classes", "ignore_index")
 
 
 def prepare_inputs(
@@ -267,15 +301,13 @@ def prepare_inputs(
     classes: Sequence[int] | None,
     ignore_index: int | None,
     log_probs: bool = False,
-    allow_none: bool = True,
 ) -> Prepared:
-    """Check ``input (B, C, *spatial)`` and ``target``, flatten, activate (see module doc)."""
+    """Check ``input (B, C, *spatial)`` and ``target``, flatten, activate (see module doc).
+    The options were checked by the public function (their option types)."""
     check_tensor(input, "input", fn, floating=True)
     check_tensor(target, "target", fn)
-    choices = ACTIVATIONS if allow_none else ACTIVATIONS[:2]
-    check_choice(activation, choices, "activation", fn)
     if not 3 <= input.dim() <= 5:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected input of shape (B, C, *spatial) with 1 to 3 spatial dims, "
             f"got {shape_str(input)}"
         )
@@ -283,19 +315,17 @@ def prepare_inputs(
     spatial = tuple(input.shape[2:])
     n = math.prod(spatial)
     if activation == "softmax" and c < 2:
-        raise ValueError(
+        raise InputError(
             f"{fn}: activation='softmax' needs at least 2 channels, got input "
             f"{shape_str(input)}; use activation='sigmoid' for a 1-channel binary mask"
         )
-    if ignore_index is not None and not isinstance(ignore_index, int):
-        raise TypeError(f"{fn}: expected ignore_index to be an int or None, got {ignore_index!r}")
 
     if tuple(target.shape) == (b, *spatial):
         is_index = True
         if target.dtype == torch.bool:
             target = target.long()
         if target.is_floating_point() or target.is_complex():
-            raise TypeError(
+            raise InputTypeError(
                 f"{fn}: expected target of shape {shape_str((b, *spatial))} to hold integer "
                 f"class indices, got {target.dtype} (a float mask needs the channel dim: "
                 f"{shape_str(input)})"
@@ -304,7 +334,7 @@ def prepare_inputs(
     elif target.shape == input.shape:
         is_index = False
     else:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected target of shape {shape_str((b, *spatial))} (class indices) or "
             f"{shape_str(input)} (one-hot / soft) matching input {shape_str(input)}, "
             f"got {shape_str(target)}"
@@ -395,6 +425,7 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
         intersection = torch.stack(inter, 1)
         target_sum = torch.stack(tsum, 1).to(p.dtype)
     else:
+        assert prep.dense is not None  # a dense target when there are no class indices
         g = selected_channels(prep.dense, prep.classes)
         intersection = (selected_channels(p, prep.classes) * g).sum(-1)
         target_sum = (g * g if squared else g).sum(-1)
@@ -410,34 +441,20 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
 # ---------------------------------------------------------------- 3. scores
 
 
-def safe_ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den``, and 1 (a perfect score) where ``den == 0``, with finite gradients."""
-    pos = den > 0
-    return torch.where(pos, num / torch.where(pos, den, torch.ones_like(den)), torch.ones_like(num))
-
-
 def dice_score(st: Stats, smooth_nr: float, smooth_dr: float) -> Tensor:
-    """``(2 I + s_nr) / (P + G + s_dr)``."""
-    return safe_ratio(2.0 * st.intersection + smooth_nr, st.pred_sum + st.target_sum + smooth_dr)
+    """``(2 I + s_nr) / (P + G + s_dr)``; 1 (a perfect score) where the denominator is 0."""
+    num = 2.0 * st.intersection + smooth_nr
+    return numerics.div(num, st.pred_sum + st.target_sum + smooth_dr, default=1.0)
 
 
 def tversky_score(
-    st: Stats, alpha: float, beta: float, smooth_nr: float, smooth_dr: float
+    st: Stats, smooth_nr: float, smooth_dr: float, *, alpha: float, beta: float
 ) -> Tensor:
-    """``(I + s_nr) / (I + alpha FP + beta FN + s_dr)`` with ``FP = P - I``, ``FN = G - I``."""
+    """``(I + s_nr) / (I + alpha FP + beta FN + s_dr)`` with ``FP = P - I``, ``FN = G - I``;
+    1 where the denominator is 0."""
     i = st.intersection
     fp, fn = st.pred_sum - i, st.target_sum - i
-    return safe_ratio(i + smooth_nr, i + alpha * fp + beta * fn + smooth_dr)
-
-
-def safe_pow(x: Tensor, exponent: float) -> Tensor:
-    """``x ** exponent`` for ``x >= 0`` that is 0 with a zero (not NaN) gradient at ``x = 0``
-    when ``exponent < 1``."""
-    if exponent == 1.0:
-        return x
-    pos = x > 0
-    tiny = torch.finfo(x.dtype).tiny
-    return torch.where(pos, x.clamp_min(tiny).pow(exponent), torch.zeros_like(x))
+    return numerics.div(i + smooth_nr, i + alpha * fp + beta * fn + smooth_dr, default=1.0)
 
 
 # ---------------------------------------------------------------- 4. empty masks
@@ -492,54 +509,25 @@ def overlap_loss(
     target: Tensor,
     *,
     fn: str,
-    score: Callable[[Stats, float, float], Tensor],
-    exponent: float = 1.0,
-    activation: str,
+    score: Callable[..., Tensor],
     smooth: Smooth,
     squared: bool,
     per_image: bool,
-    weight: Tensor | Sequence[float] | None,
-    include_background: bool,
-    classes: Sequence[int] | None,
-    ignore_index: int | None,
     empty: str,
     reduction: str,
+    gamma: float = 1.0,
+    **options: Any,
 ) -> Tensor:
-    """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr)) ** exponent`` (the
-    options were checked by the public function)."""
-    smooth_nr, smooth_dr = parse_smooth(smooth, fn)
-    prep = prepare_inputs(
-        input,
-        target,
-        fn=fn,
-        activation=activation,
-        weight=weight,
-        include_background=include_background,
-        classes=classes,
-        ignore_index=ignore_index,
-    )
+    """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr, **params)) ** gamma``
+    (the options were checked by the public function). ``options`` holds the class selection
+    of :func:`prepare_inputs` (:data:`SELECTION`) and the score's own parameters (Tversky's
+    ``alpha`` and ``beta``)."""
+    selection = {key: options.pop(key) for key in SELECTION}
+    prep = prepare_inputs(input, target, fn=fn, **selection)
     st = overlap_stats(prep, squared=squared, per_image=per_image)
-    loss, counted = pair_losses(score(st, smooth_nr, smooth_dr), st, empty)
-    loss = safe_pow(loss, exponent)
-    out = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
+    loss, counted = pair_losses(score(st, *smooth_pair(smooth), **options), st, empty)
+    out = reduce_pairs(numerics.pow(loss, gamma), counted, prep.class_weight, reduction, fn)
     return out if per_image or reduction != "none" else out.squeeze(0)
-
-
-def module_options(name: str, **options):
-    """Validate the shared options of a Module's ``__init__`` and convert them for storage
-    (a list ``weight`` becomes a tensor, hence a buffer; ``classes`` a tuple)."""
-    if "activation" in options:
-        check_choice(options["activation"], ACTIVATIONS, "activation", name)
-    if "empty" in options:
-        check_choice(options["empty"], EMPTY_POLICIES, "empty", name)
-    if "smooth" in options:
-        parse_smooth(options["smooth"], name)
-    if options.get("weight") is not None:
-        options["weight"] = as_tensor_option(options["weight"])
-    if options.get("classes") is not None:
-        classes = options["classes"]
-        options["classes"] = (int(classes),) if isinstance(classes, int) else tuple(classes)
-    return options
 
 
 def overlap_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:

@@ -16,37 +16,74 @@ size from class indices: the target class is gathered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive
-from .._core.reduction import check_reduction, safe_divide
+from .._core import numerics
+from .._core.declare import DocParts
+from .._core.options import Choice
+from .._core.reduction import reduce_loss
+from ..errors import OptionError
 from ._overlap import (
-    EMPTY_POLICIES,
+    Bound,
     Prepared,
     Smooth,
     dice_score,
     overlap_stats,
     pair_losses,
-    parse_smooth,
     prepare_inputs,
     reduce_pairs,
-    safe_pow,
+    smooth_pair,
 )
 
 
-def _modulating(one_minus_pt: Tensor, gamma: float) -> Tensor:
-    """``(1 - p_t) ** gamma`` (exactly 1 for gamma = 0)."""
-    if gamma == 0:
-        return torch.ones_like(one_minus_pt)
-    return safe_pow(one_minus_pt.clamp_min(0.0), gamma)
+class _TermsReduction(Choice):
+    """``"mean"`` or ``"sum"``: the terms of a compound loss have different shapes, so there is
+    no ``"none"``."""
+
+    def __init__(self) -> None:
+        super().__init__("mean", "sum")
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if isinstance(value, str) and value == "none":
+            raise OptionError(
+                f"{fn}: reduction='none' is not defined (the Dice term has one value per "
+                "(image, class), the pixel term one per pixel); use 'mean' or 'sum', or call "
+                "the terms apart"
+            )
+        return super().__call__(value, name, fn)
 
 
-def _reduce(total: Tensor, denominator: Tensor, reduction: str) -> Tensor:
-    return total if reduction == "sum" else safe_divide(total, denominator)
+# the pixel terms need logits: no activation="none"
+LogitActivation = Annotated[str, Choice("softmax", "sigmoid")]
+TermsReduction = Annotated[str, _TermsReduction()]
+# sigmoid focal alpha: weight of the positives, 1 - alpha for the negatives, or None (off)
+Balance = Annotated[float | None, Bound(0, 1, optional=True)]
+
+
+PIXEL_DOCS = DocParts(
+    args={
+        "input": """logits ``(B, C, *spatial)`` with 1 to 3 spatial dims.""",
+        "activation": """``"softmax"`` (default) or ``"sigmoid"``; ``"none"`` is refused: the
+            pixel term needs logits.""",
+        "lambda_dice": """weight of the Dice term, ``>= 0``.""",
+        "reduction": """``"mean"`` or ``"sum"`` (each term reduced so, then added); ``"none"``
+            is refused since the terms have different shapes.""",
+    },
+    paragraphs={
+        "terms": """Both terms read one activation, one weight vector and one class selection:
+            ``weight``, ``include_background``, ``classes`` and ``ignore_index`` apply to the
+            Dice term and to the pixel term alike (a pixel of an unselected class, or an
+            ignored one, leaves both). The Dice term is :func:`dice_loss` with the same
+            options.""",
+        "degenerate_terms": """Degenerate cases: as :func:`dice_loss`, for both terms: 0 with a
+            graph and zero gradients for an empty input, all pixels ignored or all-zero class
+            weights; finite values and gradients for saturated logits.""",
+    },
+)
 
 
 def _valid_elements(prep: Prepared) -> Tensor:
@@ -54,9 +91,10 @@ def _valid_elements(prep: Prepared) -> Tensor:
     return prep.count().sum() * len(prep.classes)
 
 
-def softmax_term(prep: Prepared, gamma: float, reduction: str) -> Tensor:
+def softmax_term(prep: Prepared, gamma: float, reduction: str, fn: str) -> Tensor:
     """``-w_t (1 - p_t)^gamma log p_t`` (cross entropy at gamma = 0)."""
     lp = prep.log_prob
+    assert lp is not None  # prepare_inputs(log_probs=True) with softmax
     w = prep.pixel_weight
     if prep.index is not None:
         idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked by their weight below
@@ -64,38 +102,53 @@ def softmax_term(prep: Prepared, gamma: float, reduction: str) -> Tensor:
         wt = w[idx]
         if prep.valid is not None:
             wt = wt * prep.valid
-        loss = -logpt * _modulating(-torch.expm1(logpt), gamma)
-        return _reduce((wt * loss).sum(), wt.sum(), reduction)
+        loss = -logpt * numerics.focal_factor(logpt, gamma)
+        return reduce_loss(loss, reduction, fn=fn, weight=wt, denominator=wt.sum())
     g = prep.dense  # zero at ignored pixels
-    loss = -(g * lp * _modulating(1.0 - prep.prob, gamma)) * w.view(1, -1, 1)
-    return _reduce(loss.sum(), prep.count().sum(), reduction)
+    assert g is not None
+    loss = -(g * lp * numerics.focal_factor(lp, gamma))
+    return reduce_loss(
+        loss, reduction, fn=fn, weight=w.view(1, -1, 1), denominator=prep.count().sum()
+    )
 
 
-def sigmoid_term(prep: Prepared, gamma: float, alpha: float | None, reduction: str) -> Tensor:
+def sigmoid_term(
+    prep: Prepared, gamma: float, alpha: float | None, reduction: str, fn: str
+) -> Tensor:
     """Binary cross entropy / sigmoid focal loss of every selected channel.
 
-    ``alpha`` (optional) weights positives by ``alpha`` and negatives by ``1 - alpha``.
+    ``alpha`` (optional) weights positives by ``alpha`` and negatives by ``1 - alpha``. The
+    modulating factor is ``(1 - p_t)^gamma`` from ``log p_t`` (``p_t = p g + (1 - p)(1 - g)``,
+    torchvision's, in log space for soft targets).
     """
-    z, p = prep.logits, prep.prob
+    z = prep.logits
+    assert z is not None  # sigmoid
     w = prep.pixel_weight.view(1, -1, 1)
     a_pos, a_neg = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
+    sp_neg = F.softplus(z)  # -log(1 - p), the loss of a negative
     if prep.index is not None:
         # every channel as a negative, then the target channel swapped to a positive
-        neg = a_neg * _modulating(p, gamma) * F.softplus(z)
+        neg = a_neg * numerics.focal_factor(-sp_neg, gamma) * sp_neg
         idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked below
         zt = z.gather(1, idx.unsqueeze(1)).squeeze(1)
-        pos_t = a_pos * _modulating(torch.sigmoid(-zt), gamma) * F.softplus(-zt)
+        sp_pos = F.softplus(-zt)  # -log p of the target channel
+        pos_t = a_pos * numerics.focal_factor(-sp_pos, gamma) * sp_pos
         neg_t = neg.gather(1, idx.unsqueeze(1)).squeeze(1)
         per_pixel = (neg * w).sum(1) + prep.pixel_weight[idx] * (pos_t - neg_t)
     else:
         g = prep.dense
-        bce = F.softplus(z) - z * g
-        one_minus_pt = g * torch.sigmoid(-z) + (1.0 - g) * p
+        assert g is not None
+        bce = sp_neg - z * g
         alpha_t = a_pos * g + a_neg * (1.0 - g)
-        per_pixel = (alpha_t * _modulating(one_minus_pt, gamma) * bce * w).sum(1)
-    if prep.valid is not None:
-        per_pixel = per_pixel * prep.valid
-    return _reduce(per_pixel.sum(), _valid_elements(prep), reduction)
+        loss = alpha_t * bce * w
+        if gamma != 0:
+            gc = g.clamp(0.0, 1.0)
+            log_pt = torch.logaddexp(gc.log() - F.softplus(-z), torch.log1p(-gc) - sp_neg)
+            loss = loss * numerics.focal_factor(log_pt, gamma)
+        per_pixel = loss.sum(1)
+    return reduce_loss(
+        per_pixel, reduction, fn=fn, mask=prep.valid, denominator=_valid_elements(prep)
+    )
 
 
 def compound_loss(
@@ -107,52 +160,27 @@ def compound_loss(
     alpha: float | None,
     lambda_dice: float,
     lambda_pixel: float,
-    pixel_name: str,
-    activation: str,
     smooth: Smooth,
     squared: bool,
     per_image: bool,
-    weight: Tensor | Sequence[float] | None,
-    include_background: bool,
-    classes: Sequence[int] | None,
-    ignore_index: int | None,
     empty: str,
     reduction: str,
+    **selection: Any,
 ) -> Tensor:
-    """``lambda_dice * dice + lambda_pixel * (focal or CE)`` from one :func:`prepare_inputs`."""
-    check_reduction(reduction, fn)
-    if reduction == "none":
-        raise ValueError(
-            f"{fn}: reduction='none' is not defined (the Dice term has one value per "
-            "(image, class), the pixel term one per pixel); use 'mean' or 'sum', or call "
-            "the terms apart"
-        )
-    check_choice(empty, EMPTY_POLICIES, "empty", fn)
-    check_positive(lambda_dice, "lambda_dice", fn, allow_zero=True)
-    check_positive(lambda_pixel, pixel_name, fn, allow_zero=True)
-    smooth_nr, smooth_dr = parse_smooth(smooth, fn)
-    prep = prepare_inputs(
-        input,
-        target,
-        fn=fn,
-        activation=activation,
-        weight=weight,
-        include_background=include_background,
-        classes=classes,
-        ignore_index=ignore_index,
-        log_probs=True,
-        allow_none=False,
-    )
-    if alpha is not None and activation != "sigmoid":
-        raise ValueError(
+    """``lambda_dice * dice + lambda_pixel * (focal or CE)`` from one :func:`prepare_inputs`
+    (the options were checked by the public function; ``selection`` is passed to
+    :func:`prepare_inputs`)."""
+    if alpha is not None and selection["activation"] != "sigmoid":
+        raise OptionError(
             f"{fn}: alpha (positive / negative balance) applies to activation='sigmoid'; "
             "with softmax, balance classes with weight"
         )
+    prep = prepare_inputs(input, target, fn=fn, log_probs=True, **selection)
     st = overlap_stats(prep, squared=squared, per_image=per_image)
-    loss, counted = pair_losses(dice_score(st, smooth_nr, smooth_dr), st, empty)
+    loss, counted = pair_losses(dice_score(st, *smooth_pair(smooth)), st, empty)
     dice = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
-    if activation == "softmax":
-        pixel = softmax_term(prep, gamma, reduction)
+    if prep.activation == "softmax":
+        pixel = softmax_term(prep, gamma, reduction, fn)
     else:
-        pixel = sigmoid_term(prep, gamma, alpha, reduction)
+        pixel = sigmoid_term(prep, gamma, alpha, reduction, fn)
     return lambda_dice * dice + lambda_pixel * pixel

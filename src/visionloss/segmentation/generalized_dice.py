@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
 
-from .._core.checks import check_choice
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core import numerics
+from .._core.declare import loss_function
+from .._core.options import Bool, Choice, ClassWeights, IgnoreIndex, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._overlap import (
+    OVERLAP_DOCS,
+    Activation,
+    Classes,
     Smooth,
     Stats,
-    module_options,
+    overlap_examples,
     overlap_stats,
-    parse_smooth,
     prepare_inputs,
-    safe_ratio,
+    smooth_pair,
 )
 
-WEIGHT_TYPES = ("square", "simple", "uniform")
-GDL_EMPTY = ("penalize", "exclude")
+WeightType = Annotated[str, Choice("square", "simple", "uniform")]
+# no "include": the volume weight of an absent class is infinite
+GDLEmpty = Annotated[str, Choice("penalize", "exclude")]
 
 
 def generalized_dice_from_stats(
@@ -50,34 +54,63 @@ def generalized_dice_from_stats(
     w = w * class_weight
     num = 2.0 * (w * st.intersection).sum(1) + smooth_nr
     den = (w * (st.pred_sum + g)).sum(1) + smooth_dr
-    loss = 1.0 - safe_ratio(num, den)
+    loss = 1.0 - numerics.div(num, den, default=1.0)
     any_present = present.any(1)
     has_pixels = st.count[:, 0] > 0
     if empty == "exclude":
         return loss, has_pixels & any_present
     fp_rate = (class_weight * st.prob_sum / st.count.clamp_min(1.0)).sum(1)
-    fp_rate = fp_rate / class_weight.sum().clamp_min(torch.finfo(fp_rate.dtype).tiny)
+    fp_rate = numerics.div(fp_rate, class_weight.sum())
     return torch.where(any_present, loss, fp_rate), has_pixels
 
 
+def _generalized_dice(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    weight_type: str,
+    smooth: Smooth,
+    squared: bool,
+    per_image: bool,
+    empty: str,
+    reduction: str,
+    **selection: Any,
+) -> Tensor:
+    prep = prepare_inputs(input, target, fn=fn, **selection)
+    st = overlap_stats(prep, squared=squared, per_image=per_image)
+    smooth_nr, smooth_dr = smooth_pair(smooth)
+    loss, counted = generalized_dice_from_stats(
+        st,
+        prep.class_weight,
+        weight_type=weight_type,
+        empty=empty,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+    )
+    return reduce_loss(loss, reduction, fn=fn, mask=counted)
+
+
+@loss_function(OVERLAP_DOCS)
 def generalized_dice_loss(
     input: Tensor,
     target: Tensor,
     *,
-    weight_type: str = "square",
-    activation: str = "softmax",
+    weight_type: WeightType = "square",
+    activation: Activation = "softmax",
     smooth: Smooth = 0.0,
-    squared: bool = False,
-    per_image: bool = True,
-    weight: Tensor | Sequence[float] | None = None,
-    include_background: bool = True,
-    classes: Sequence[int] | None = None,
-    ignore_index: int | None = None,
-    empty: str = "penalize",
-    reduction: str = "mean",
+    squared: Bool = False,
+    per_image: Bool = True,
+    weight: ClassWeights = None,
+    include_background: Bool = True,
+    classes: Classes = None,
+    ignore_index: IgnoreIndex = None,
+    empty: GDLEmpty = "penalize",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    r"""Generalized Dice loss: one Dice over all classes of an image, each class weighted by
-    the inverse square of its target volume.
+    r"""Generalized Dice loss: one Dice over all classes, weighted by inverse target volume.
+
+    Each class of an image is weighted by the inverse square of its target volume.
 
     .. math::
         L_b = 1 - \frac{2 \sum_c r_c \sum_i p_{ci} g_{ci} + s_{nr}}
@@ -98,24 +131,11 @@ def generalized_dice_loss(
     * ``"exclude"``: absent classes get weight 0 and an image with no present class leaves
       the mean.
 
-    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
-    input, all pixels ignored or all-zero class weights (``"none"`` holds zeros); finite values
-    and gradients for saturated logits. Absent classes and images without a present class follow
-    ``empty`` (above).
+    {{degenerate}}
 
     Args:
-        input: as in :func:`dice_loss`.
-        target: as in :func:`dice_loss`.
         weight_type: ``"square"`` (Sudre et al., default), ``"simple"`` or ``"uniform"``.
         empty: ``"penalize"`` or ``"exclude"``, see above.
-        activation: as in :func:`dice_loss`.
-        smooth: as in :func:`dice_loss`.
-        squared: as in :func:`dice_loss`.
-        per_image: as in :func:`dice_loss`.
-        weight: as in :func:`dice_loss`.
-        include_background: as in :func:`dice_loss`.
-        classes: as in :func:`dice_loss`.
-        ignore_index: as in :func:`dice_loss`.
         reduction: ``"mean"`` over the images (counted ones), ``"sum"`` or ``"none"``.
 
     Shape:
@@ -136,79 +156,16 @@ def generalized_dice_loss(
         >>> generalized_dice_loss(p, t, activation="none")  # 1 - 2 (2 + 1) / (5 + 3)
         tensor(0.2500)
     """
-    fn = "generalized_dice_loss"
-    check_reduction(reduction, fn)
-    check_choice(weight_type, WEIGHT_TYPES, "weight_type", fn)
-    check_choice(empty, GDL_EMPTY, "empty", fn)
-    smooth_nr, smooth_dr = parse_smooth(smooth, fn)
-    prep = prepare_inputs(
-        input,
-        target,
-        fn=fn,
-        activation=activation,
-        weight=weight,
-        include_background=include_background,
-        classes=classes,
-        ignore_index=ignore_index,
-    )
-    st = overlap_stats(prep, squared=squared, per_image=per_image)
-    loss, counted = generalized_dice_from_stats(
-        st,
-        prep.class_weight,
-        weight_type=weight_type,
-        empty=empty,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-    )
-    return reduce_loss(loss, reduction, fn=fn, mask=counted)
+    return _generalized_dice(fn="generalized_dice_loss", **locals())
 
 
-class GeneralizedDiceLoss(LossModule):
-    """Module form of :func:`generalized_dice_loss`."""
-
-    function = generalized_dice_loss
-
-    def __init__(
-        self,
-        *,
-        weight_type: str = "square",
-        activation: str = "softmax",
-        smooth: Smooth = 0.0,
-        squared: bool = False,
-        per_image: bool = True,
-        weight: Tensor | Sequence[float] | None = None,
-        include_background: bool = True,
-        classes: Sequence[int] | None = None,
-        ignore_index: int | None = None,
-        empty: str = "penalize",
-        reduction: str = "mean",
-    ) -> None:
-        check_choice(weight_type, WEIGHT_TYPES, "weight_type", "GeneralizedDiceLoss")
-        check_choice(empty, GDL_EMPTY, "empty", "GeneralizedDiceLoss")
-        super().__init__(
-            **module_options(
-                "GeneralizedDiceLoss",
-                weight_type=weight_type,
-                activation=activation,
-                smooth=smooth,
-                squared=squared,
-                per_image=per_image,
-                weight=weight,
-                include_background=include_background,
-                classes=classes,
-                ignore_index=ignore_index,
-                empty=empty,
-                reduction=reduction,
-            )
-        )
-
-
-register_loss(
+GeneralizedDiceLoss = register_loss(
     "generalized_dice",
     family="segmentation",
     function=generalized_dice_loss,
-    module=GeneralizedDiceLoss,
+    module="GeneralizedDiceLoss",
     aliases=("gdl",),
     formula="1 - 2 sum_c r_c sum pg / sum_c r_c sum (p + g), r_c = 1/(sum g_c)^2",
     reference="Sudre et al., DLMIA 2017, arXiv:1707.03237",
-)
+    examples=overlap_examples,
+).module

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import check_choice
-from .._core.module import LossModule
-from .._core.reduction import check_reduction
+from .._core.declare import loss_function
+from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
 from .._core.registry import register_loss
 from ._overlap import (
-    EMPTY_POLICIES,
-    module_options,
+    OVERLAP_DOCS,
+    Activation,
+    Classes,
+    EmptyPolicy,
+    overlap_examples,
     prepare_inputs,
     reduce_pairs,
     selected_channels,
@@ -52,21 +54,63 @@ def lovasz_rows(errors: Tensor, target: Tensor, valid: Tensor | None, *, hinge: 
     return (e * weights.to(e.dtype)).sum(-1)
 
 
+def _lovasz(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    per_image: bool,
+    empty: str,
+    reduction: str,
+    **selection: Any,
+) -> Tensor:
+    prep = prepare_inputs(input, target, fn=fn, **selection)
+    hinge = prep.activation == "sigmoid"
+    b, _, n = prep.prob.shape
+    k = len(prep.classes)
+    if prep.index is not None:
+        cls = torch.tensor(prep.classes, device=input.device).view(1, k, 1)
+        g = (prep.index.unsqueeze(1) == cls).to(prep.dtype)
+    else:
+        assert prep.dense is not None
+        g = selected_channels(prep.dense, prep.classes)
+    if hinge:
+        assert prep.logits is not None
+        errors = 1.0 - selected_channels(prep.logits, prep.classes) * (2.0 * g - 1.0)
+    else:
+        errors = (g - selected_channels(prep.prob, prep.classes)).abs()
+    valid = None if prep.valid is None else prep.valid.unsqueeze(1).expand(b, k, n)
+    if not per_image:  # one row per class holding the pixels of every image
+        errors, g = (t.transpose(0, 1).reshape(1, k, b * n) for t in (errors, g))
+        valid = None if valid is None else valid.transpose(0, 1).reshape(1, k, b * n)
+    loss = lovasz_rows(errors, g, valid, hinge=hinge)
+    count = g.new_full(g.shape[:-1], float(g.shape[-1])) if valid is None else valid.sum(-1)
+    counted = count > 0
+    if empty == "exclude":
+        present = (g if valid is None else g * valid).sum(-1) > 0
+        counted = counted & present
+    out = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
+    return out if per_image or reduction != "none" else out.squeeze(0)
+
+
+@loss_function(OVERLAP_DOCS)
 def lovasz_loss(
     input: Tensor,
     target: Tensor,
     *,
-    activation: str = "softmax",
-    per_image: bool = True,
-    weight: Tensor | Sequence[float] | None = None,
-    include_background: bool = True,
-    classes: Sequence[int] | None = None,
-    ignore_index: int | None = None,
-    empty: str = "penalize",
-    reduction: str = "mean",
+    activation: Activation = "softmax",
+    per_image: Bool = True,
+    weight: ClassWeights = None,
+    include_background: Bool = True,
+    classes: Classes = None,
+    ignore_index: IgnoreIndex = None,
+    empty: EmptyPolicy = "penalize",
+    reduction: Reduction = "mean",
 ) -> Tensor:
-    r"""Lovász loss: the convex (Lovász) extension of the Jaccard loss :math:`1 - IoU` of each
-    (image, class), evaluated at the pixel errors.
+    r"""Lovász loss: the convex extension of the Jaccard loss, at the pixel errors.
+
+    The Lovász extension of :math:`1 - IoU` of each (image, class) is evaluated at the
+    pixel errors.
 
     .. math::
         \ell_{bc} = \sum_{j=1}^{N} m_{(j)}\, \big(\Delta_J(\{(1), \dots, (j)\}) -
@@ -90,24 +134,14 @@ def lovasz_loss(
     positive a gradient: ``empty="penalize"`` and ``"include"`` keep such pairs (Berman's
     ``classes="all"``), ``"exclude"`` drops them (Berman's default ``classes="present"``).
 
-    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
-    input, all pixels ignored or all-zero class weights; finite values and gradients for
-    saturated logits. An empty target follows ``empty`` (above). With ``activation="sigmoid"``
-    the errors are hinge margins, unbounded: every pixel wrong by a logit of ``x`` costs
-    ``1 + |x|``.
+    {{degenerate}}
+    With ``activation="sigmoid"`` the errors are hinge margins, unbounded:
+    every pixel wrong by a logit of ``x`` costs ``1 + |x|``.
 
     Args:
-        input: as in :func:`dice_loss`.
-        target: as in :func:`dice_loss`.
         activation: ``"softmax"``, ``"sigmoid"`` (hinge) or ``"none"``, see above.
         per_image: one value per (image, class) (default), or per class with the pixels of
             the whole batch in one row (``False``, Berman's and smp's default).
-        weight: as in :func:`dice_loss`.
-        include_background: as in :func:`dice_loss`.
-        classes: as in :func:`dice_loss`.
-        ignore_index: as in :func:`dice_loss`.
-        empty: as in :func:`dice_loss`.
-        reduction: as in :func:`dice_loss`.
 
     Shape:
         ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
@@ -127,84 +161,18 @@ def lovasz_loss(
         >>> lovasz_loss(p, t, activation="none", reduction="none")
         tensor([[0.3667, 0.4000]])
     """
-    fn = "lovasz_loss"
-    check_reduction(reduction, fn)
-    check_choice(empty, EMPTY_POLICIES, "empty", fn)
-    prep = prepare_inputs(
-        input,
-        target,
-        fn=fn,
-        activation=activation,
-        weight=weight,
-        include_background=include_background,
-        classes=classes,
-        ignore_index=ignore_index,
-    )
-    b, _, n = prep.prob.shape
-    k = len(prep.classes)
-    if prep.index is not None:
-        cls = torch.tensor(prep.classes, device=input.device).view(1, k, 1)
-        g = (prep.index.unsqueeze(1) == cls).to(prep.dtype)
-    else:
-        g = selected_channels(prep.dense, prep.classes)
-    if activation == "sigmoid":
-        errors = 1.0 - selected_channels(prep.logits, prep.classes) * (2.0 * g - 1.0)
-    else:
-        errors = (g - selected_channels(prep.prob, prep.classes)).abs()
-    valid = None if prep.valid is None else prep.valid.unsqueeze(1).expand(b, k, n)
-    if not per_image:  # one row per class holding the pixels of every image
-        errors, g = (t.transpose(0, 1).reshape(1, k, b * n) for t in (errors, g))
-        valid = None if valid is None else valid.transpose(0, 1).reshape(1, k, b * n)
-    loss = lovasz_rows(errors, g, valid, hinge=activation == "sigmoid")
-    count = g.new_full(g.shape[:-1], float(g.shape[-1])) if valid is None else valid.sum(-1)
-    counted = count > 0
-    if empty == "exclude":
-        present = (g if valid is None else g * valid).sum(-1) > 0
-        counted = counted & present
-    out = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
-    return out if per_image or reduction != "none" else out.squeeze(0)
+    return _lovasz(fn="lovasz_loss", **locals())
 
 
-class LovaszLoss(LossModule):
-    """Module form of :func:`lovasz_loss`."""
-
-    function = lovasz_loss
-
-    def __init__(
-        self,
-        *,
-        activation: str = "softmax",
-        per_image: bool = True,
-        weight: Tensor | Sequence[float] | None = None,
-        include_background: bool = True,
-        classes: Sequence[int] | None = None,
-        ignore_index: int | None = None,
-        empty: str = "penalize",
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            **module_options(
-                "LovaszLoss",
-                activation=activation,
-                per_image=per_image,
-                weight=weight,
-                include_background=include_background,
-                classes=classes,
-                ignore_index=ignore_index,
-                empty=empty,
-                reduction=reduction,
-            )
-        )
-
-
-register_loss(
+LovaszLoss = register_loss(
     "lovasz",
     family="segmentation",
     function=lovasz_loss,
-    module=LovaszLoss,
+    module="LovaszLoss",
     # no "lovasz_hinge" alias: an alias carries no options, so it would build the softmax
     # loss; the hinge is build_loss("lovasz", activation="sigmoid")
     aliases=("lovasz_softmax",),
     formula="Lovász extension of 1 - IoU at the sorted pixel errors",
     reference="Berman et al., CVPR 2018, arXiv:1705.08790",
-)
+    examples=overlap_examples,
+).module

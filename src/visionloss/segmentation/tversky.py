@@ -2,32 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import Tensor
 
-from .._core.checks import check_positive
-from .._core.module import LossModule
+from .._core.declare import loss_function
+from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
 from .._core.registry import register_loss
-from ._overlap import Smooth, module_options, overlap_loss, tversky_score
+from ._overlap import (
+    OVERLAP_DOCS,
+    Activation,
+    AtLeastZero,
+    Classes,
+    EmptyPolicy,
+    Smooth,
+    overlap_examples,
+    overlap_loss,
+    tversky_score,
+)
 
 
+@loss_function(OVERLAP_DOCS)
 def tversky_loss(
     input: Tensor,
     target: Tensor,
     *,
-    alpha: float = 0.3,
-    beta: float = 0.7,
-    activation: str = "softmax",
+    alpha: AtLeastZero = 0.3,
+    beta: AtLeastZero = 0.7,
+    activation: Activation = "softmax",
     smooth: Smooth = 0.0,
-    squared: bool = False,
-    per_image: bool = True,
-    weight: Tensor | Sequence[float] | None = None,
-    include_background: bool = True,
-    classes: Sequence[int] | None = None,
-    ignore_index: int | None = None,
-    empty: str = "penalize",
-    reduction: str = "mean",
+    squared: Bool = False,
+    per_image: Bool = True,
+    weight: ClassWeights = None,
+    include_background: Bool = True,
+    classes: Classes = None,
+    ignore_index: IgnoreIndex = None,
+    empty: EmptyPolicy = "penalize",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Tversky loss: an overlap score that weighs false positives and false negatives apart.
 
@@ -40,25 +49,7 @@ def tversky_loss(
     0.5`` is the Dice score (at ``smooth=0``; :func:`dice_loss` ``smooth=s`` equals ``smooth=s/2``
     here), ``alpha = beta = 1`` the Jaccard score.
 
-    Degenerate cases: as :func:`dice_loss`: 0 with a graph and zero gradients for an empty
-    input, all pixels ignored or all-zero class weights; finite values and gradients for
-    saturated logits. An empty target mask follows ``empty``.
-
-    Args:
-        input: as in :func:`dice_loss`.
-        target: as in :func:`dice_loss`.
-        alpha: weight of the false positives, ``>= 0``.
-        beta: weight of the false negatives, ``>= 0``.
-        activation: as in :func:`dice_loss`.
-        smooth: as in :func:`dice_loss`.
-        squared: as in :func:`dice_loss`.
-        per_image: as in :func:`dice_loss`.
-        weight: as in :func:`dice_loss`.
-        include_background: as in :func:`dice_loss`.
-        classes: as in :func:`dice_loss`.
-        ignore_index: as in :func:`dice_loss`.
-        empty: as in :func:`dice_loss`.
-        reduction: as in :func:`dice_loss`.
+    {{degenerate}}
 
     Shape:
         ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
@@ -77,77 +68,15 @@ def tversky_loss(
         >>> tversky_loss(p, t, activation="none", alpha=0.3, beta=0.7)  # 1 - 1 / 2.7
         tensor(0.6296)
     """
-    check_positive(alpha, "alpha", "tversky_loss", allow_zero=True)
-    check_positive(beta, "beta", "tversky_loss", allow_zero=True)
-
-    def score(st, smooth_nr, smooth_dr):
-        return tversky_score(st, alpha, beta, smooth_nr, smooth_dr)
-
-    return overlap_loss(
-        input,
-        target,
-        fn="tversky_loss",
-        score=score,
-        activation=activation,
-        smooth=smooth,
-        squared=squared,
-        per_image=per_image,
-        weight=weight,
-        include_background=include_background,
-        classes=classes,
-        ignore_index=ignore_index,
-        empty=empty,
-        reduction=reduction,
-    )
+    return overlap_loss(fn="tversky_loss", score=tversky_score, **locals())
 
 
-class TverskyLoss(LossModule):
-    """Module form of :func:`tversky_loss`."""
-
-    function = tversky_loss
-
-    def __init__(
-        self,
-        *,
-        alpha: float = 0.3,
-        beta: float = 0.7,
-        activation: str = "softmax",
-        smooth: Smooth = 0.0,
-        squared: bool = False,
-        per_image: bool = True,
-        weight: Tensor | Sequence[float] | None = None,
-        include_background: bool = True,
-        classes: Sequence[int] | None = None,
-        ignore_index: int | None = None,
-        empty: str = "penalize",
-        reduction: str = "mean",
-    ) -> None:
-        check_positive(alpha, "alpha", "TverskyLoss", allow_zero=True)
-        check_positive(beta, "beta", "TverskyLoss", allow_zero=True)
-        super().__init__(
-            **module_options(
-                "TverskyLoss",
-                alpha=alpha,
-                beta=beta,
-                activation=activation,
-                smooth=smooth,
-                squared=squared,
-                per_image=per_image,
-                weight=weight,
-                include_background=include_background,
-                classes=classes,
-                ignore_index=ignore_index,
-                empty=empty,
-                reduction=reduction,
-            )
-        )
-
-
-register_loss(
+TverskyLoss = register_loss(
     "tversky",
     family="segmentation",
     function=tversky_loss,
-    module=TverskyLoss,
+    module="TverskyLoss",
     formula="1 - (TP + s) / (TP + alpha FP + beta FN + s)",
     reference="Salehi et al., MLMI 2017, arXiv:1706.05721",
-)
+    examples=overlap_examples,
+).module

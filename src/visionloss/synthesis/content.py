@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from torch import Tensor
 
-from torch import Tensor, nn
-
-from .._core.reduction import check_reduction
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
-    FeatureLossModule,
+    SYNTHESIS_DOCS,
+    Features,
     Layers,
     LayerWeights,
-    feature_pairs,
-    resolve_weights,
-    squared_error_per_image,
-    weighted_layer_sum,
+    Network,
+    feature_module,
+    half_squared_error,
+    image_examples,
+    layer_loss,
 )
 
 __all__ = ["content_loss", "ContentLoss"]
 
 
+@loss_function(SYNTHESIS_DOCS)
 def content_loss(
     input: Tensor,
-    target: Tensor | Mapping[str, Tensor],
+    target: Tensor | Features,
     *,
-    network: Callable[[Tensor], Mapping[str, Tensor]],
+    network: Network,
     layers: Layers = None,
     layer_weights: LayerWeights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Content loss of Gatys et al.: half the summed squared feature difference.
 
@@ -41,24 +42,10 @@ def content_loss(
     for one layer ``content_loss = 0.5 * C * H * W * perceptual_loss``, so its scale grows with
     the image; Gatys et al. balance it with a style weight ``beta / alpha`` of 1e3 to 1e4.
 
-    Args:
-        input: generated images ``(B, 3, H, W)``.
-        target: content images of the same shape, or a dict of their precomputed features.
-        network: a module returning ``{layer name: (B, C, H, W)}``.
-        layers: the layers to use (default: every layer the network returns).
-        layer_weights: one weight per layer (default all 1).
-        reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
-
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss, float32 for half-precision features.
+    {{per_image}}
 
     Reference:
-        Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eq. (1) (first as *A Neural Algorithm of Artistic Style*, arXiv:1508.06576,
-        2015).
+        {{gatys_2016}}, Eq. (1).
 
     Example:
         >>> import torch
@@ -66,48 +53,21 @@ def content_loss(
         >>> content_loss(torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2), network=pixels)
         tensor(6.)
     """
-    fn = "content_loss"
-    check_reduction(reduction, fn)
-    layers, a, b = feature_pairs(network, input, target, layers, fn)
-    weights = resolve_weights(layers, layer_weights, fn)
-    per_layer = [0.5 * squared_error_per_image(fa, fb, mean=False) for fa, fb in zip(a, b)]
-    return weighted_layer_sum(per_layer, weights, reduction, fn)
+    return layer_loss(fn="content_loss", term=half_squared_error, **locals())
 
 
-class ContentLoss(FeatureLossModule):
-    """Module form of :func:`content_loss`; by default Gatys et al.'s VGG19 ``relu4_2``
-    (torchvision ImageNet weights from the local torch hub cache, see :class:`VGGFeatures`)."""
-
-    function = content_loss
-
-    def __init__(
-        self,
-        network: nn.Module | None = None,
-        *,
-        arch: str = "vgg19",
-        layers: Layers = ("relu4_2",),
-        layer_weights: LayerWeights = None,
-        weights: Any = "DEFAULT",
-        input_range: tuple[float, float] = (0.0, 1.0),
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            network,
-            arch=arch,
-            weights=weights,
-            input_range=input_range,
-            layers=layers,
-            layer_weights=layer_weights,
-            reduction=reduction,
-        )
-
-
-register_loss(
+ContentLoss = register_loss(
     "content",
     family="synthesis",
     function=content_loss,
-    module=ContentLoss,
+    module=feature_module(
+        content_loss,
+        "ContentLoss",
+        about="By default Gatys et al.'s VGG19 ``relu4_2`` (their ``conv4_2``).",
+        layers=("relu4_2",),
+    ),
     formula="sum_l w_l 0.5 ||F_l(x) - P_l(c)||^2",
     reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
     "Algorithm of Artistic Style, arXiv:1508.06576)",
-)
+    examples=image_examples,
+).module

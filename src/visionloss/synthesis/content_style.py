@@ -2,60 +2,76 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from .._core.checks import check_choice, check_tensor
-from .._core.reduction import check_reduction
+from .._core.checks import check_tensor
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
+from ..errors import OptionError
 from ._features import (
-    STYLE_CONVENTIONS,
+    SYNTHESIS_DOCS,
+    Convention,
     FeatureLossModule,
+    Features,
     Layers,
     LayerWeights,
-    as_layer_tuple,
+    Network,
+    TermWeight,
+    content_style_examples,
+    feature_module,
     feature_pairs,
     gram_difference_per_image,
+    half_squared_error,
     resolve_weights,
     run_network,
-    squared_error_per_image,
     weighted_layer_sum,
 )
+from .style import GATYS_STYLE_LAYERS
 
 __all__ = ["content_style_loss", "ContentStyleLoss"]
 
-_CONTENT = ("relu4_2",)
-_STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-
-def _check_options(content_layers, style_layers, content_weights, style_weights, convention, fn):
-    """Both layer sets (required) with their weights, and the convention word."""
-    check_choice(convention, STYLE_CONVENTIONS, "convention", fn)
-    content_layers = as_layer_tuple(content_layers, fn, "content_layers")
-    style_layers = as_layer_tuple(style_layers, fn, "style_layers")
+def _layer_sets(
+    *,
+    fn: str,
+    content_layers: tuple[str, ...] | None,
+    style_layers: tuple[str, ...] | None,
+    content_weights: Any,
+    style_weights: Any,
+    **_: Any,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[float, ...], tuple[float, ...]]:
+    """Both layer sets (required) with one weight per layer."""
     if content_layers is None or style_layers is None:
-        raise ValueError(f"{fn}: expected content_layers and style_layers, got None")
+        raise OptionError(f"{fn}: expected content_layers and style_layers, got None")
     cw = resolve_weights(content_layers, content_weights, fn, "content_weights")
     sw = resolve_weights(style_layers, style_weights, fn, "style_weights", mean=True)
     return content_layers, style_layers, cw, sw
 
 
+class _ContentStyleModule(FeatureLossModule):
+    @staticmethod
+    def check_layers(options: dict[str, Any], fn: str) -> None:
+        _layer_sets(fn=fn, **options)
+
+
+@loss_function(SYNTHESIS_DOCS)
 def content_style_loss(
     input: Tensor,
-    content: Tensor | Mapping[str, Tensor],
-    style: Tensor | Mapping[str, Tensor],
+    content: Tensor | Features,
+    style: Tensor | Features,
     *,
-    network: Callable[[Tensor], Mapping[str, Tensor]],
-    content_layers: Layers = _CONTENT,
-    style_layers: Layers = _STYLE,
+    network: Network,
+    content_layers: Layers = ("relu4_2",),
+    style_layers: Layers = GATYS_STYLE_LAYERS,
     content_weights: LayerWeights = None,
     style_weights: LayerWeights = None,
-    alpha: float = 1.0,
-    beta: float = 1e3,
-    convention: str = "gatys",
-    reduction: str = "mean",
+    alpha: TermWeight = 1.0,
+    beta: TermWeight = 1e3,
+    convention: Convention = "gatys",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Neural style transfer objective: ``alpha * content + beta * style``.
 
@@ -70,28 +86,23 @@ def content_style_loss(
     1e-4: the defaults here (style weights ``1 / L`` each, ``alpha = 1``, ``beta = 1e3``).
 
     Args:
-        input: generated images ``(B, 3, H, W)``.
         content: content images of the same shape (or a dict of their features).
         style: style images ``(B or 1, 3, H', W')`` (or a dict of their features).
         network: a module returning every layer of ``content_layers`` and ``style_layers``.
-        content_layers, style_layers: layer names (defaults: Gatys et al.'s).
+        content_layers: layer names of the content term (default Gatys et al.'s
+            ``relu4_2``).
+        style_layers: layer names of the style term (default Gatys et al.'s ``relu1_1`` ...
+            ``relu5_1``).
         content_weights: per-layer weights of the content term (default all 1).
         style_weights: per-layer weights of the style term (default ``1 / L`` each for ``L``
             style layers, as :func:`style_loss`; ``(1.0,) * L`` gives the plain sum).
-        alpha, beta: the weights of the two terms (defaults 1 and 1e3).
-        convention: Gram normalisation of the style term (see :func:`style_loss`).
-        reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
+        alpha: the weight of the content term (default 1).
+        beta: the weight of the style term (default 1e3).
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss, float32 for half-precision features.
+    {{per_image}}
 
     Reference:
-        Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eq. (7) (first as *A Neural Algorithm of Artistic Style*, arXiv:1508.06576,
-        2015).
+        {{gatys_2016}}, Eq. (7).
 
     Example:
         >>> import torch
@@ -101,80 +112,33 @@ def content_style_loss(
         ...                    style_layers="pixels")
         tensor(0.)
     """
+    c_layers, s_layers, cw, sw = _layer_sets(fn="content_style_loss", **locals())
     fn = "content_style_loss"
-    check_reduction(reduction, fn)
-    c_layers, s_layers, cw, sw = _check_options(
-        content_layers, style_layers, content_weights, style_weights, convention, fn
-    )
     check_tensor(input, "input", fn, floating=True, min_ndim=3)
     feats = run_network(network, input, fn)  # one forward of the input for both terms
     _, ca, cb = feature_pairs(network, input, content, c_layers, fn, input_features=feats)
     _, sa, sb = feature_pairs(network, input, style, s_layers, fn, gram=True, input_features=feats)
-    terms = [0.5 * squared_error_per_image(a, b, mean=False) for a, b in zip(ca, cb)]
+    terms = [half_squared_error(a, b) for a, b in zip(ca, cb)]
     terms += [gram_difference_per_image(a, b, convention) for a, b in zip(sa, sb)]
     weights = [alpha * w for w in cw] + [beta * w for w in sw]
     return weighted_layer_sum(terms, weights, reduction, fn)
 
 
-class ContentStyleLoss(FeatureLossModule):
-    """Module form of :func:`content_style_loss`; by default Gatys et al.'s VGG19 set-up
-    (content ``relu4_2``; style ``relu1_1 ... relu5_1`` with weights 1/5; alpha 1, beta 1e3;
-    max pooling; torchvision ImageNet weights from the local torch hub cache, see
-    :class:`VGGFeatures`). Call as ``loss(input, content, style)``; ``target_features(image)``
-    precomputes either target."""
-
-    function = content_style_loss
-
-    def __init__(
-        self,
-        network: nn.Module | None = None,
-        *,
-        arch: str = "vgg19",
-        content_layers: Layers = _CONTENT,
-        style_layers: Layers = _STYLE,
-        content_weights: LayerWeights = None,
-        style_weights: LayerWeights = None,
-        alpha: float = 1.0,
-        beta: float = 1e3,
-        convention: str = "gatys",
-        weights: Any = "DEFAULT",
-        input_range: tuple[float, float] = (0.0, 1.0),
-        pooling: str = "max",
-        reduction: str = "mean",
-    ) -> None:
-        content_layers, style_layers, _, _ = _check_options(
-            content_layers,
-            style_layers,
-            content_weights,
-            style_weights,
-            convention,
-            "ContentStyleLoss",
-        )
-        super().__init__(
-            network,
-            vgg_layers=tuple(dict.fromkeys(content_layers + style_layers)),
-            arch=arch,
-            weights=weights,
-            input_range=input_range,
-            pooling=pooling,
-            content_layers=content_layers,
-            style_layers=style_layers,
-            content_weights=content_weights,
-            style_weights=style_weights,
-            alpha=alpha,
-            beta=beta,
-            convention=convention,
-            reduction=reduction,
-        )
-
-
-register_loss(
+ContentStyleLoss = register_loss(
     "content_style",
     family="synthesis",
     function=content_style_loss,
-    module=ContentStyleLoss,
+    module=feature_module(
+        content_style_loss,
+        "ContentStyleLoss",
+        about="By default Gatys et al.'s VGG19 set-up (content ``relu4_2``; style ``relu1_1 "
+        "... relu5_1`` with weights 1/5; alpha 1, beta 1e3; max pooling); one VGG returns both "
+        "sets of layers. Call as ``loss(input, content, style)``.",
+        base=_ContentStyleModule,
+    ),
     aliases=("neural_style",),
     formula="alpha * content + beta * style",
     reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
     "Algorithm of Artistic Style, arXiv:1508.06576)",
-)
+    examples=content_style_examples,
+).module

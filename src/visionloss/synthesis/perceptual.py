@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from torch import Tensor
 
-from torch import Tensor, nn
-
-from .._core.reduction import check_reduction
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
-    FeatureLossModule,
+    SYNTHESIS_DOCS,
+    Features,
     Layers,
     LayerWeights,
-    feature_pairs,
-    resolve_weights,
-    squared_error_per_image,
-    weighted_layer_sum,
+    Network,
+    feature_module,
+    image_examples,
+    layer_loss,
+    mean_squared_error,
 )
 
 __all__ = ["perceptual_loss", "PerceptualLoss"]
 
 
+@loss_function(SYNTHESIS_DOCS)
 def perceptual_loss(
     input: Tensor,
-    target: Tensor | Mapping[str, Tensor],
+    target: Tensor | Features,
     *,
-    network: Callable[[Tensor], Mapping[str, Tensor]],
+    network: Network,
     layers: Layers = None,
     layer_weights: LayerWeights = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Perceptual loss (feature reconstruction loss) of Johnson et al.
 
@@ -42,23 +43,10 @@ def perceptual_loss(
     features are computed under ``no_grad`` (the target is a constant), or passed precomputed as
     a dict to reuse them.
 
-    Args:
-        input: images ``(B, 3, H, W)`` (in the range the network declares).
-        target: images of the same shape, or a dict ``layer -> features`` from ``network``.
-        network: a module returning ``{layer name: (B, C, H, W)}``.
-        layers: the layers to use (default: every layer the network returns).
-        layer_weights: one weight per layer, a sequence or a mapping (default all 1).
-        reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
-
-    Shape:
-        ``input``: ``(B, 3, H, W)``; output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss, float32 for half-precision features.
+    {{per_image}}
 
     Reference:
-        Johnson et al., *Perceptual Losses for Real-Time Style Transfer and Super-Resolution*,
-        ECCV 2016, arXiv:1603.08155, Eq. (2) (they use VGG16 ``relu2_2``).
+        {{johnson_2016}}, Eq. (2) (they use VGG16 ``relu2_2``).
 
     Example:
         >>> import torch
@@ -67,53 +55,22 @@ def perceptual_loss(
         >>> perceptual_loss(x, y, network=pixels)  # mean squared difference per image
         tensor(1.)
     """
-    fn = "perceptual_loss"
-    check_reduction(reduction, fn)
-    layers, a, b = feature_pairs(network, input, target, layers, fn)
-    weights = resolve_weights(layers, layer_weights, fn)
-    per_layer = [squared_error_per_image(fa, fb, mean=True) for fa, fb in zip(a, b)]
-    return weighted_layer_sum(per_layer, weights, reduction, fn)
+    return layer_loss(fn="perceptual_loss", term=mean_squared_error, **locals())
 
 
-class PerceptualLoss(FeatureLossModule):
-    """Module form of :func:`perceptual_loss`, holding its (frozen) network.
-
-    With ``network=None`` it builds ``VGGFeatures(arch, layers, weights=weights,
-    input_range=input_range)``; the default is Johnson et al.'s VGG16 ``relu2_2`` with
-    torchvision's ImageNet weights read from the local torch hub cache (see
-    :class:`VGGFeatures`: nothing is downloaded).
-    """
-
-    function = perceptual_loss
-
-    def __init__(
-        self,
-        network: nn.Module | None = None,
-        *,
-        arch: str = "vgg16",
-        layers: Layers = ("relu2_2",),
-        layer_weights: LayerWeights = None,
-        weights: Any = "DEFAULT",
-        input_range: tuple[float, float] = (0.0, 1.0),
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            network,
-            arch=arch,
-            weights=weights,
-            input_range=input_range,
-            layers=layers,
-            layer_weights=layer_weights,
-            reduction=reduction,
-        )
-
-
-register_loss(
+PerceptualLoss = register_loss(
     "perceptual",
     family="synthesis",
     function=perceptual_loss,
-    module=PerceptualLoss,
+    module=feature_module(
+        perceptual_loss,
+        "PerceptualLoss",
+        about="By default Johnson et al.'s VGG16 ``relu2_2``.",
+        arch="vgg16",
+        layers=("relu2_2",),
+    ),
     aliases=("feature_reconstruction",),
     formula="sum_j w_j ||phi_j(x) - phi_j(y)||^2 / (C_j H_j W_j)",
     reference="Johnson et al., Perceptual Losses, ECCV 2016, arXiv:1603.08155",
-)
+    examples=image_examples,
+).module

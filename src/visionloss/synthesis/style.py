@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import functools
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from .._core.checks import check_choice
-from .._core.reduction import check_reduction
+from .._core.declare import loss_function
+from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
-    STYLE_CONVENTIONS,
-    FeatureLossModule,
+    GRAM_DOCS,
+    Convention,
+    Features,
     Layers,
     LayerWeights,
-    feature_pairs,
+    Network,
+    feature_module,
     gram_difference_per_image,
-    resolve_weights,
-    weighted_layer_sum,
+    image_examples,
+    layer_loss,
 )
 
 __all__ = ["style_loss", "StyleLoss"]
@@ -26,15 +27,16 @@ __all__ = ["style_loss", "StyleLoss"]
 GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
+@loss_function(GRAM_DOCS)
 def style_loss(
     input: Tensor,
-    target: Tensor | Mapping[str, Tensor],
+    target: Tensor | Features,
     *,
-    network: Callable[[Tensor], Mapping[str, Tensor]],
+    network: Network,
     layers: Layers = None,
     layer_weights: LayerWeights = None,
-    convention: str = "gatys",
-    reduction: str = "mean",
+    convention: Convention = "gatys",
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Style loss: weighted squared differences of per-image Gram matrices over layers.
 
@@ -59,30 +61,10 @@ def style_loss(
     into one Gram; here every image has its own. A single style image (batch 1) is broadcast
     against a batch of inputs.
 
-    Args:
-        input: generated images ``(B, 3, H, W)``.
-        target: style images ``(B or 1, 3, H', W')`` of any size, or a dict of their
-            precomputed features (from the same network).
-        network: a module returning ``{layer name: (B, C, H, W)}``.
-        layers: the layers to use (default: every layer the network returns).
-        layer_weights: the :math:`w_l`; default ``1 / L`` for each of the ``L`` layers (the
-            mean over layers: Gatys et al.'s :math:`w_l = 1/5` on their five layers, so their
-            ``alpha / beta`` ratios apply as published). Pass ``(1.0,) * L`` for the plain sum
-            that some codes use (``L`` times larger).
-        convention: ``"gatys"`` (default), ``"johnson"`` or ``"mean"``.
-        reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
-
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss, float32 for half-precision features (Grams are computed in fp32).
+    {{per_image}}
 
     Reference:
-        Gatys, Ecker & Bethge, *Image Style Transfer Using Convolutional Neural Networks*,
-        CVPR 2016, Eqs. (3)-(5) (first as *A Neural Algorithm of Artistic Style*,
-        arXiv:1508.06576, 2015); Johnson et al., *Perceptual Losses for Real-Time Style Transfer
-        and Super-Resolution*, ECCV 2016, arXiv:1603.08155.
+        {{gatys_2016}}, Eqs. (3)-(5); {{johnson_2016}}.
 
     Example:
         >>> import torch
@@ -91,57 +73,28 @@ def style_loss(
         >>> style_loss(x, torch.zeros_like(x), network=pixels)  # (1.25² + 2·1.5² + 2.25²) / 4
         tensor(2.7812)
     """
-    fn = "style_loss"
-    check_reduction(reduction, fn)
-    check_choice(convention, STYLE_CONVENTIONS, "convention", fn)
-    layers, a, b = feature_pairs(network, input, target, layers, fn, gram=True)
-    weights = resolve_weights(layers, layer_weights, fn, mean=True)
-    per_layer = [gram_difference_per_image(fa, fb, convention) for fa, fb in zip(a, b)]
-    return weighted_layer_sum(per_layer, weights, reduction, fn)
+    return layer_loss(
+        fn="style_loss",
+        term=functools.partial(gram_difference_per_image, convention=convention),
+        gram=True,
+        **locals(),
+    )
 
 
-class StyleLoss(FeatureLossModule):
-    """Module form of :func:`style_loss`; by default Gatys et al.'s VGG19 ``relu1_1`` ...
-    ``relu5_1`` with weights 1/5 and the ``"gatys"`` convention, on VGG's max pooling (they
-    found average pooling, ``pooling="avg"``, gives slightly more appealing images) with
-    torchvision ImageNet weights from the local torch hub cache (see :class:`VGGFeatures`).
-    ``target_features(style_image)`` computes the style features once for reuse."""
-
-    function = style_loss
-
-    def __init__(
-        self,
-        network: nn.Module | None = None,
-        *,
-        arch: str = "vgg19",
-        layers: Layers = GATYS_STYLE_LAYERS,
-        layer_weights: LayerWeights = None,
-        convention: str = "gatys",
-        weights: Any = "DEFAULT",
-        input_range: tuple[float, float] = (0.0, 1.0),
-        pooling: str = "max",
-        reduction: str = "mean",
-    ) -> None:
-        check_choice(convention, STYLE_CONVENTIONS, "convention", "StyleLoss")
-        super().__init__(
-            network,
-            arch=arch,
-            weights=weights,
-            input_range=input_range,
-            pooling=pooling,
-            layers=layers,
-            layer_weights=layer_weights,
-            convention=convention,
-            reduction=reduction,
-        )
-
-
-register_loss(
+StyleLoss = register_loss(
     "style",
     family="synthesis",
     function=style_loss,
-    module=StyleLoss,
+    module=feature_module(
+        style_loss,
+        "StyleLoss",
+        about="By default Gatys et al.'s VGG19 ``relu1_1`` ... ``relu5_1`` with weights 1/5 and "
+        'the ``"gatys"`` convention, on VGG\'s max pooling (they found average pooling, '
+        '``pooling="avg"``, gives slightly more appealing images).',
+        layers=GATYS_STYLE_LAYERS,
+    ),
     formula="sum_l w_l ||G_l(x) - G_l(s)||^2 / (4 N_l^2 M_l^2)",
     reference="Gatys et al., Image Style Transfer Using CNNs, CVPR 2016 (preprint: A Neural "
     "Algorithm of Artistic Style, arXiv:1508.06576)",
-)
+    examples=image_examples,
+).module

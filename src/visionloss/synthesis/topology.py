@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import functools
+from typing import Annotated
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from .._core.checks import check_choice, check_positive, check_tensor, shape_str
-from .._core.reduction import check_reduction
+from .._core.checks import check_tensor, shape_str
+from .._core.declare import loss_function
+from .._core.options import Choice, Reduction
 from .._core.registry import register_loss
+from ..errors import InputError
 from ._features import (
+    SYNTHESIS_DOCS,
+    Bound,
     FeatureLossModule,
+    Features,
     Layers,
     LayerWeights,
-    feature_pairs,
-    resolve_weights,
+    Network,
+    feature_module,
+    layer_loss,
+    mask_examples,
     squared_error_per_image,
-    weighted_layer_sum,
 )
 
 __all__ = ["topology_loss", "TopologyLoss"]
@@ -30,23 +36,30 @@ def _as_rgb(mask: Tensor, name: str, fn: str) -> Tensor:
     if mask.shape[1] == 1:
         return mask.expand(-1, 3, -1, -1)
     if mask.shape[1] != 3:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected {name} masks of shape (B, 1, H, W) (or (B, 3, H, W)), "
             f"got {shape_str(mask)}"
         )
     return mask
 
 
+class _MaskFeatureModule(FeatureLossModule):
+    def target_features(self, target: Tensor) -> dict[str, Tensor]:
+        """Features of true masks (1 channel repeated to 3), computed once under no_grad."""
+        return super().target_features(_as_rgb(target, "target", type(self).__name__))
+
+
+@loss_function(SYNTHESIS_DOCS)
 def topology_loss(
     input: Tensor,
-    target: Tensor | Mapping[str, Tensor],
+    target: Tensor | Features,
     *,
-    network: Callable[[Tensor], Mapping[str, Tensor]],
+    network: Network,
     layers: Layers = None,
     layer_weights: LayerWeights = None,
-    mu: float = 0.1,
-    normalize: bool = True,
-    reduction: str = "mean",
+    mu: Annotated[float, Bound(allow_zero=True)] = 0.1,
+    normalize: Annotated[bool, Choice(True, False)] = True,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Topology-aware loss of Mosinska et al.: VGG19 feature differences of predicted and true
     masks, to be added to a pixel loss.
@@ -76,12 +89,9 @@ def topology_loss(
         target: true masks of the same shape (float), or a dict of their precomputed features.
         network: a module returning ``{layer name: (B, C, H, W)}`` for 3-channel images in
             ``[0, 1]`` (e.g. ``VGGFeatures("vgg19", MOSINSKA_LAYERS)``).
-        layers: the layers to use (default: every layer the network returns).
-        layer_weights: one weight per layer (default all 1).
         mu: the weight of the topology term, ``>= 0`` (default 0.1).
         normalize: divide each layer's sum by :math:`C_n H_n W_n` (default True); False gives
             the plain sum of the paper's Eq. (2).
-        reduction: ``"mean"`` over images, ``"sum"`` or ``"none"``.
 
     Shape:
         ``input``: ``(B, 1, H, W)``; output: scalar, or ``(B,)`` for ``"none"``.
@@ -102,64 +112,28 @@ def topology_loss(
         >>> topology_loss(pred, true, network=pixels, mu=1.0, normalize=False)  # 12 x 0.5^2
         tensor(3.)
     """
-    fn = "topology_loss"
-    check_reduction(reduction, fn)
-    check_positive(mu, "mu", fn, allow_zero=True)
-    check_choice(normalize, (True, False), "normalize", fn)
-    rgb = _as_rgb(input, "input", fn)
-    if not isinstance(target, Mapping):
-        target = _as_rgb(target, "target", fn)
-    layers, a, b = feature_pairs(network, rgb, target, layers, fn)
-    weights = resolve_weights(layers, layer_weights, fn)
-    per_layer = [squared_error_per_image(fa, fb, mean=normalize) for fa, fb in zip(a, b)]
-    return mu * weighted_layer_sum(per_layer, weights, reduction, fn)
+    return mu * layer_loss(
+        fn="topology_loss",
+        term=functools.partial(squared_error_per_image, mean=normalize),
+        prepare=_as_rgb,
+        **locals(),
+    )
 
 
-class TopologyLoss(FeatureLossModule):
-    """Module form of :func:`topology_loss`; by default VGG19 ``relu1_2, relu2_2, relu3_4`` with
-    masks in ``[0, 1]`` (torchvision ImageNet weights from the local torch hub cache, see
-    :class:`VGGFeatures`)."""
-
-    function = topology_loss
-
-    def __init__(
-        self,
-        network: nn.Module | None = None,
-        *,
-        arch: str = "vgg19",
-        layers: Layers = MOSINSKA_LAYERS,
-        layer_weights: LayerWeights = None,
-        mu: float = 0.1,
-        normalize: bool = True,
-        weights: Any = "DEFAULT",
-        input_range: tuple[float, float] = (0.0, 1.0),
-        reduction: str = "mean",
-    ) -> None:
-        check_positive(mu, "mu", "TopologyLoss", allow_zero=True)
-        check_choice(normalize, (True, False), "normalize", "TopologyLoss")
-        super().__init__(
-            network,
-            arch=arch,
-            weights=weights,
-            input_range=input_range,
-            layers=layers,
-            layer_weights=layer_weights,
-            mu=mu,
-            normalize=normalize,
-            reduction=reduction,
-        )
-
-    def target_features(self, target: Tensor) -> dict[str, Tensor]:
-        """Features of true masks (1 channel repeated to 3), computed once under no_grad."""
-        return super().target_features(_as_rgb(target, "target", "TopologyLoss"))
-
-
-register_loss(
+TopologyLoss = register_loss(
     "topology",
     family="synthesis",
     function=topology_loss,
-    module=TopologyLoss,
+    module=feature_module(
+        topology_loss,
+        "TopologyLoss",
+        about="By default VGG19 ``relu1_2, relu2_2, relu3_4`` (Mosinska et al.'s) with masks in "
+        "``[0, 1]``; ``target_features`` repeats 1-channel masks to 3 channels too.",
+        base=_MaskFeatureModule,
+        layers=MOSINSKA_LAYERS,
+    ),
     formula="mu sum_n w_n ||l_n(y) - l_n(p)||^2 / (C_n H_n W_n) (normalize=False: "
     "no division, Eq. 2), VGG19 of masks",
     reference="Mosinska et al., Beyond the Pixel-Wise Loss, CVPR 2018, arXiv:1712.02190",
-)
+    examples=mask_examples,
+).module

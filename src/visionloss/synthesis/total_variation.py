@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.checks import check_choice, check_positive, check_tensor, shape_str
+from .._core.checks import check_tensor, shape_str
+from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.module import LossModule
-from .._core.reduction import check_reduction, reduce_loss
+from .._core.options import Choice, Reduction
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError
+from ._features import Bound, tv_examples
 
 __all__ = ["total_variation_loss", "TotalVariationLoss"]
 
 TV_KINDS = ("anisotropic", "isotropic", "squared")
 
 
+@loss_function()
 def total_variation_loss(
     input: Tensor,
     *,
-    kind: str = "anisotropic",
-    eps: float = 1e-8,
-    per_image: bool = False,
-    reduction: str = "mean",
+    kind: Annotated[str, Choice(*TV_KINDS)] = "anisotropic",
+    eps: Annotated[float, Bound(allow_zero=False)] = 1e-8,
+    per_image: Annotated[bool, Choice(False, True)] = False,
+    reduction: Reduction = "mean",
 ) -> Tensor:
     r"""Total variation of images, per pixel or per image, with forward differences.
 
@@ -89,13 +95,9 @@ def total_variation_loss(
         tensor([ 9., 18.])
     """
     fn = "total_variation_loss"
-    check_reduction(reduction, fn)
-    check_choice(kind, TV_KINDS, "kind", fn)
-    check_positive(eps, "eps", fn)
-    check_choice(per_image, (False, True), "per_image", fn)
     check_tensor(input, "input", fn, floating=True, min_ndim=2)
     if per_image and input.dim() < 3:
-        raise ValueError(
+        raise InputError(
             f"{fn}: expected input of shape (B, *, H, W) with per_image=True (one value per "
             f"image of the batch), got {shape_str(input)}"
         )
@@ -113,31 +115,13 @@ def total_variation_loss(
     return reduce_loss(tv, reduction, fn=fn)
 
 
-class TotalVariationLoss(LossModule):
-    """Module form of :func:`total_variation_loss`."""
-
-    function = total_variation_loss
-
-    def __init__(
-        self,
-        *,
-        kind: str = "anisotropic",
-        eps: float = 1e-8,
-        per_image: bool = False,
-        reduction: str = "mean",
-    ) -> None:
-        check_choice(kind, TV_KINDS, "kind", "TotalVariationLoss")
-        check_positive(eps, "eps", "TotalVariationLoss")
-        check_choice(per_image, (False, True), "per_image", "TotalVariationLoss")
-        super().__init__(kind=kind, eps=eps, per_image=per_image, reduction=reduction)
-
-
-register_loss(
+TotalVariationLoss = register_loss(
     "total_variation",
     family="synthesis",
     function=total_variation_loss,
-    module=TotalVariationLoss,
+    module="TotalVariationLoss",
     aliases=("tv",),
     formula="|dx| + |dy| (or sqrt(dx^2 + dy^2 + eps^2) - eps, or dx^2 + dy^2), per pixel or image",
     reference="Rudin, Osher & Fatemi, Physica D 1992; Mahendran & Vedaldi, arXiv:1412.0035",
-)
+    examples=tv_examples,
+).module

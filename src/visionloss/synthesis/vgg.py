@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .._core.checks import check_tensor, shape_str, values_checkable
+from ..errors import InputError, OptionError, OptionTypeError
 
 __all__ = ["VGGFeatures", "vgg_layer_names", "torch_hub_checkpoint_path"]
 
@@ -56,7 +57,7 @@ def vgg_layer_names(arch: str = "vgg16") -> list[str]:
         37
     """
     if arch not in _CFG_KEYS:
-        raise ValueError(f"vgg_layer_names: expected arch 'vgg16' or 'vgg19', got {arch!r}")
+        raise OptionError(f"vgg_layer_names: expected arch 'vgg16' or 'vgg19', got {arch!r}")
     _, vgg = _torchvision_vgg()
     return _names_for_cfg(vgg.cfgs[_CFG_KEYS[arch]])
 
@@ -99,7 +100,7 @@ def _resolve_weights(arch: str, weights: Any) -> tuple[str, Any]:
     )
     if isinstance(weights, models.WeightsEnum):
         if not isinstance(weights, enum):
-            raise ValueError(
+            raise OptionError(
                 f"VGGFeatures: weights {weights} do not belong to arch={arch!r}; {valid}"
             )
         return "enum", weights
@@ -112,12 +113,12 @@ def _resolve_weights(arch: str, weights: Any) -> tuple[str, Any]:
         # a name of another architecture's weights (or a misspelt one) is not a file name:
         # say so instead of reporting a missing file
         if _looks_like_weight_name(weights) and not Path(weights).is_file():
-            raise ValueError(
+            raise OptionError(
                 f"VGGFeatures: weights {weights!r} is not a weight name of arch={arch!r}; {valid}"
             )
     if isinstance(weights, (str, os.PathLike)):
         return "path", Path(weights)
-    raise TypeError(
+    raise OptionTypeError(
         f"VGGFeatures: expected weights to be a {enum.__name__} member (or its name, "
         f"e.g. 'DEFAULT'), a path to a state dict, or None; got "
         f"{type(weights).__name__}"
@@ -150,7 +151,7 @@ def _load_state_dict(kind: str, source: Any, arch: str) -> tuple[dict[str, Tenso
     ):
         state = state["state_dict"]
     if not isinstance(state, Mapping):
-        raise ValueError(
+        raise OptionError(
             f"VGGFeatures: expected {path} to hold a state dict, got {type(state).__name__}"
         )
     return dict(state), str(path)
@@ -228,29 +229,29 @@ class VGGFeatures(nn.Module):
         super().__init__()
         fn = "VGGFeatures"
         if arch not in _CFG_KEYS:
-            raise ValueError(f"{fn}: expected arch 'vgg16' or 'vgg19', got {arch!r}")
+            raise OptionError(f"{fn}: expected arch 'vgg16' or 'vgg19', got {arch!r}")
         if pooling not in ("max", "avg"):
-            raise ValueError(f"{fn}: expected pooling 'max' or 'avg', got {pooling!r}")
+            raise OptionError(f"{fn}: expected pooling 'max' or 'avg', got {pooling!r}")
         layers = (layers,) if isinstance(layers, str) else tuple(layers)
         names = vgg_layer_names(arch)
         if not layers:
-            raise ValueError(f"{fn}: expected at least one layer name")
+            raise OptionError(f"{fn}: expected at least one layer name")
         for name in layers:
             if name not in names:
-                raise ValueError(
+                raise OptionError(
                     f"{fn}: unknown layer {name!r} for {arch}; valid names: {', '.join(names)}"
                 )
         if len(set(layers)) != len(layers):
-            raise ValueError(f"{fn}: expected distinct layer names, got {list(layers)}")
+            raise OptionError(f"{fn}: expected distinct layer names, got {list(layers)}")
         try:
             lo, hi = (float(v) for v in input_range)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected input_range as (low, high), e.g. (0, 1), (-1, 1) "
                 f"or (0, 255), got {input_range!r}"
             ) from None
         if not hi > lo:
-            raise ValueError(f"{fn}: expected input_range low < high, got {input_range!r}")
+            raise OptionError(f"{fn}: expected input_range low < high, got {input_range!r}")
 
         kind, source = _resolve_weights(arch, weights)
         _, vgg = _torchvision_vgg()
@@ -269,7 +270,8 @@ class VGGFeatures(nn.Module):
                 features[i] = nn.AvgPool2d(kernel_size=2, stride=2)
         self.features = features
 
-        stats_mean, stats_std = _IMAGENET_MEAN, _IMAGENET_STD
+        stats_mean: tuple[float, ...] = _IMAGENET_MEAN
+        stats_std: tuple[float, ...] = _IMAGENET_STD
         if kind == "none":
             warnings.warn(
                 "VGGFeatures: weights=None gives a randomly initialised VGG; a loss built on it "
@@ -281,7 +283,8 @@ class VGGFeatures(nn.Module):
             for m in self.features.modules():  # torchvision's VGG initialisation
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.constant_(m.bias, 0)
+                    if m.bias is not None:
+                        nn.init.constant_(m.bias, 0)
         else:
             state, where = _load_state_dict(kind, source, arch)
             self._load_features(state, where)
@@ -294,7 +297,7 @@ class VGGFeatures(nn.Module):
         if std is not None:
             stats_std = tuple(float(v) for v in std)
         if len(stats_mean) != 3 or len(stats_std) != 3 or min(stats_std) <= 0:
-            raise ValueError(
+            raise OptionError(
                 f"{fn}: expected 3 means and 3 positive stds, got mean={stats_mean}"
                 f", std={stats_std}"
             )
@@ -310,6 +313,8 @@ class VGGFeatures(nn.Module):
         # x -> ((x - lo) / (hi - lo) - mean) / std, folded into one affine map
         m = torch.tensor(stats_mean).view(1, 3, 1, 1)
         s = torch.tensor(stats_std).view(1, 3, 1, 1)
+        self.scale: Tensor
+        self.shift: Tensor
         self.register_buffer("scale", 1.0 / ((hi - lo) * s), persistent=False)
         self.register_buffer("shift", (-lo / (hi - lo) - m) / s, persistent=False)
 
@@ -321,7 +326,7 @@ class VGGFeatures(nn.Module):
         wanted = self.features.state_dict()
         missing = [k for k in wanted if k not in state]
         if missing:
-            raise ValueError(
+            raise OptionError(
                 f"VGGFeatures: the state dict at {where} lacks {missing[:4]} for "
                 f"these layers (expected torchvision VGG keys such as "
                 f"'features.0.weight')"
@@ -329,7 +334,7 @@ class VGGFeatures(nn.Module):
         try:
             self.features.load_state_dict({k: state[k] for k in wanted})
         except RuntimeError as err:
-            raise ValueError(
+            raise OptionError(
                 f"VGGFeatures: the state dict at {where} does not fit this VGG: {err}"
             ) from None
 
@@ -341,13 +346,13 @@ class VGGFeatures(nn.Module):
         fn = "VGGFeatures"
         check_tensor(input, "input", fn, floating=True, ndim=4)
         if input.shape[1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: expected input of shape (B, 3, H, W) (RGB images), got "
                 f"{shape_str(input)}; repeat a 1-channel image with "
                 f"x.expand(-1, 3, -1, -1)"
             )
         if min(input.shape[-2:]) < self.min_size:
-            raise ValueError(
+            raise InputError(
                 f"{fn}: input of shape {shape_str(input)} is too small for layer "
                 f"{self._names[-1]!r}, which follows "
                 f"{self.min_size.bit_length() - 1} 2x2 poolings: expected H and W "
@@ -376,7 +381,7 @@ class VGGFeatures(nn.Module):
         margin = 0.5 * (hi - lo)
         vmin, vmax = (float(v) for v in torch.aminmax(input.detach()))
         if vmin < lo - margin or vmax > hi + margin:
-            raise ValueError(
+            raise InputError(
                 f"VGGFeatures: input values span [{vmin:.4g}, {vmax:.4g}], plainly outside the "
                 f"declared input_range ({lo:g}, {hi:g}); pass the range of your images, "
                 f"input_range=(0, 1), (-1, 1) or (0, 255)"

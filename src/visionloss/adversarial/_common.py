@@ -1,0 +1,127 @@
+"""Shared pieces of the adversarial family: option types, the shared docstring text, example
+inputs (discriminator logits, a small critic with real and generated samples, image pairs) and
+the weighted L1 of CycleGAN's cycle-consistency and identity losses."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Annotated, Any
+
+import torch
+from torch import Tensor, nn
+
+from .._core.checks import check_positive, check_same_shape, check_tensor
+from .._core.declare import DocParts
+from .._core.dtypes import compute_dtype, upcast
+from .._core.examples import Example, generator, normal
+from .._core.options import Check, Choice, Number
+from .._core.reduction import reduce_loss
+from ..errors import OptionError, OptionTypeError
+
+GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge")
+
+
+class _AtLeastZero(Check):
+    """A real number ``>= 0`` (a loss weight), in the family's wording ``expected x >= 0``."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise OptionTypeError(f"{fn}: expected {name} to be a number >= 0, got {value!r}")
+        check_positive(float(value), name, fn, allow_zero=True)
+        return value
+
+
+Weight = Annotated[float, _AtLeastZero()]
+GanKind = Annotated[str, Choice(*GAN_KINDS)]
+LsganCode = Annotated[float | None, Number(optional=True)]
+
+
+ADVERSARIAL_DOCS = DocParts(
+    args={
+        "kind": """``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``,
+            ``"hinge"``.""",
+        "reduction": """``"mean"`` (default), ``"sum"`` or ``"none"``.""",
+        "scaler": """the ``torch.amp.GradScaler`` in use, if any (per call).""",
+    },
+    paragraphs={
+        "elementwise": """Shape:
+                output: scalar, or the input's shape for ``"none"``.
+
+            Returns:
+                the loss, float32 for half inputs.""",
+        "per_sample": """Shape:
+                output: scalar, or ``(B,)`` for ``"none"``.
+
+            Returns:
+                the penalty, float32 (float64 for float64 inputs).""",
+        "gan_references": """Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014,
+            arXiv:1406.2661; Mao et al., *Least Squares GANs*, ICCV 2017, arXiv:1611.04076;
+            Arjovsky et al., *Wasserstein GAN*, ICML 2017, arXiv:1701.07875; Lim & Ye,
+            *Geometric GAN*, arXiv:1705.02894""",
+    },
+)
+
+
+def lsgan_codes(kind: str, fn: str, **codes: float | None) -> dict[str, float]:
+    """The LSGAN targets ``a``, ``b``, ``c`` (defaults 0, 1, 1); refused for other kinds."""
+    given = [k for k, v in codes.items() if v is not None]
+    if kind != "lsgan" and given:
+        raise OptionError(f"{fn}: {', '.join(given)} apply to kind='lsgan' only, got kind={kind!r}")
+    defaults = {"a": 0.0, "b": 1.0, "c": 1.0}
+    return {k: defaults[k] if v is None else float(v) for k, v in codes.items()}
+
+
+def weighted_l1(input: Tensor, target: Tensor, weight: float, reduction: str, fn: str) -> Tensor:
+    """``weight * |input - target|`` reduced; fp32 for half inputs."""
+    check_tensor(input, "input", fn, floating=True)
+    check_tensor(target, "target", fn, floating=True)
+    check_same_shape(input, target, fn)
+    dtype = compute_dtype(input, target)
+    diff = (upcast(input, dtype) - upcast(target, dtype)).abs()
+    return reduce_loss(weight * diff, reduction, fn=fn)
+
+
+# ----------------------------------------------------------------------------------- examples
+class ExampleCritic(nn.Module):
+    """A linear critic ``D(x) = <w, x>`` on samples ``(B, 6)`` with a fixed ``w`` of norm 2
+    (no random state used): its input gradient is ``w`` everywhere, so the WGAN-GP penalty is
+    ``lambda_ * (2 - 1)^2`` whatever the random interpolation, a repeatable example."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        w = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64)
+        self.weight = nn.Parameter((2.0 * w / w.norm()).float())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x.flatten(1) * self.weight.to(x.dtype)).sum(1)
+
+
+def logit_pair_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Discriminator logits on real and on generated samples, ``(8,)`` each."""
+    gen = generator(seed)
+    return Example((normal(8, dtype=dtype, gen=gen), normal(8, dtype=dtype, gen=gen)))
+
+
+def logit_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """Discriminator logits on generated samples, ``(8,)``."""
+    return Example((normal(8, dtype=dtype, gen=generator(seed)),))
+
+
+def image_pair_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """A reconstruction and its original, ``(2, 3, 4, 4)`` each (never equal: no kink)."""
+    gen = generator(seed)
+    return Example(tuple(normal(2, 3, 4, 4, dtype=dtype, gen=gen) for _ in range(2)))
+
+
+def critic_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """:class:`ExampleCritic` and real and generated samples ``(4, 6)``."""
+    gen = generator(seed)
+    real, fake = normal(4, 6, dtype=dtype, gen=gen), normal(4, 6, dtype=dtype, gen=gen)
+    return Example((ExampleCritic(), real, fake))
+
+
+def r1_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """``D(real)`` from :class:`ExampleCritic` and the real samples ``(4, 6)`` it was computed
+    from (requiring grad, as the R1 penalty needs)."""
+    real = normal(4, 6, dtype=dtype, gen=generator(seed)).requires_grad_(True)
+    return Example((ExampleCritic()(real), real))

@@ -1,1 +1,0 @@
-"""Triton kernels, their launchers and autograd wrappers (one file per kernel family)."""
