@@ -5,6 +5,7 @@ Every loss comes as a function (``visionloss.focal_loss``) and a Module
 """
 
 from . import errors
+from ._core.checks import set_value_checks, value_checks_enabled
 from ._core.combined import CombinedLoss
 from ._core.registry import FAMILIES, LossSpec, build_loss, get_loss, list_losses, register_loss
 from .adversarial import *
@@ -35,6 +36,8 @@ __all__ = [
     "get_loss",
     "list_losses",
     "register_loss",
+    "set_value_checks",
+    "value_checks_enabled",
     *_adversarial,
     *_boxes,
     *_classification,

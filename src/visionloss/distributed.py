@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from ._core.numerics import div
-from .errors import OptionError
+from .errors import InputError, OptionError
 
 GATHER_MODES = ("none", "global", "local")
 
@@ -65,12 +65,49 @@ def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
 
 
-def _sizes(n: int, device: torch.device) -> list[int]:
-    """The first-dimension size of every process (one small collective)."""
-    size = torch.tensor([n], device=device, dtype=torch.long)
-    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, size)
-    return [int(s) for s in sizes]
+_DTYPES = (
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+)
+_MAX_DIMS = 8
+
+
+def _describe(row: list[int]) -> str:
+    n, code, ndim, *dims = row
+    dtype = _DTYPES[code] if 0 <= code < len(_DTYPES) else "another dtype"
+    return f"({', '.join(str(d) for d in [n, *dims[: ndim - 1]])}) {dtype}".replace("torch.", "")
+
+
+def _sizes(tensor: Tensor, fn: str = "all_gather") -> list[int]:
+    """The first-dimension size of every process, from one small collective that also
+    exchanges the other dims and the dtype: a process whose tensor differs in anything but
+    its first dim makes EVERY process raise the same InputError (instead of one process
+    aborting inside the collective and the others waiting for it)."""
+    shape = tuple(tensor.shape)
+    code = _DTYPES.index(tensor.dtype) if tensor.dtype in _DTYPES else len(_DTYPES)
+    if len(shape) > _MAX_DIMS:
+        raise InputError(f"{fn}: cannot gather a tensor of more than {_MAX_DIMS} dims")
+    row = [shape[0] if shape else 1, code, len(shape), *shape[1:]]
+    row += [0] * (3 + _MAX_DIMS - len(row))
+    meta = torch.tensor(row, device=tensor.device, dtype=torch.long)
+    metas = [torch.zeros_like(meta) for _ in range(dist.get_world_size())]
+    dist.all_gather(metas, meta)
+    rows = [[int(v) for v in m] for m in metas]
+    if any(r[1:] != rows[0][1:] for r in rows):
+        seen = ", ".join(f"rank {i} has {_describe(r)}" for i, r in enumerate(rows))
+        raise InputError(
+            f"{fn}: every process must pass tensors of the same dtype and of the same shape "
+            f"but for the first dim; {seen}"
+        )
+    return [r[0] for r in rows]
 
 
 def _gather(tensor: Tensor, sizes: list[int]) -> Tensor:
@@ -87,21 +124,21 @@ def _gather(tensor: Tensor, sizes: list[int]) -> Tensor:
 
 class _AllGatherWithGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tensor: Tensor) -> Tensor:
-        sizes = _sizes(tensor.shape[0], tensor.device)
+    def forward(ctx, tensor: Tensor, fn: str) -> Tensor:
+        sizes = _sizes(tensor, fn)
         ctx.sizes = sizes
         ctx.rank = dist.get_rank()
         return _gather(tensor, sizes)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
         start = sum(ctx.sizes[: ctx.rank])
-        return grad[start : start + ctx.sizes[ctx.rank]]
+        return grad[start : start + ctx.sizes[ctx.rank]], None
 
 
-def all_gather_with_grad(tensor: Tensor) -> Tensor:
+def all_gather_with_grad(tensor: Tensor, fn: str = "all_gather_with_grad") -> Tensor:
     """All processes' ``tensor`` concatenated along dim 0 in rank order, differentiable.
 
     The backward sums the gradient over processes and returns this process's slice: with the
@@ -111,14 +148,15 @@ def all_gather_with_grad(tensor: Tensor) -> Tensor:
     """
     if not is_distributed():
         return tensor
-    return _AllGatherWithGrad.apply(tensor)
+    out: Tensor = _AllGatherWithGrad.apply(tensor, fn)
+    return out
 
 
-def all_gather_no_grad(tensor: Tensor) -> Tensor:
+def all_gather_no_grad(tensor: Tensor, fn: str = "all_gather_no_grad") -> Tensor:
     """All processes' ``tensor`` (e.g. labels) concatenated along dim 0, without autograd."""
     if not is_distributed():
         return tensor
-    return _gather(tensor.detach(), _sizes(tensor.shape[0], tensor.device))
+    return _gather(tensor.detach(), _sizes(tensor, fn))
 
 
 def all_reduce_sum(tensor: Tensor) -> Tensor:
@@ -161,12 +199,12 @@ def gather_batch(
     if gather == "none" or not is_distributed():
         index = torch.arange(n, device=x.device)
         return GatheredBatch(x, labels, x, labels, index)
-    keys = all_gather_with_grad(x)
-    key_labels = None if labels is None else all_gather_no_grad(labels)
+    keys = all_gather_with_grad(x, fn)
+    key_labels = None if labels is None else all_gather_no_grad(labels, fn)
     if gather == "global":
         index = torch.arange(keys.shape[0], device=x.device)
         return GatheredBatch(keys, key_labels, keys, key_labels, index)
-    sizes = _sizes(n, x.device)
+    sizes = _sizes(x, fn)
     start = sum(sizes[: dist.get_rank()])
     index = torch.arange(start, start + n, device=x.device)
     return GatheredBatch(x, labels, keys, key_labels, index)

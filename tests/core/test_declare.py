@@ -198,3 +198,45 @@ def test_checked_function_compiles_without_graph_breaks():
     x, y = torch.randn(3, 4), torch.randn(3, 4)
     compiled = torch.compile(toy_loss, fullgraph=True, backend="eager")
     assert torch.allclose(compiled(x, y, scale=3.0), toy_loss(x, y, scale=3.0))
+
+
+def _shared_options(*, scale: Scale = 2.0, reduction: Reduction = "mean") -> None:
+    """An option group: options several losses share, declared once."""
+
+
+@loss_function(
+    SHARED | DocParts(args={"scale": "shared scale.", "shift": "own shift."}),
+    options=_shared_options,
+)
+def grouped_loss(input: Tensor, target: Tensor, *, shift: float = 0.0, **options) -> Tensor:
+    """A loss whose options come partly from a group.
+
+    Returns:
+        the loss.
+    """
+    return reduce_loss(options["scale"] * (input - target + shift).abs(), options["reduction"])
+
+
+def test_option_groups_expand_into_the_real_signature():
+    sig = inspect.signature(grouped_loss)
+    assert list(sig.parameters) == ["input", "target", "shift", "scale", "reduction"]
+    assert sig.parameters["scale"].default == 2.0
+    Grouped = loss_module(grouped_loss, "Grouped", module=__name__)
+    assert list(inspect.signature(Grouped).parameters) == ["shift", "scale", "reduction"]
+    x, y = torch.randn(3), torch.randn(3)
+    assert torch.equal(grouped_loss(x, y), 2.0 * (x - y).abs().mean())  # group defaults filled
+    assert torch.equal(
+        Grouped(scale=3.0, reduction="sum")(x, y), grouped_loss(x, y, scale=3.0, reduction="sum")
+    )
+    with pytest.raises(errors.OptionError, match="grouped_loss: expected scale > 0"):
+        grouped_loss(x, y, scale=0.0)
+    assert "scale: shared scale." in grouped_loss.__doc__
+
+
+def test_an_option_declared_twice_fails_at_declaration():
+    with pytest.raises(TypeError, match="declared twice"):
+
+        @loss_function(SHARED | DocParts(args={"scale": "s"}), options=_shared_options)
+        def bad(input: Tensor, *, scale: float = 1.0, **options) -> Tensor:
+            """Bad."""
+            return input

@@ -111,8 +111,8 @@ def test_texture_is_the_gatys_style_loss():
 
 
 def test_texture_module_defaults_are_gatys_2015():
-    """The Module's own network (test_conformance.py checks every Module's): VGG19 with average
-    pooling, Gatys et al. 2015's layers, equal weights 1/5."""
+    """The Module's own network (test_family_properties.py checks every Module's): VGG19
+    with average pooling, Gatys et al. 2015's layers, equal weights 1/5."""
     with pytest.warns(UserWarning, match="not perceptual"):
         module = vl.TextureLoss(weights=None)
     net = module.network

@@ -129,13 +129,15 @@ def check_same_shape(
 
 
 def check_broadcastable(x: Tensor, shape: Sequence[int], name: str, fn: str) -> None:
-    """Raise ValueError unless ``x`` broadcasts to ``shape``."""
+    """Raise InputError unless ``x`` broadcasts *to* ``shape`` (without enlarging it)."""
     try:
-        torch.broadcast_shapes(tuple(x.shape), tuple(shape))
+        ok = torch.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
     except RuntimeError:
+        ok = False
+    if not ok:
         raise InputError(
             f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got {shape_str(x)}"
-        ) from None
+        )
 
 
 def check_labels(
@@ -146,24 +148,27 @@ def check_labels(
     name: str = "target",
     ignore_index: int | None = None,
 ) -> None:
-    """Check an integer label tensor; on the CPU also check ``0 <= label < num_classes``.
-
-    Labels equal to ``ignore_index`` are allowed anywhere.
-    """
+    """Check an integer label tensor and ``0 <= label < num_classes`` (see :func:`require`:
+    immediately on the CPU in eager mode, by a device-side assertion on a GPU and under
+    ``torch.compile``). Labels equal to ``ignore_index`` are allowed anywhere."""
     if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise InputTypeError(f"{fn}: expected {name} of integer class indices, got {labels.dtype}")
-    if num_classes is None or labels.numel() == 0 or not values_checkable(labels):
+    if num_classes is None or labels.numel() == 0 or not _VALUE_CHECKS or labels.is_meta:
         return
-    valid = labels if ignore_index is None else labels[labels != ignore_index]
-    if valid.numel() == 0:
+    ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
+    expected = f"{fn}: expected {name} class indices in [0, {num_classes - 1}]{ignore}"
+    if values_checkable(labels):  # eager CPU: say which values were found
+        valid = labels if ignore_index is None else labels[labels != ignore_index]
+        if valid.numel() == 0:
+            return
+        lo, hi = int(valid.min()), int(valid.max())
+        if lo < 0 or hi >= num_classes:
+            raise InputError(f"{expected}, got values in [{lo}, {hi}]")
         return
-    lo, hi = int(valid.min()), int(valid.max())
-    if lo < 0 or hi >= num_classes:
-        ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
-        raise InputError(
-            f"{fn}: expected {name} class indices in [0, {num_classes - 1}]{ignore}, "
-            f"got values in [{lo}, {hi}]"
-        )
+    ok = (labels >= 0) & (labels < num_classes)
+    if ignore_index is not None:
+        ok = ok | (labels == ignore_index)
+    require(ok, f"{expected}; a label outside that range was found")
 
 
 def check_positive(value: float, name: str, fn: str, *, allow_zero: bool = False) -> None:

@@ -19,17 +19,19 @@ in the annotation), and both carry docstrings composed from the same description
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from ..errors import UnknownOptionError, did_you_mean
+from ..errors import InputError, UnknownOptionError, did_you_mean
 from .module import LossModule
 from .options import PER_CALL, Check
 
@@ -158,31 +160,105 @@ def _compose(
 
 
 # ------------------------------------------------------------------------------- functions
-def _checks_of(function: Callable[..., Any]) -> tuple[dict[str, tuple[Check, ...]], set[str]]:
-    hints = typing.get_type_hints(function, include_extras=True)
+def _checks_of(
+    functions: Sequence[Callable[..., Any]],
+) -> tuple[dict[str, tuple[Check, ...]], set[str]]:
     checks: dict[str, tuple[Check, ...]] = {}
     per_call: set[str] = set()
-    for name, hint in hints.items():
-        meta = getattr(hint, "__metadata__", ())
-        found = tuple(m for m in meta if isinstance(m, Check))
-        if found:
-            checks[name] = found
-        if any(m is PER_CALL for m in meta):
-            per_call.add(name)
+    for function in functions:
+        for name, hint in typing.get_type_hints(function, include_extras=True).items():
+            meta = getattr(hint, "__metadata__", ())
+            found = tuple(m for m in meta if isinstance(m, Check))
+            if found:
+                checks[name] = found
+            if any(m is PER_CALL for m in meta):
+                per_call.add(name)
     return checks, per_call
+
+
+def _check_devices(
+    fn: str, names: tuple[str, ...], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
+    """Every tensor argument on one device (0-dim CPU tensors, like Python numbers, mix with
+    any device); otherwise an InputError naming the function and each tensor's device."""
+    found: list[tuple[str, torch.device]] = []
+    for name, value in (*zip(names, args), *kwargs.items()):
+        if isinstance(value, Tensor) and not (value.dim() == 0 and value.device.type == "cpu"):
+            found.append((name, value.device))
+    if len({d for _, d in found}) > 1:
+        where = ", ".join(f"{name} on {device}" for name, device in found)
+        raise InputError(f"{fn}: expected every tensor on the same device, got {where}")
+
+
+@contextlib.contextmanager
+def _autocast_off() -> Iterator[None]:
+    """Losses compute in fp32 (fp64 for fp64 inputs) and return fp32, as torch's own losses do
+    under autocast: autocast is switched off inside, half inputs are upcast by the loss."""
+    with contextlib.ExitStack() as stack:
+        for device in ("cpu", "cuda"):
+            if torch.is_autocast_enabled(device):
+                stack.enter_context(torch.autocast(device, enabled=False))
+        yield
+
+
+OptionGroup = Callable[..., None]
+
+
+def _expand(
+    function: Callable[..., Any], groups: Sequence[OptionGroup]
+) -> tuple[inspect.Signature, dict[str, Any]]:
+    """The function's signature with ``**options`` replaced by the keyword-only parameters of
+    its option groups, and those parameters' defaults."""
+    sig = inspect.signature(function)
+    params = list(sig.parameters.values())
+    var = [p for p in params if p.kind is p.VAR_KEYWORD]
+    if not groups:
+        return sig, {}
+    if not var:
+        raise TypeError(f"{function.__name__}: option groups need a ``**options`` parameter")
+    extra = [
+        p
+        for g in groups
+        for p in inspect.signature(g).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    ]
+    names = [p.name for p in params if p.kind is not p.VAR_KEYWORD] + [p.name for p in extra]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{function.__name__}: an option is declared twice: {names}")
+    full = [p for p in params if p.kind is not p.VAR_KEYWORD] + extra
+    defaults = {p.name: p.default for p in extra if p.default is not p.empty}
+    return sig.replace(parameters=full), defaults
 
 
 def loss_function(
     parts: DocParts | None = None,
+    *,
+    options: OptionGroup | Sequence[OptionGroup] = (),
+    keep_autocast: bool = False,
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Declare a loss function: compose its docstring from ``parts`` and check the options a
-    caller passes against their annotated option types."""
+    caller passes against their annotated option types.
+
+    ``options``: option groups, i.e. signature-only functions ``def group(*, a: A = 1, ...)``
+    that declare options several losses of a family share, once. A function using groups
+    ends its signature with ``**options``; its real signature (``inspect.signature``, the
+    docs, the derived Module) lists the groups' options in their place, and the body receives
+    every group option in ``options`` (defaults filled in).
+
+    Under ``torch.autocast`` the loss runs with autocast switched off (it computes in fp32 and
+    returns fp32); ``keep_autocast=True`` is for losses whose main cost is a network the user
+    passes (feature losses, gradient penalties): that network then runs under the user's
+    autocast, and the loss is returned in fp32.
+    """
+    groups = (options,) if callable(options) else tuple(options)
 
     def wrap(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        sig = inspect.signature(function)
-        checks, per_call_names = _checks_of(function)
+        sig, group_defaults = _expand(function, groups)
+        checks, per_call_names = _checks_of((function, *groups))
         params = tuple(sig.parameters.values())
-        positional = tuple(p for p in params if p.kind is not p.KEYWORD_ONLY)
+        positional = tuple(
+            p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
         keyword = tuple(p for p in params if p.kind is p.KEYWORD_ONLY)
         doc, entries = _compose(function, sig, parts or DocParts())
         decl = Declaration(
@@ -199,6 +275,7 @@ def loss_function(
                 decl.check(p.name, p.default, function.__name__)
         fn_name = function.__name__
         accepted = tuple(sig.parameters)
+        arg_names = tuple(p.name for p in positional)
 
         @functools.wraps(function)
         def checked(*args: Any, **kwargs: Any) -> Tensor:
@@ -207,8 +284,21 @@ def loss_function(
                     kwargs[key] = decl.check(key, kwargs[key], fn_name)
                 elif key not in sig.parameters:
                     raise decl.unknown(key, fn_name, accepted)
+            if group_defaults:
+                kwargs = {**group_defaults, **kwargs}
+            _check_devices(fn_name, arg_names, args, kwargs)
+            if torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda"):
+                if keep_autocast:  # the user's network runs as the user set it up
+                    out = function(*args, **kwargs)
+                    return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
+                with _autocast_off():
+                    return function(*args, **kwargs)
             return function(*args, **kwargs)
 
+        checked.__signature__ = sig  # type: ignore[attr-defined]
+        # documentation tools follow __wrapped__ to the undecorated function (raw signature,
+        # uncomposed docstring); the declaration and __signature__ say everything instead
+        del checked.__wrapped__
         checked.__doc__ = doc
         checked.__visionloss__ = decl  # type: ignore[attr-defined]
         return checked

@@ -23,7 +23,8 @@ import torch
 from torch import Tensor
 
 from .. import distributed as vdist
-from ..errors import OptionError
+from ..errors import InputError, OptionError
+from .checks import check_broadcastable, shape_str
 from .numerics import div
 from .options import REDUCTIONS
 
@@ -59,7 +60,9 @@ def reduce_loss(
         fn: name of the public function, for messages.
         mask: optional boolean (or 0/1) tensor broadcastable to ``loss``; invalid elements are
             zeroed (with ``torch.where``, so a NaN/inf there cannot leak) and leave the mean.
-        weight: optional tensor broadcastable to ``loss``, multiplied in before reducing.
+        weight: optional tensor that broadcasts to ``loss``'s shape (never the other way: a
+            ``(N, 1)`` weight for ``N`` elements is an error, not an ``(N, N)`` loss),
+            multiplied in before reducing.
         denominator: the mean's divisor instead of the count of valid elements. Zero gives a
             zero mean.
         normalizer: RetinaNet-style divisor of the mean: the sum divided by ``normalizer``, or
@@ -71,6 +74,7 @@ def reduce_loss(
         and invalid entries zeroed.
     """
     if weight is not None:
+        check_broadcastable(weight, loss.shape, "weight", fn)
         loss = loss * weight
     if mask is not None:
         mask = mask if mask.dtype == torch.bool else mask.to(torch.bool)
@@ -83,7 +87,12 @@ def reduce_loss(
     if reduction != "mean":
         check_reduction(reduction, fn)
     if normalizer is not None:
-        n = torch.as_tensor(normalizer, dtype=total.dtype, device=total.device)
+        if isinstance(normalizer, Tensor) and normalizer.numel() != 1:
+            raise InputError(
+                f"{fn}: expected normalizer to be a number or a one-element tensor, got shape "
+                f"{shape_str(normalizer)}"
+            )
+        n = torch.as_tensor(normalizer, dtype=total.dtype, device=total.device).reshape(())
         count = torch.where(n > 0, n, torch.ones_like(n))
     elif denominator is not None:
         count = torch.as_tensor(denominator, dtype=total.dtype, device=total.device)

@@ -1,39 +1,42 @@
-"""Shared pieces of the adversarial family: option types, the shared docstring text, example
-inputs (discriminator logits, a small critic with real and generated samples, image pairs) and
-the weighted L1 of CycleGAN's cycle-consistency and identity losses."""
+"""Shared pieces of the adversarial family: option types and groups, the shared docstring text,
+example inputs (discriminator logits, a small critic with real and generated samples, image
+pairs) and the weighted L1 of CycleGAN's cycle-consistency and identity losses."""
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import Annotated, Any
 
 import torch
 from torch import Tensor, nn
 
-from .._core.checks import check_positive, check_same_shape, check_tensor
+from .._core.checks import check_same_shape, check_tensor
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal
-from .._core.options import Check, Choice, Number
+from .._core.options import PER_CALL, Choice, NonNegative, Number, Reduction
 from .._core.reduction import reduce_loss
-from ..errors import OptionError, OptionTypeError
+from ..errors import OptionError
 
 GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge")
 
-
-class _AtLeastZero(Check):
-    """A real number ``>= 0`` (a loss weight), in the family's wording ``expected x >= 0``."""
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise OptionTypeError(f"{fn}: expected {name} to be a number >= 0, got {value!r}")
-        check_positive(float(value), name, fn, allow_zero=True)
-        return value
-
-
-Weight = Annotated[float, _AtLeastZero()]
 GanKind = Annotated[str, Choice(*GAN_KINDS)]
 LsganCode = Annotated[float | None, Number(optional=True)]
+
+
+# ------------------------------------------------------------------------------ option groups
+# Options shared by sibling losses, declared once (each loss lists them in its real signature).
+def gan_options(*, kind: GanKind = "nonsaturating", reduction: Reduction = "mean") -> None:
+    """The objective and the reduction of the GAN losses."""
+
+
+def l1_options(*, lambda_: NonNegative = 10.0, reduction: Reduction = "mean") -> None:
+    """The weight and the reduction of CycleGAN's L1 losses."""
+
+
+def penalty_options(
+    *, reduction: Reduction = "mean", scaler: Annotated[Any | None, PER_CALL] = None
+) -> None:
+    """The reduction and the per-call GradScaler of the gradient penalties."""
 
 
 ADVERSARIAL_DOCS = DocParts(

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._common import ADVERSARIAL_DOCS, Weight, image_pair_examples, weighted_l1
+from ._common import ADVERSARIAL_DOCS, image_pair_examples, l1_options, weighted_l1
 
 __all__ = ["cycle_consistency_loss", "CycleConsistencyLoss"]
 
 
-@loss_function(ADVERSARIAL_DOCS)
-def cycle_consistency_loss(
-    input: Tensor, target: Tensor, *, lambda_: Weight = 10.0, reduction: Reduction = "mean"
-) -> Tensor:
+@loss_function(ADVERSARIAL_DOCS, options=l1_options)
+def cycle_consistency_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Cycle-consistency loss of CycleGAN: weighted L1 between an image and its round trip.
 
     .. math:: \ell_i = \lambda \, \big| F(G(x))_i - x_i \big|
@@ -42,6 +41,7 @@ def cycle_consistency_loss(
         >>> cycle_consistency_loss(x + 0.1, x)  # 10 * 0.1
         tensor(1.0000)
     """
+    lambda_, reduction = options["lambda_"], options["reduction"]
     return weighted_l1(input, target, lambda_, reduction, "cycle_consistency_loss")
 
 

@@ -12,14 +12,13 @@ from .._core.checks import check_same_shape, check_tensor
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
-from .._core.options import Reduction
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
     ADVERSARIAL_DOCS,
     GAN_KINDS,
-    GanKind,
     LsganCode,
+    gan_options,
     logit_examples,
     logit_pair_examples,
     lsgan_codes,
@@ -44,15 +43,14 @@ class _GanModule(LossModule):
         super().__init__(**options)
 
 
-@loss_function(ADVERSARIAL_DOCS)
+@loss_function(ADVERSARIAL_DOCS, options=gan_options)
 def discriminator_loss(
     real_logits: Tensor,
     fake_logits: Tensor,
     *,
-    kind: GanKind = "nonsaturating",
     a: LsganCode = None,
     b: LsganCode = None,
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Discriminator (critic) loss of a GAN, from raw discriminator outputs (logits).
 
@@ -105,6 +103,7 @@ def discriminator_loss(
         tensor(0.)
     """
     fn = "discriminator_loss"
+    kind, reduction = options["kind"], options["reduction"]
     codes = lsgan_codes(kind, fn, a=a, b=b)
     check_tensor(real_logits, "real_logits", fn, floating=True)
     check_tensor(fake_logits, "fake_logits", fn, floating=True)
@@ -125,14 +124,8 @@ def discriminator_loss(
     return reduce_loss(real_term, reduction, fn=fn) + reduce_loss(fake_term, reduction, fn=fn)
 
 
-@loss_function(ADVERSARIAL_DOCS)
-def generator_loss(
-    fake_logits: Tensor,
-    *,
-    kind: GanKind = "nonsaturating",
-    c: LsganCode = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(ADVERSARIAL_DOCS, options=gan_options)
+def generator_loss(fake_logits: Tensor, *, c: LsganCode = None, **options: Any) -> Tensor:
     r"""Generator loss of a GAN, from the discriminator's logits on generated samples.
 
     With :math:`f = D(G(z))`,
@@ -175,6 +168,7 @@ def generator_loss(
         tensor(-0.6931)
     """
     fn = "generator_loss"
+    kind = options["kind"]
     codes = lsgan_codes(kind, fn, c=c)
     check_tensor(fake_logits, "fake_logits", fn, floating=True)
     f = upcast(fake_logits, compute_dtype(fake_logits))
@@ -186,7 +180,7 @@ def generator_loss(
         loss = 0.5 * (f - codes["c"]).square()
     else:
         loss = -f
-    return reduce_loss(loss, reduction, fn=fn)
+    return reduce_loss(loss, options["reduction"], fn=fn)
 
 
 _REFERENCE = (

@@ -12,11 +12,11 @@ from torch import Tensor, nn
 from .._core.checks import check_same_shape, check_tensor, shape_str
 from .._core.declare import loss_function
 from .._core.numerics import norm
-from .._core.options import PER_CALL, Reduction
+from .._core.options import PER_CALL, NonNegative
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..errors import InputError, InputTypeError
-from ._common import ADVERSARIAL_DOCS, Weight, critic_examples
+from ._common import ADVERSARIAL_DOCS, critic_examples, penalty_options
 from ._penalty import input_gradients, tie_to_outputs
 
 __all__ = ["gradient_penalty", "GradientPenalty"]
@@ -37,16 +37,15 @@ def _warn_batch_norm(critic: Any, fn: str) -> None:
         )
 
 
-@loss_function(ADVERSARIAL_DOCS)
+@loss_function(ADVERSARIAL_DOCS, options=penalty_options, keep_autocast=True)
 def gradient_penalty(
     critic: Callable[[Tensor], Tensor],
     real: Tensor,
     fake: Tensor,
     *,
-    lambda_: Weight = 10.0,
-    reduction: Reduction = "mean",
-    scaler: Annotated[Any | None, PER_CALL] = None,
+    lambda_: NonNegative = 10.0,
     generator: Annotated[torch.Generator | None, PER_CALL] = None,
+    **options: Any,
 ) -> Tensor:
     r"""WGAN-GP gradient penalty on random interpolates of real and generated samples.
 
@@ -123,9 +122,9 @@ def gradient_penalty(
             f"{fn}: expected the critic to return one output per sample, "
             f"shape ({batch}, ...), got {got}"
         )
-    grad = input_gradients(out, mixed, scaler, fn)
+    grad = input_gradients(out, mixed, options["scaler"], fn)
     per_sample = tie_to_outputs(lambda_ * (norm(grad, dim=1) - 1.0).square(), out)
-    return reduce_loss(per_sample, reduction, fn=fn)
+    return reduce_loss(per_sample, options["reduction"], fn=fn)
 
 
 GradientPenalty = register_loss(

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
+from .._core.options import NonNegative
 from .._core.registry import register_loss
-from ._common import ADVERSARIAL_DOCS, Weight, image_pair_examples, weighted_l1
+from ._common import ADVERSARIAL_DOCS, image_pair_examples, l1_options, weighted_l1
 
 __all__ = ["identity_loss", "IdentityLoss"]
 
 
-@loss_function(ADVERSARIAL_DOCS)
+@loss_function(ADVERSARIAL_DOCS, options=l1_options)
 def identity_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    lambda_: Weight = 10.0,
-    lambda_identity: Weight = 0.5,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, *, lambda_identity: NonNegative = 0.5, **options: Any
 ) -> Tensor:
     r"""Identity-mapping loss of CycleGAN: a generator fed an image of its own output domain
     should leave it unchanged.
@@ -48,7 +45,8 @@ def identity_loss(
         >>> identity_loss(y + 0.2, y)  # 0.5 * 10 * 0.2
         tensor(1.)
     """
-    return weighted_l1(input, target, lambda_identity * lambda_, reduction, "identity_loss")
+    weight = lambda_identity * options["lambda_"]
+    return weighted_l1(input, target, weight, options["reduction"], "identity_loss")
 
 
 IdentityLoss = register_loss(

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from torch import Tensor
 
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import loss_function
-from .._core.options import PER_CALL, Reduction
+from .._core.options import NonNegative
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..errors import InputError
-from ._common import ADVERSARIAL_DOCS, Weight, r1_examples
+from ._common import ADVERSARIAL_DOCS, penalty_options, r1_examples
 from ._penalty import input_gradients, tie_to_outputs
 
 __all__ = ["r1_penalty", "R1Penalty"]
 
 
-@loss_function(ADVERSARIAL_DOCS)
+@loss_function(ADVERSARIAL_DOCS, options=penalty_options, keep_autocast=True)
 def r1_penalty(
-    real_logits: Tensor,
-    real: Tensor,
-    *,
-    gamma: Weight = 10.0,
-    reduction: Reduction = "mean",
-    scaler: Annotated[Any | None, PER_CALL] = None,
+    real_logits: Tensor, real: Tensor, *, gamma: NonNegative = 10.0, **options: Any
 ) -> Tensor:
     r"""R1 regulariser: the squared norm of the discriminator's gradient on real data.
 
@@ -76,9 +71,9 @@ def r1_penalty(
             f"{fn}: real_logits are not attached to a graph; compute them from "
             f"real (with real.requires_grad_(True)) outside torch.no_grad()"
         )
-    grad = input_gradients(real_logits, real, scaler, fn)
+    grad = input_gradients(real_logits, real, options["scaler"], fn)
     per_sample = tie_to_outputs(0.5 * gamma * grad.square().sum(1), real_logits)
-    return reduce_loss(per_sample, reduction, fn=fn)
+    return reduce_loss(per_sample, options["reduction"], fn=fn)
 
 
 R1Penalty = register_loss(

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import Annotated, Any, NamedTuple
 
 import torch
@@ -14,41 +12,34 @@ from torch import Tensor
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, uniform
-from .._core.options import PER_CALL, Check, Choice
+from .._core.options import PER_CALL, Choice, Reduction
 from .._core.reduction import reduce_loss
-from ..errors import OptionError, OptionTypeError
 from . import _geometry as G
-
-
-class Bound(Check):
-    """A finite real number ``> 0`` (``>= 0`` with ``zero``; ``None`` too with ``optional``),
-    with the family's wording ``expected gamma > 0, got 0.0``."""
-
-    def __init__(self, *, zero: bool = False, optional: bool = False) -> None:
-        self.zero, self.optional = zero, optional
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        if value is None and self.optional:
-            return value
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise OptionTypeError(
-                f"{fn}: expected {name} to be a number, got {type(value).__name__} {value!r}"
-            )
-        v = float(value)
-        if not (math.isfinite(v) and (v >= 0 if self.zero else v > 0)):
-            raise OptionError(
-                f"{fn}: expected {name} {'>= 0' if self.zero else '> 0'}, got {value!r}"
-            )
-        return value
-
 
 BoxFormat = Annotated[str, G.FORMAT]
 LossFormat = Annotated[str | None, Choice(*G.FORMATS, optional=True)]
-PositiveNumber = Annotated[float, Bound()]
-NonNegativeNumber = Annotated[float, Bound(zero=True)]
-OptionalNonNegative = Annotated[float | None, Bound(zero=True, optional=True)]
 Weight = Annotated[Tensor | None, PER_CALL]
 Normalizer = Annotated[Tensor | float | None, PER_CALL]
+
+
+def box_options(
+    *,
+    box_format: BoxFormat = "xyxy",
+    weight: Weight = None,
+    reduction: Reduction = "mean",
+    normalizer: Normalizer = None,
+) -> None:
+    """The options every box loss takes (an option group: declared once, listed in each
+    loss's real signature)."""
+
+
+def coordinate_options(*, loss_format: LossFormat = None) -> None:
+    """The options of the coordinate losses (:func:`coordinate_loss`) besides
+    :func:`box_options`."""
+
+
+COORDINATE_OPTIONS = (box_options, coordinate_options)
+
 
 _EMPTY = """Degenerate cases: no boxes give 0 for ``"mean"`` and ``"sum"``, attached to the
     graph, and a ``(0,)`` tensor for ``"none"``; an all-zero ``weight`` gives 0 with zero
@@ -102,10 +93,10 @@ class Pair(NamedTuple):
 
 def box_loss(
     terms: Callable[..., Tensor],
-    *,
-    fn: str,
     pred: Tensor,
     target: Tensor,
+    *,
+    fn: str,
     box_format: str,
     weight: Tensor | None,
     reduction: str,
@@ -123,10 +114,10 @@ def box_loss(
 
 def coordinate_loss(
     elementwise: Callable[..., Tensor],
-    *,
-    fn: str,
     pred: Tensor,
     target: Tensor,
+    *,
+    fn: str,
     box_format: str,
     loss_format: str | None,
     weight: Tensor | None,

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import loss_function
-from .._core.options import Choice, Reduction
+from .._core.options import Choice, Positive
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 AlphaVariant = Annotated[str, Choice("iou", "giou", "diou", "ciou")]
 
@@ -31,17 +30,14 @@ def _alpha_iou_terms(b: C.Pair, *, alpha: float, variant: str) -> Tensor:
     return loss
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def alpha_iou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    alpha: PositiveNumber = 3.0,
+    alpha: Positive = 3.0,
     variant: AlphaVariant = "iou",
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    **options: Any,
 ) -> Tensor:
     r"""Alpha-IoU loss: the IoU term and each penalty raised to the power :math:`\alpha`.
 
@@ -80,7 +76,9 @@ def alpha_iou_loss(
         ...                torch.tensor([[1.0, 0.0, 3.0, 2.0]]), alpha=2.0)
         tensor(0.8889)
     """
-    return C.box_loss(_alpha_iou_terms, fn="alpha_iou_loss", **locals())
+    return C.box_loss(
+        _alpha_iou_terms, pred, target, fn="alpha_iou_loss", alpha=alpha, variant=variant, **options
+    )
 
 
 AlphaIoULoss = register_loss(

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ..regression import l1_loss
 from . import _common as C
-from ._common import BoxFormat, LossFormat, Normalizer, Weight
 
 
-@loss_function(C.BOX_DOCS)
-def box_l1_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    box_format: BoxFormat = "xyxy",
-    loss_format: LossFormat = None,
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.COORDINATE_OPTIONS)
+def box_l1_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""L1 distance of box coordinates, summed over the four coordinates of each box.
 
     .. math:: \ell = \sum_{k=1}^{4} |b_k - b_k^{gt}|
@@ -48,7 +39,7 @@ def box_l1_loss(
         ...             loss_format="cxcywh")
         tensor(1.)
     """
-    return C.coordinate_loss(l1_loss, fn="box_l1_loss", **locals())
+    return C.coordinate_loss(l1_loss, pred, target, fn="box_l1_loss", **options)
 
 
 BoxL1Loss = register_loss(

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
+from .._core.options import NonNegative
 from .._core.registry import register_loss
 from ..regression import smooth_l1_loss
 from . import _common as C
-from ._common import BoxFormat, LossFormat, NonNegativeNumber, Normalizer, Weight
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.COORDINATE_OPTIONS)
 def box_smooth_l1_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    beta: NonNegativeNumber = 1.0,
-    box_format: BoxFormat = "xyxy",
-    loss_format: LossFormat = None,
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    pred: Tensor, target: Tensor, *, beta: NonNegative = 1.0, **options: Any
 ) -> Tensor:
     r"""Smooth L1 (Fast R-CNN) of box coordinates, summed over the four coordinates of a box.
 
@@ -54,7 +47,9 @@ def box_smooth_l1_loss(
         ...                    torch.tensor([[0.5, 0.0, 4.0, 2.0]]))
         tensor(1.6250)
     """
-    return C.coordinate_loss(smooth_l1_loss, fn="box_smooth_l1_loss", **locals())
+    return C.coordinate_loss(
+        smooth_l1_loss, pred, target, fn="box_smooth_l1_loss", beta=beta, **options
+    )
 
 
 BoxSmoothL1Loss = register_loss(

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
+from .._core.options import NonNegative
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, NonNegativeNumber, Normalizer, Weight
 
 
 def _cdiou_terms(b: C.Pair, *, lam: float) -> Tensor:
     return 1 - G.overlap(b.p, b.t).iou + lam * G.cdiou_distance(b.p, b.t)
 
 
-@loss_function(C.BOX_DOCS)
-def cdiou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    lam: NonNegativeNumber = 1.0,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.box_options)
+def cdiou_loss(pred: Tensor, target: Tensor, *, lam: NonNegative = 1.0, **options: Any) -> Tensor:
     r"""Control-Distance IoU loss: IoU loss plus the mean distance of the four corresponding
     vertices over the diagonal of the enclosing box.
 
@@ -61,7 +53,7 @@ def cdiou_loss(
         >>> cdiou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 0.0, 2.0, 1.0]]))
         tensor(1.4472)
     """
-    return C.box_loss(_cdiou_terms, fn="cdiou_loss", **locals())
+    return C.box_loss(_cdiou_terms, pred, target, fn="cdiou_loss", lam=lam, **options)
 
 
 CDIoULoss = register_loss(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
+from .._core.options import Number
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, OptionalNonNegative, Weight
+
+# CIoU's IoU threshold of the aspect term (None: the AAAI paper's, no threshold)
+Threshold = Annotated[float | None, Number(0, optional=True)]
 
 
 def _ciou_terms(b: C.Pair, *, alpha_threshold: float | None) -> Tensor:
@@ -17,16 +21,9 @@ def _ciou_terms(b: C.Pair, *, alpha_threshold: float | None) -> Tensor:
     return G.variant_loss("ciou", b.p, b.t, ov, ciou_threshold=alpha_threshold)
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def ciou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    alpha_threshold: OptionalNonNegative = None,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    pred: Tensor, target: Tensor, *, alpha_threshold: Threshold = None, **options: Any
 ) -> Tensor:
     r"""Complete-IoU loss: DIoU plus an aspect-ratio consistency term.
 
@@ -66,7 +63,9 @@ def ciou_loss(
         >>> ciou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
         tensor(0.5532)
     """
-    return C.box_loss(_ciou_terms, fn="ciou_loss", **locals())
+    return C.box_loss(
+        _ciou_terms, pred, target, fn="ciou_loss", alpha_threshold=alpha_threshold, **options
+    )
 
 
 CIoULoss = register_loss(

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, Weight
 
 
 def _diou_terms(b: C.Pair) -> Tensor:
     return G.variant_loss("diou", b.p, b.t, G.overlap(b.p, b.t))
 
 
-@loss_function(C.BOX_DOCS)
-def diou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.box_options)
+def diou_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Distance-IoU loss: IoU loss plus the normalised distance of the centres, in ``[0, 2)``.
 
     .. math::
@@ -55,7 +47,7 @@ def diou_loss(
         >>> diou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
         tensor(1.2500)
     """
-    return C.box_loss(_diou_terms, fn="diou_loss", **locals())
+    return C.box_loss(_diou_terms, pred, target, fn="diou_loss", **options)
 
 
 DIoULoss = register_loss(

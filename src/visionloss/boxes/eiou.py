@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, Weight
 
 
 def _eiou_terms(b: C.Pair) -> Tensor:
     return G.variant_loss("eiou", b.p, b.t, G.overlap(b.p, b.t))
 
 
-@loss_function(C.BOX_DOCS)
-def eiou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.box_options)
+def eiou_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Efficient-IoU loss: DIoU plus width and height differences over the enclosing box.
 
     .. math::
@@ -56,7 +48,7 @@ def eiou_loss(
         >>> eiou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
         tensor(0.8000)
     """
-    return C.box_loss(_eiou_terms, fn="eiou_loss", **locals())
+    return C.box_loss(_eiou_terms, pred, target, fn="eiou_loss", **options)
 
 
 EIoULoss = register_loss(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import loss_function
-from .._core.options import Bool, Reduction
+from .._core.options import Bool, Positive
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 
 def _focal_eiou_terms(b: C.Pair, *, gamma: float, detach_weight: bool) -> Tensor:
@@ -19,17 +20,14 @@ def _focal_eiou_terms(b: C.Pair, *, gamma: float, detach_weight: bool) -> Tensor
     return focus * G.variant_loss("eiou", b.p, b.t, ov)
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def focal_eiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
-    gamma: PositiveNumber = 0.5,
+    gamma: Positive = 0.5,
     detach_weight: Bool = True,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    **options: Any,
 ) -> Tensor:
     r"""Focal-EIoU loss: the EIoU loss re-weighted by ``IoU^gamma`` so that high-quality
     (high-IoU) boxes dominate the regression.
@@ -64,7 +62,15 @@ def focal_eiou_loss(
         ...                 torch.tensor([[0.0, 0.0, 1.0, 1.0]]), gamma=1.0)
         tensor(0.4000)
     """
-    return C.box_loss(_focal_eiou_terms, fn="focal_eiou_loss", **locals())
+    return C.box_loss(
+        _focal_eiou_terms,
+        pred,
+        target,
+        fn="focal_eiou_loss",
+        gamma=gamma,
+        detach_weight=detach_weight,
+        **options,
+    )
 
 
 FocalEIoULoss = register_loss(

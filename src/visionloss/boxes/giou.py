@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, Weight
 
 
 def _giou_terms(b: C.Pair) -> Tensor:
     return G.variant_loss("giou", b.p, b.t, G.overlap(b.p, b.t))
 
 
-@loss_function(C.BOX_DOCS)
-def giou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.box_options)
+def giou_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Generalized IoU loss ``1 - GIoU``, in ``[0, 2)``.
 
     .. math::
@@ -52,7 +44,7 @@ def giou_loss(
         >>> giou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
         tensor(1.5000)
     """
-    return C.box_loss(_giou_terms, fn="giou_loss", **locals())
+    return C.box_loss(_giou_terms, pred, target, fn="giou_loss", **options)
 
 
 GIoULoss = register_loss(

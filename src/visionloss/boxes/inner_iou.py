@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Choice, Reduction
+from .._core.options import Choice, Positive
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 Variant = Annotated[str, Choice(*G.VARIANTS)]
 
@@ -22,17 +21,9 @@ def _inner_iou_terms(b: C.Pair, *, ratio: float, variant: str) -> Tensor:
     return G.variant_loss(variant, b.p, b.t, ov) + ov.iou - inner
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def inner_iou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    ratio: PositiveNumber = 0.7,
-    variant: Variant = "iou",
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    pred: Tensor, target: Tensor, *, ratio: Positive = 0.7, variant: Variant = "iou", **options: Any
 ) -> Tensor:
     r"""Inner-IoU loss: an IoU-based loss whose IoU term is taken on auxiliary boxes that share
     the centres of the real ones and are scaled by ``ratio``.
@@ -69,7 +60,9 @@ def inner_iou_loss(
         ...                torch.tensor([[1.0, 0.0, 3.0, 2.0]]), ratio=0.5)
         tensor(1.)
     """
-    return C.box_loss(_inner_iou_terms, fn="inner_iou_loss", **locals())
+    return C.box_loss(
+        _inner_iou_terms, pred, target, fn="inner_iou_loss", ratio=ratio, variant=variant, **options
+    )
 
 
 InnerIoULoss = register_loss(

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Choice, Reduction
+from .._core.options import Choice, Positive
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 Mode = Annotated[str, Choice("linear", "square", "log")]
 
@@ -25,17 +24,9 @@ def _iou_terms(b: C.Pair, *, mode: str, eps: float) -> Tensor:
     return -iou.clamp_min(eps).log()
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def iou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    mode: Mode = "linear",
-    eps: PositiveNumber = 1e-6,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    pred: Tensor, target: Tensor, *, mode: Mode = "linear", eps: Positive = 1e-6, **options: Any
 ) -> Tensor:
     r"""IoU loss: ``1 - IoU`` (linear), ``1 - IoU^2`` (square) or ``-ln IoU`` (log, UnitBox).
 
@@ -71,7 +62,7 @@ def iou_loss(
         >>> iou_loss(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]]))
         tensor(0.6667)
     """
-    return C.box_loss(_iou_terms, fn="iou_loss", **locals())
+    return C.box_loss(_iou_terms, pred, target, fn="iou_loss", mode=mode, eps=eps, **options)
 
 
 IoULoss = register_loss(

@@ -12,12 +12,11 @@ from torch import Tensor
 from .._core.checks import shape_str, values_checkable
 from .._core.declare import loss_function, loss_module
 from .._core.module import LossModule
-from .._core.options import Check, Reduction
+from .._core.options import Check
 from .._core.registry import register_loss
 from ..errors import OptionError
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, Weight
 
 
 class _ImageSizeCheck(Check):
@@ -58,16 +57,9 @@ def _mpdiou_terms(b: C.Pair, *, image_size: Tensor | Sequence[float] | None) -> 
     return 1 - G.overlap(b.p, b.t).iou + G.mpdiou_penalty(b.p, b.t, diagonal)
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def mpdiou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    image_size: ImageSize = None,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    pred: Tensor, target: Tensor, *, image_size: ImageSize = None, **options: Any
 ) -> Tensor:
     r"""MPDIoU loss: IoU loss plus the squared distances of the top-left and bottom-right
     corners, normalised by the squared diagonal of the input image.
@@ -105,7 +97,9 @@ def mpdiou_loss(
         ...             image_size=(4, 3))
         tensor(0.7467)
     """
-    return C.box_loss(_mpdiou_terms, fn="mpdiou_loss", **locals())
+    return C.box_loss(
+        _mpdiou_terms, pred, target, fn="mpdiou_loss", image_size=image_size, **options
+    )
 
 
 _Declared = loss_module(mpdiou_loss, "MPDIoULoss", module=__name__)

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
+from .._core.options import Positive
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 
 def _siou_terms(b: C.Pair, *, theta: float) -> Tensor:
     return 1 - G.overlap(b.p, b.t).iou + G.siou_penalty(b.p, b.t, theta)
 
 
-@loss_function(C.BOX_DOCS)
-def siou_loss(
-    pred: Tensor,
-    target: Tensor,
-    *,
-    theta: PositiveNumber = 4.0,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
-) -> Tensor:
+@loss_function(C.BOX_DOCS, options=C.box_options)
+def siou_loss(pred: Tensor, target: Tensor, *, theta: Positive = 4.0, **options: Any) -> Tensor:
     r"""SIoU loss: IoU loss plus angle-aware distance and shape costs.
 
     .. math::
@@ -68,7 +60,7 @@ def siou_loss(
         >>> siou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 0.0, 2.0, 1.0]]))
         tensor(1.1967)
     """
-    return C.box_loss(_siou_terms, fn="siou_loss", **locals())
+    return C.box_loss(_siou_terms, pred, target, fn="siou_loss", theta=theta, **options)
 
 
 SIoULoss = register_loss(

@@ -12,12 +12,11 @@ from torch import Tensor
 from .._core import numerics
 from .._core.declare import declaration, loss_function, loss_module
 from .._core.module import LossModule
-from .._core.options import Check, Choice, Number, Reduction
+from .._core.options import Check, Choice, Number, Positive
 from .._core.registry import register_loss
 from ..errors import OptionTypeError, UnknownOptionError
 from . import _common as C
 from . import _geometry as G
-from ._common import BoxFormat, Normalizer, PositiveNumber, Weight
 
 DEFAULT_MOMENTUM = 1 - 0.5 ** (1 / 7000)  # the authors' code: the mean's half-life is 7000 calls
 
@@ -37,7 +36,7 @@ class _MeanCheck(Check):
         return _MEAN(value, name, fn)
 
 
-_MEAN = C.Bound(zero=True, optional=True)
+_MEAN = Number(0, optional=True)
 IoUMean = Annotated[Tensor | float | None, _MeanCheck()]
 _MOMENTUM = Number(0, 1, lo_open=True)
 Momentum = Annotated[float, _MOMENTUM]
@@ -83,20 +82,17 @@ def _wiou_terms(
     return beta / (delta * torch.exp((beta - delta) * math.log(alpha))) * loss
 
 
-@loss_function(C.BOX_DOCS)
+@loss_function(C.BOX_DOCS, options=C.box_options)
 def wiou_loss(
     pred: Tensor,
     target: Tensor,
     *,
     version: Version = "v3",
     iou_mean: IoUMean = None,
-    alpha: PositiveNumber = 1.9,
-    delta: PositiveNumber = 3.0,
-    gamma: PositiveNumber = 0.5,
-    box_format: BoxFormat = "xyxy",
-    weight: Weight = None,
-    reduction: Reduction = "mean",
-    normalizer: Normalizer = None,
+    alpha: Positive = 1.9,
+    delta: Positive = 3.0,
+    gamma: Positive = 0.5,
+    **options: Any,
 ) -> Tensor:
     r"""Wise-IoU loss: the IoU loss scaled by a distance attention (v1) and a focusing factor
     on the outlier degree :math:`\beta` (v2 monotonic, v3 non-monotonic).
@@ -145,7 +141,18 @@ def wiou_loss(
         ...           version="v1")
         tensor(0.7200)
     """
-    return C.box_loss(_wiou_terms, fn="wiou_loss", **locals())
+    return C.box_loss(
+        _wiou_terms,
+        pred,
+        target,
+        fn="wiou_loss",
+        version=version,
+        iou_mean=iou_mean,
+        alpha=alpha,
+        delta=delta,
+        gamma=gamma,
+        **options,
+    )
 
 
 _Declared = loss_module(wiou_loss, "WIoULoss", module=__name__)

@@ -7,16 +7,15 @@ layout of ``torch.nn.functional.cross_entropy`` and of image models (``(N, C, H,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Real
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import (
-    check_fraction,
     check_labels,
     check_same_shape,
     check_tensor,
@@ -24,39 +23,28 @@ from .._core.checks import (
     values_checkable,
 )
 from .._core.declare import DocParts
+from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, integers, normal, uniform
 from .._core.module import LossModule
-from .._core.options import PER_CALL, REDUCTIONS, Check, Choice, Number, TensorOption
+from .._core.options import (
+    PER_CALL,
+    REDUCTIONS,
+    Check,
+    Choice,
+    Fraction,
+    IgnoreIndex,
+    NonNegative,
+    Number,
+    Positive,
+    Reduction,
+    TensorOption,
+)
 from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 
-
 # ----------------------------------------------------------------------------- option types
-class _AboveZero(Check):
-    """A finite real number ``>= 0`` (``> 0`` with ``strict``); messages read
-    ``expected gamma >= 0``."""
-
-    def __init__(self, *, strict: bool = False) -> None:
-        self.strict = strict
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        op = "> 0" if self.strict else ">= 0"
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise OptionTypeError(
-                f"{fn}: expected {name} {op}, got {type(value).__name__} {value!r}"
-            )
-        v = float(value)
-        if not (math.isfinite(v) and (v > 0 if self.strict else v >= 0)):
-            raise OptionError(f"{fn}: expected {name} {op}, got {value!r}")
-        return value
-
-
-class _Fraction(Check):
-    """A real number in [0, 1]; messages read ``expected label_smoothing in [0, 1]``."""
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        check_fraction(value, name, fn)
-        return value
+_FRACTION = Number(0, 1)
+_NON_NEGATIVE = Number(0, infinite=True)
 
 
 class _PerClass(Check):
@@ -71,9 +59,7 @@ class _PerClass(Check):
         if value is None:
             return value
         if isinstance(value, Real) and not isinstance(value, bool):
-            if self.fraction:
-                check_fraction(cast(float, value), name, fn)
-            return value
+            return _FRACTION(value, name, fn) if self.fraction else value
         if not isinstance(value, Tensor):
             value = TensorOption(optional=False)(value, name, fn)
         if not self.fraction:
@@ -103,9 +89,7 @@ class _NormalizerCheck(Check):
             raise OptionError(f"{expected} {value!r}")
         if isinstance(value, bool) or not isinstance(value, Real):
             raise OptionTypeError(f"{expected} {type(value).__name__}")
-        if not float(value) >= 0:
-            raise OptionError(f"{fn}: expected {name} >= 0, got {value!r}")
-        return value
+        return _NON_NEGATIVE(value, name, fn)
 
 
 class _DirectionCheck(Choice):
@@ -120,9 +104,6 @@ class _DirectionCheck(Choice):
         )
 
 
-Gamma = Annotated[float, _AboveZero()]
-Temperature = Annotated[float, _AboveZero(strict=True)]
-Smoothing = Annotated[float, _Fraction()]
 Alpha = Annotated[float | Tensor | None, _PerClass(fraction=True)]
 PosWeight = Annotated[float | Tensor | None, _PerClass()]
 Normalizer = Annotated[str | float | Tensor | None, _NormalizerCheck()]
@@ -131,6 +112,36 @@ Direction = Annotated[str, _DirectionCheck("forward", "reverse")]
 DivergenceReduction = Annotated[str, Choice("batchmean", *REDUCTIONS)]
 ElementWeight = Annotated[Tensor | None, PER_CALL]
 WeightMap = Annotated[Tensor | None, PER_CALL]
+
+
+# ----------------------------------------------------------------------------- option groups
+# Signature-only functions (``loss_function(..., options=...)``): options several losses share,
+# declared once and listed in the real signature of each.
+def focal_options(*, gamma: NonNegative = 2.0) -> None:
+    """The focusing parameter of the focal losses."""
+
+
+def smoothing_options(*, label_smoothing: Fraction = 0.0) -> None:
+    """The label smoothing of the cross entropies."""
+
+
+def index_options(
+    *,
+    ignore_index: IgnoreIndex = None,
+    weight_map: WeightMap = None,
+    reduction: Reduction = "mean",
+) -> None:
+    """The options of the softmax losses (:func:`softmax_loss`)."""
+
+
+def binary_options(*, weight: ElementWeight = None, reduction: Reduction = "mean") -> None:
+    """The options of the sigmoid losses (:func:`binary_loss`)."""
+
+
+def divergence_options(
+    *, temperature: Positive = 1.0, reduction: DivergenceReduction = "batchmean"
+) -> None:
+    """The options of the divergences (:func:`divergence_loss`)."""
 
 
 def check_normalizer_reduction(normalizer: object, reduction: str, fn: str) -> None:
@@ -481,3 +492,100 @@ def kl_terms(log_p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
     zero = log_p.new_zeros(())
     diff = torch.where(support, log_p, zero) - torch.where(support, log_q, zero)
     return torch.where(support, p * diff, zero).sum(1), infinite.any(1)
+
+
+# ----------------------------------------------------------------------------- shared bodies
+# The options reach these already checked by the public function (their option types).
+def softmax_loss(
+    input: Tensor,
+    target: Tensor,
+    terms: Callable[..., tuple[Tensor, Tensor | None]],
+    *,
+    fn: str,
+    ignore_index: int | None,
+    weight_map: Tensor | None,
+    reduction: str,
+    **params: Any,
+) -> Tensor:
+    """The body of a loss on ``log_softmax(input)`` over dim 1 (:func:`index_options`).
+
+    Checks ``input`` ``(N, C, *)`` and ``target`` (class indices or probabilities), takes the
+    ``log_softmax`` in the compute dtype and calls ``terms(log_p, target, index, fn=fn,
+    **params) -> (loss, target_weight)``, with ``target`` the class indices (ignored ones
+    replaced by 0) when ``index``, else the probabilities in the compute dtype. The mean
+    divides by the summed ``target_weight`` of the valid locations (by their number when it
+    is None); ``weight_map`` multiplies the numerator only.
+    """
+    check_logits(input, fn)
+    index = is_index_target(input, target, fn)
+    dtype = compute_dtype(input, target)
+    wmap = location_weight(weight_map, location_shape(input), fn, dtype)
+    log_p = F.log_softmax(upcast(input, dtype), dim=1)
+    valid = None
+    if index:
+        target, valid = index_target(input, target, ignore_index, fn)
+    else:
+        target = upcast(target, dtype)
+    loss, target_weight = terms(log_p, target, index, fn=fn, **params)
+    denominator = None
+    if target_weight is not None:
+        if valid is not None:
+            target_weight = torch.where(valid, target_weight, target_weight.new_zeros(()))
+        denominator = target_weight.sum()
+    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=wmap, denominator=denominator)
+
+
+def binary_loss(
+    input: Tensor,
+    target: Tensor,
+    terms: Callable[..., Tensor],
+    *,
+    fn: str,
+    weight: Tensor | None,
+    reduction: str,
+    ignore_index: float | None = None,
+    normalizer: str | float | Tensor | None = None,
+    **params: Any,
+) -> Tensor:
+    """The body of an elementwise loss on logits and targets in [0, 1]
+    (:func:`binary_options`).
+
+    Checks ``input`` and ``target`` (entries equal to ``ignore_index`` leave the loss and the
+    mean) and calls ``terms(x, y, fn=fn, **params)`` in the compute dtype; ``weight``
+    multiplies each element, ``normalizer`` replaces the mean's denominator
+    (``"positives"``: the sum of the valid targets).
+    """
+    check_normalizer_reduction(normalizer, reduction, fn)
+    check_tensor(input, "input", fn, floating=True)
+    check_binary_target(input, target, fn, ignore_index=ignore_index)
+    dtype = compute_dtype(input, target)
+    y = target.to(dtype)
+    valid = None
+    if ignore_index is not None:
+        valid = target != ignore_index
+        y = torch.where(valid, y, y.new_zeros(()))
+    loss = terms(upcast(input, dtype), y, fn=fn, **params)
+    w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
+    if isinstance(normalizer, str):
+        normalizer = y.detach().sum()
+    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
+
+
+def divergence_loss(
+    input: Tensor,
+    target: Tensor,
+    terms: Callable[..., tuple[Tensor, Tensor | None]],
+    *,
+    fn: str,
+    temperature: float,
+    reduction: str,
+    **params: Any,
+) -> Tensor:
+    """The body of a divergence (:func:`divergence_options`): ``terms(log_q, log_p,
+    **params) -> (values, infinite)`` on the ``log_softmax`` of ``input / T`` and
+    ``target / T``, multiplied by ``T^2`` and reduced (:func:`reduce_divergence`)."""
+    log_q, log_p = distribution_log_probs(input, target, temperature, fn)
+    values, infinite = terms(log_q, log_p, **params)
+    if temperature != 1:
+        values = values * float(temperature) ** 2
+    return reduce_divergence(values, reduction, infinite)

@@ -2,39 +2,59 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
-from .._core.checks import check_tensor, values_checkable
+from .._core.checks import values_checkable
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype, upcast
-from .._core.options import Bool, Reduction
-from .._core.reduction import reduce_loss
+from .._core.options import Bool
 from .._core.registry import register_loss
 from ..errors import InputError
 from ._common import (
     CLASSIFICATION_DOCS,
-    ElementWeight,
     PosWeight,
-    Smoothing,
     binary_examples,
+    binary_loss,
+    binary_options,
     binary_terms,
-    check_binary_target,
     class_vector,
     combine_binary,
-    location_weight,
+    smoothing_options,
 )
 
 
-@loss_function(CLASSIFICATION_DOCS)
+def _bce_terms(
+    x: Tensor,
+    y: Tensor,
+    *,
+    fn: str,
+    pos_weight: float | Tensor | None,
+    label_smoothing: float,
+    from_logits: bool,
+) -> Tensor:
+    if not from_logits and values_checkable(x) and x.numel():
+        lo, hi = float(x.detach().min()), float(x.detach().max())
+        if lo < 0 or hi > 1:
+            raise InputError(
+                f"{fn}: expected probabilities in [0, 1] with from_logits=False, got values in "
+                f"[{lo}, {hi}]"
+            )
+    if label_smoothing:
+        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
+    pw = class_vector(pos_weight, x, "pos_weight", fn, x.dtype)
+    pos, neg = binary_terms(x, from_logits)
+    return combine_binary(y, pos, neg, pos_scale=pw)
+
+
+@loss_function(CLASSIFICATION_DOCS, options=(smoothing_options, binary_options))
 def binary_cross_entropy_loss(
     input: Tensor,
     target: Tensor,
     *,
-    weight: ElementWeight = None,
     pos_weight: PosWeight = None,
-    label_smoothing: Smoothing = 0.0,
     from_logits: Bool = True,
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Binary cross entropy, elementwise, on logits (default) or on probabilities.
 
@@ -93,26 +113,15 @@ def binary_cross_entropy_loss(
         tensor([[0.6931, 0.6931],
                 [2.0794, 2.0794]])
     """
-    fn = "binary_cross_entropy_loss"
-    check_tensor(input, "input", fn, floating=True)
-    check_binary_target(input, target, fn)
-    dtype = compute_dtype(input, target)
-    x = upcast(input, dtype)
-    if not from_logits and values_checkable(x) and x.numel():
-        lo, hi = float(x.detach().min()), float(x.detach().max())
-        if lo < 0 or hi > 1:
-            raise InputError(
-                f"{fn}: expected probabilities in [0, 1] with from_logits=False, got values in "
-                f"[{lo}, {hi}]"
-            )
-    y = target.to(dtype)
-    if label_smoothing:
-        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
-    pw = class_vector(pos_weight, input, "pos_weight", fn, dtype)
-    w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
-    pos, neg = binary_terms(x, from_logits)
-    loss = combine_binary(y, pos, neg, pos_scale=pw)
-    return reduce_loss(loss, reduction, fn=fn, weight=w)
+    return binary_loss(
+        input,
+        target,
+        _bce_terms,
+        fn="binary_cross_entropy_loss",
+        pos_weight=pos_weight,
+        from_logits=from_logits,
+        **options,
+    )
 
 
 BinaryCrossEntropyLoss = register_loss(

@@ -3,40 +3,58 @@ targets and an optional per-pixel weight map (the U-Net pixel-weighted cross ent
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype, upcast
-from .._core.options import ClassWeights, IgnoreIndex, Reduction
-from .._core.reduction import reduce_loss
+from .._core.options import ClassWeights
 from .._core.registry import register_loss
 from ._common import (
     CLASSIFICATION_DOCS,
-    Smoothing,
-    WeightMap,
     as_class_view,
-    check_logits,
     class_weight,
     index_examples,
-    index_target,
-    is_index_target,
-    location_shape,
-    location_weight,
+    index_options,
+    smoothing_options,
+    softmax_loss,
 )
 
 
-@loss_function(CLASSIFICATION_DOCS)
-def cross_entropy_loss(
-    input: Tensor,
+def _ce_terms(
+    log_p: Tensor,
     target: Tensor,
+    index: bool,
     *,
-    weight: ClassWeights = None,
-    ignore_index: IgnoreIndex = None,
-    label_smoothing: Smoothing = 0.0,
-    weight_map: WeightMap = None,
-    reduction: Reduction = "mean",
+    fn: str,
+    weight: Tensor | None,
+    label_smoothing: float,
+) -> tuple[Tensor, Tensor | None]:
+    """``(loss, target_weight)`` of :func:`softmax_loss` for the cross entropy."""
+    num_classes = log_p.shape[1]
+    w = class_weight(weight, num_classes, fn, log_p.dtype, log_p.device)
+    eps = float(label_smoothing)
+    if index:
+        loss = -log_p.gather(1, target.unsqueeze(1)).squeeze(1)
+        target_weight = None if w is None else w[target]
+        if target_weight is not None:
+            loss = target_weight * loss
+        if eps > 0:
+            all_classes = log_p if w is None else log_p * as_class_view(w, log_p.dim())
+            loss = (1 - eps) * loss - (eps / num_classes) * all_classes.sum(1)
+        return loss, target_weight
+    smoothed = target if eps == 0 else (1 - eps) * target + eps / num_classes
+    target_weight = None
+    if w is not None:
+        w_view = as_class_view(w, log_p.dim())
+        smoothed = smoothed * w_view
+        target_weight = (target * w_view).sum(1)
+    return -(smoothed * log_p).sum(1), target_weight
+
+
+@loss_function(CLASSIFICATION_DOCS, options=(smoothing_options, index_options))
+def cross_entropy_loss(
+    input: Tensor, target: Tensor, *, weight: ClassWeights = None, **options: Any
 ) -> Tensor:
     r"""Cross entropy between softmax(input) over dim 1 and class indices or probabilities.
 
@@ -99,41 +117,7 @@ def cross_entropy_loss(
         >>> cross_entropy_loss(x, torch.tensor([-1, -1]), ignore_index=-1)  # all ignored: 0, not NaN
         tensor(0.)
     """
-    fn = "cross_entropy_loss"
-    check_logits(input, fn)
-    index = is_index_target(input, target, fn)
-    dtype = compute_dtype(input, target)
-    num_classes = input.shape[1]
-    w = class_weight(weight, num_classes, fn, dtype, input.device)
-    wmap = location_weight(weight_map, location_shape(input), fn, dtype)
-    log_p = F.log_softmax(upcast(input, dtype), dim=1)
-    eps = float(label_smoothing)
-    valid = None
-    if index:
-        safe, valid = index_target(input, target, ignore_index, fn)
-        loss = -log_p.gather(1, safe.unsqueeze(1)).squeeze(1)
-        target_weight = None if w is None else w[safe]
-        if target_weight is not None:
-            loss = target_weight * loss
-        if eps > 0:
-            all_classes = log_p if w is None else log_p * as_class_view(w, log_p.dim())
-            loss = (1 - eps) * loss - (eps / num_classes) * all_classes.sum(1)
-    else:
-        q = upcast(target, dtype)
-        smoothed = q if eps == 0 else (1 - eps) * q + eps / num_classes
-        if w is not None:
-            w_view = as_class_view(w, log_p.dim())
-            smoothed = smoothed * w_view
-            target_weight = (q * w_view).sum(1)
-        else:
-            target_weight = None
-        loss = -(smoothed * log_p).sum(1)
-    denominator = None
-    if target_weight is not None:
-        if valid is not None:
-            target_weight = torch.where(valid, target_weight, target_weight.new_zeros(()))
-        denominator = target_weight.sum()
-    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=wmap, denominator=denominator)
+    return softmax_loss(input, target, _ce_terms, fn="cross_entropy_loss", weight=weight, **options)
 
 
 CrossEntropyLoss = register_loss(

@@ -2,45 +2,54 @@
 
 from __future__ import annotations
 
-import torch
+from typing import Any
+
 from torch import Tensor
 
-from .._core.checks import check_tensor
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype, upcast
 from .._core.numerics import focal_factor
-from .._core.options import Reduction
-from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
     CLASSIFICATION_DOCS,
     Alpha,
-    ElementWeight,
     FocalModule,
-    Gamma,
     IgnoreValue,
     Normalizer,
     binary_examples,
+    binary_loss,
+    binary_options,
     binary_terms,
-    check_binary_target,
-    check_normalizer_reduction,
     class_vector,
     combine_binary,
-    location_weight,
+    focal_options,
 )
 
 
-@loss_function(CLASSIFICATION_DOCS)
+def _focal_terms(
+    x: Tensor, y: Tensor, *, fn: str, alpha: float | Tensor | None, gamma: float
+) -> Tensor:
+    pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
+    pos_scale: float | Tensor | None = None
+    neg_scale: float | Tensor | None = None
+    if gamma != 0:
+        pos_scale = focal_factor(-pos, gamma)  # (1 - p)^gamma
+        neg_scale = focal_factor(-neg, gamma)  # p^gamma = (1 - (1 - p))^gamma
+    a = class_vector(alpha, x, "alpha", fn, x.dtype)
+    if a is not None:
+        pos_scale = a if pos_scale is None else a * pos_scale
+        neg_scale = (1 - a) if neg_scale is None else (1 - a) * neg_scale
+    return combine_binary(y, pos, neg, pos_scale, neg_scale)
+
+
+@loss_function(CLASSIFICATION_DOCS, options=(focal_options, binary_options))
 def focal_loss(
     input: Tensor,
     target: Tensor,
     *,
     alpha: Alpha = 0.25,
-    gamma: Gamma = 2.0,
-    weight: ElementWeight = None,
     ignore_index: IgnoreValue = None,
     normalizer: Normalizer = None,
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Sigmoid focal loss (Lin et al. 2017): BCE on logits scaled down for easy examples.
 
@@ -103,32 +112,16 @@ def focal_loss(
         >>> focal_loss(torch.zeros(1, 3), labels, ignore_index=-1, normalizer="positives")
         tensor(0.1733)
     """
-    fn = "focal_loss"
-    check_normalizer_reduction(normalizer, reduction, fn)
-    check_tensor(input, "input", fn, floating=True)
-    check_binary_target(input, target, fn, ignore_index=ignore_index)
-    dtype = compute_dtype(input, target)
-    x = upcast(input, dtype)
-    y = target.to(dtype)
-    valid = None
-    if ignore_index is not None:
-        valid = target != ignore_index
-        y = torch.where(valid, y, y.new_zeros(()))
-    pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
-    pos_scale: float | Tensor | None = None
-    neg_scale: float | Tensor | None = None
-    if gamma != 0:
-        pos_scale = focal_factor(-pos, gamma)  # (1 - p)^gamma
-        neg_scale = focal_factor(-neg, gamma)  # p^gamma = (1 - (1 - p))^gamma
-    a = class_vector(alpha, input, "alpha", fn, dtype)
-    if a is not None:
-        pos_scale = a if pos_scale is None else a * pos_scale
-        neg_scale = (1 - a) if neg_scale is None else (1 - a) * neg_scale
-    loss = combine_binary(y, pos, neg, pos_scale, neg_scale)
-    w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
-    if isinstance(normalizer, str):
-        normalizer = y.detach().sum()
-    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
+    return binary_loss(
+        input,
+        target,
+        _focal_terms,
+        fn="focal_loss",
+        alpha=alpha,
+        ignore_index=ignore_index,
+        normalizer=normalizer,
+        **options,
+    )
 
 
 FocalLoss = register_loss(

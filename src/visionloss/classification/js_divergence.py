@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -12,23 +13,26 @@ from .._core.registry import register_loss
 from ._common import (
     DIVERGENCE_DOCS,
     DivergenceModule,
-    DivergenceReduction,
-    Temperature,
-    distribution_log_probs,
+    divergence_loss,
+    divergence_options,
     kl_terms,
     pair_examples,
-    reduce_divergence,
 )
 
 
-@loss_function(DIVERGENCE_DOCS)
-def js_divergence_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    temperature: Temperature = 1.0,
-    reduction: DivergenceReduction = "batchmean",
-) -> Tensor:
+def _js_terms(log_q: Tensor, log_p: Tensor) -> tuple[Tensor, None]:
+    """JS(p, q) per distribution; never infinite (``m >= p / 2`` and ``m >= q / 2``)."""
+    neg_inf = float("-inf")
+    both_zero = (log_p == neg_inf) & (log_q == neg_inf)
+    zero = log_p.new_zeros(())
+    log_m = torch.logaddexp(
+        torch.where(both_zero, zero, log_p), torch.where(both_zero, zero, log_q)
+    ) - math.log(2.0)
+    return 0.5 * (kl_terms(log_p, log_m)[0] + kl_terms(log_q, log_m)[0]), None
+
+
+@loss_function(DIVERGENCE_DOCS, options=divergence_options)
+def js_divergence_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Jensen-Shannon divergence between the categorical distributions of two logit tensors.
 
     .. math::
@@ -61,18 +65,7 @@ def js_divergence_loss(
         >>> js_divergence_loss(a, b)                     # log 2, where KL would be infinite
         tensor(0.6931)
     """
-    log_q, log_p = distribution_log_probs(input, target, temperature, "js_divergence_loss")
-    neg_inf = float("-inf")
-    both_zero = (log_p == neg_inf) & (log_q == neg_inf)
-    zero = log_p.new_zeros(())
-    log_m = torch.logaddexp(
-        torch.where(both_zero, zero, log_p), torch.where(both_zero, zero, log_q)
-    ) - math.log(2.0)
-    # m >= p / 2 and m >= q / 2: neither KL to m is infinite
-    values = 0.5 * (kl_terms(log_p, log_m)[0] + kl_terms(log_q, log_m)[0])
-    if temperature != 1:
-        values = values * float(temperature) ** 2
-    return reduce_divergence(values, reduction)
+    return divergence_loss(input, target, _js_terms, fn="js_divergence_loss", **options)
 
 
 JSDivergenceLoss = register_loss(

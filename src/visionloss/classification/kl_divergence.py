@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -10,23 +12,21 @@ from ._common import (
     DIVERGENCE_DOCS,
     Direction,
     DivergenceModule,
-    DivergenceReduction,
-    Temperature,
-    distribution_log_probs,
+    divergence_loss,
+    divergence_options,
     kl_terms,
     pair_examples,
-    reduce_divergence,
 )
 
 
-@loss_function(DIVERGENCE_DOCS)
+def _kl_terms(log_q: Tensor, log_p: Tensor, *, direction: str) -> tuple[Tensor, Tensor]:
+    """KL(p || q) (``"forward"``) or KL(q || p) per distribution, as ``(finite, infinite)``."""
+    return kl_terms(log_p, log_q) if direction == "forward" else kl_terms(log_q, log_p)
+
+
+@loss_function(DIVERGENCE_DOCS, options=divergence_options)
 def kl_divergence_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    direction: Direction = "forward",
-    temperature: Temperature = 1.0,
-    reduction: DivergenceReduction = "batchmean",
+    input: Tensor, target: Tensor, *, direction: Direction = "forward", **options: Any
 ) -> Tensor:
     r"""KL divergence between the categorical distributions of two tensors of logits.
 
@@ -98,11 +98,9 @@ def kl_divergence_loss(
         >>> kl_divergence_loss(s, t), kl_divergence_loss(s, t, direction="reverse")
         (tensor(0.4338), tensor(0.3278))
     """
-    log_q, log_p = distribution_log_probs(input, target, temperature, "kl_divergence_loss")
-    values, infinite = kl_terms(log_p, log_q) if direction == "forward" else kl_terms(log_q, log_p)
-    if temperature != 1:
-        values = values * float(temperature) ** 2
-    return reduce_divergence(values, reduction, infinite)
+    return divergence_loss(
+        input, target, _kl_terms, fn="kl_divergence_loss", direction=direction, **options
+    )
 
 
 KLDivergenceLoss = register_loss(

@@ -2,40 +2,58 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype, upcast
 from .._core.numerics import focal_factor
-from .._core.options import IgnoreIndex, Reduction
-from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
     CLASSIFICATION_DOCS,
     Alpha,
-    Gamma,
-    WeightMap,
-    check_logits,
     class_vector,
+    focal_options,
     index_examples,
-    index_target,
-    is_index_target,
-    location_shape,
-    location_weight,
+    index_options,
+    softmax_loss,
 )
 
 
-@loss_function(CLASSIFICATION_DOCS)
-def softmax_focal_loss(
-    input: Tensor,
+def _softmax_focal_terms(
+    log_p: Tensor,
     target: Tensor,
+    index: bool,
     *,
-    alpha: Alpha = None,
-    gamma: Gamma = 2.0,
-    ignore_index: IgnoreIndex = None,
-    weight_map: WeightMap = None,
-    reduction: Reduction = "mean",
+    fn: str,
+    alpha: float | Tensor | None,
+    gamma: float,
+) -> tuple[Tensor, None]:
+    """``(loss, None)`` of :func:`softmax_loss` for the focal loss (the mean counts
+    locations: ``alpha`` is a weight, not a normaliser)."""
+    a = class_vector(alpha, log_p, "alpha", fn, log_p.dtype)
+    if index:
+        log_pt = log_p.gather(1, target.unsqueeze(1))
+        loss = -log_pt
+        if gamma != 0:
+            loss = focal_factor(log_pt, gamma) * loss
+        if a is not None:
+            a_t = (
+                a if not isinstance(a, Tensor) or a.dim() == 0 else a.flatten()[target].unsqueeze(1)
+            )
+            loss = a_t * loss
+        return loss.squeeze(1), None
+    terms = -target * log_p
+    if gamma != 0:
+        terms = focal_factor(log_p, gamma) * terms
+    if a is not None:
+        terms = a * terms
+    return terms.sum(1), None
+
+
+@loss_function(CLASSIFICATION_DOCS, options=(focal_options, index_options))
+def softmax_focal_loss(
+    input: Tensor, target: Tensor, *, alpha: Alpha = None, **options: Any
 ) -> Tensor:
     r"""Multiclass focal loss on softmax(input) over dim 1.
 
@@ -87,32 +105,9 @@ def softmax_focal_loss(
         >>> torch.equal(softmax_focal_loss(x, y, gamma=0.0), cross_entropy_loss(x, y))
         True
     """
-    fn = "softmax_focal_loss"
-    check_logits(input, fn)
-    index = is_index_target(input, target, fn)
-    dtype = compute_dtype(input, target)
-    wmap = location_weight(weight_map, location_shape(input), fn, dtype)
-    a = class_vector(alpha, input, "alpha", fn, dtype)
-    log_p = F.log_softmax(upcast(input, dtype), dim=1)
-    valid = None
-    if index:
-        safe, valid = index_target(input, target, ignore_index, fn)
-        log_pt = log_p.gather(1, safe.unsqueeze(1))
-        loss = -log_pt
-        if gamma != 0:
-            loss = focal_factor(log_pt, gamma) * loss
-        if a is not None:
-            a_t = a if not isinstance(a, Tensor) or a.dim() == 0 else a.flatten()[safe].unsqueeze(1)
-            loss = a_t * loss
-        loss = loss.squeeze(1)
-    else:
-        terms = -upcast(target, dtype) * log_p
-        if gamma != 0:
-            terms = focal_factor(log_p, gamma) * terms
-        if a is not None:
-            terms = a * terms
-        loss = terms.sum(1)
-    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=wmap)
+    return softmax_loss(
+        input, target, _softmax_focal_terms, fn="softmax_focal_loss", alpha=alpha, **options
+    )
 
 
 SoftmaxFocalLoss = register_loss(

@@ -1,6 +1,7 @@
-"""Shared parts of the contrastive family: option types, docstring text and example inputs
-(the ``gather`` option type is the metric family's), similarities, masked log-sum-exp, the
-per-anchor contrast terms, mask-to-grid conversion and the reduction of per-anchor terms.
+"""Shared parts of the contrastive family: option types and their group, docstring text and
+example inputs (the ``gather`` option type is the metric family's), similarities, masked
+log-sum-exp, the per-anchor contrast terms, mask-to-grid conversion and the reduction of
+per-anchor terms.
 
 Every loss of the family reduces to one primitive: for each anchor row ``i`` of a logit matrix
 ``l`` (similarity / temperature), a set of positive keys ``P(i)`` and a set of negative keys
@@ -20,7 +21,7 @@ flagged and leave the mean.
 from __future__ import annotations
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Annotated, Any, NamedTuple
 
 import torch
@@ -32,11 +33,11 @@ from .. import distributed as vdist
 from .._core.checks import check_tensor, shape_str, values_checkable
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, normal
-from .._core.options import Check, Choice
+from .._core.options import Check, Choice, Number, Reduction
 from .._core.reduction import reduce_loss
 from .._core.vectors import normalize
-from ..errors import InputError, InputTypeError, OptionError
-from ..metric._common import Bound, batch_labels
+from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
+from ..metric._common import Gather, batch_labels
 
 SIMILARITIES = ("cosine", "dot")
 
@@ -49,6 +50,30 @@ BLOCK_ELEMENTS = 1 << 22
 
 
 # ------------------------------------------------------------------------------ option types
+class Scalar(Number):
+    """:class:`~visionloss._core.options.Number` with the family's rules where they differ from
+    the core's: a wrong type reads ``expected threshold to be a float, got str``, and with
+    ``tensor=True`` a tensor of one element (of any shape) is accepted, a learnable
+    temperature, whose value is range-checked too when it is on the CPU and not traced
+    (``expected temperature to be a scalar`` for more elements)."""
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        if value is None and self.optional:
+            return value
+        if self.tensor and isinstance(value, Tensor):
+            if value.numel() != 1:
+                raise OptionError(
+                    f"{fn}: expected {name} to be a scalar, got shape {shape_str(value)}"
+                )
+            if values_checkable(value):
+                super().__call__(float(value.detach()), name, fn)
+            return value
+        if isinstance(value, bool) or not isinstance(value, Real):
+            kind = "a float or a 0-dim tensor" if self.tensor else "a float"
+            raise OptionTypeError(f"{fn}: expected {name} to be {kind}, got {type(value).__name__}")
+        return super().__call__(value, name, fn)
+
+
 class _MaxSamples(Check):
     def __call__(self, value: Any, name: str, fn: str) -> Any:
         if value is not None and (
@@ -69,11 +94,19 @@ class _PatchSize(Check):
         return value
 
 
-Temperature = Annotated[float | Tensor, Bound(0, lo_open=True, tensor=True)]
+Temperature = Annotated[float | Tensor, Scalar(0, lo_open=True, tensor=True)]
 Similarity = Annotated[str, Choice(*SIMILARITIES)]
-Threshold = Annotated[float, Bound(0, 1, hi_open=True)]
+Threshold = Annotated[float, Scalar(0, 1, hi_open=True)]
 MaxSamples = Annotated[int | None, _MaxSamples()]
 PatchSize = Annotated[int | tuple[int, int], _PatchSize()]
+
+
+def contrast_options(
+    *, similarity: Similarity = "cosine", gather: Gather = "none", reduction: Reduction = "mean"
+) -> None:
+    """The options every contrastive loss takes (an option group: declared once, listed in
+    each loss's real signature after its own options)."""
+
 
 CONTRASTIVE_DOCS = DocParts(
     args={

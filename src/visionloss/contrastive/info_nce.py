@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -11,17 +11,16 @@ from .. import distributed as vdist
 from .._core.checks import check_same_shape, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import Bool, Reduction
+from .._core.options import Bool
 from .._core.registry import register_loss
 from ..distributed import GatheredBatch
 from ..errors import InputError, OptionError
-from ..metric._common import Gather
 from ._core import (
     CONTRASTIVE_DOCS,
-    Similarity,
     Temperature,
     Terms,
     check_vectors,
+    contrast_options,
     contrast_terms,
     label_terms,
     prepare,
@@ -77,7 +76,7 @@ def _in_batch(
     return Terms(0.5 * (terms.loss + back.loss), terms.valid)
 
 
-@loss_function(CONTRASTIVE_DOCS)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
 def info_nce_loss(
     query: Tensor,
     positive_key: Tensor,
@@ -85,9 +84,7 @@ def info_nce_loss(
     *,
     temperature: Temperature = 0.07,
     symmetric: Bool = False,
-    similarity: Similarity = "cosine",
-    gather: Gather = "none",
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""InfoNCE: each query must pick its positive key out of a set of negatives.
 
@@ -136,6 +133,7 @@ def info_nce_loss(
         tensor(0.5514)
     """
     fn = "info_nce_loss"
+    similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     _check(fn, query, positive_key, negative_keys, symmetric)
     dtype = compute_dtype(query, positive_key, *(() if negative_keys is None else (negative_keys,)))
     q = prepare(query, similarity, dtype)

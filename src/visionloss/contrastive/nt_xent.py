@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from .._core.checks import check_same_shape
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import Reduction
 from .._core.registry import register_loss
-from ..metric._common import Gather
 from ._core import (
     CONTRASTIVE_DOCS,
-    Similarity,
     Temperature,
     Terms,
     check_vectors,
+    contrast_options,
     multiview_terms,
     pair_examples,
     prepare,
@@ -24,15 +24,9 @@ from ._core import (
 )
 
 
-@loss_function(CONTRASTIVE_DOCS)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
 def nt_xent_loss(
-    z1: Tensor,
-    z2: Tensor,
-    *,
-    temperature: Temperature = 0.5,
-    similarity: Similarity = "cosine",
-    gather: Gather = "none",
-    reduction: Reduction = "mean",
+    z1: Tensor, z2: Tensor, *, temperature: Temperature = 0.5, **options: Any
 ) -> Tensor:
     r"""NT-Xent (SimCLR): each of the ``2N`` views must find its partner among the other
     ``2N - 1``.
@@ -75,6 +69,7 @@ def nt_xent_loss(
         tensor(0.5514)
     """
     fn = "nt_xent_loss"
+    similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     check_vectors(z1, "z1", fn)
     check_vectors(z2, "z2", fn)
     check_same_shape(z1, z2, fn, ("z1", "z2"))

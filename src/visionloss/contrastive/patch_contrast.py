@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ..errors import InputError
-from ..metric._common import Gather
 from ._core import (
     CONTRASTIVE_DOCS,
     PatchSize,
-    Similarity,
     Temperature,
     Threshold,
     check_dense,
+    contrast_options,
     flatten_pixels,
     image_terms,
     mask_fraction,
@@ -29,7 +29,7 @@ from ._core import (
 )
 
 
-@loss_function(CONTRASTIVE_DOCS)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
 def patch_contrast_loss(
     features: Tensor,
     mask: Tensor,
@@ -37,9 +37,7 @@ def patch_contrast_loss(
     patch_size: PatchSize = 4,
     temperature: Temperature = 0.1,
     threshold: Threshold = 0.5,
-    similarity: Similarity = "cosine",
-    gather: Gather = "none",
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""CFL-Net's patch contrast: per image, a supervised contrastive loss over patch
     embeddings, each positive pair against all negatives of the anchor.
@@ -92,6 +90,7 @@ def patch_contrast_loss(
         tensor(0.5514)
     """
     fn = "patch_contrast_loss"
+    similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     features, mask = check_dense(features, mask, fn)
     ph, pw = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
     b, _, h, w = features.shape

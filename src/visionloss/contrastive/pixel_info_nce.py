@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
@@ -10,17 +10,17 @@ from torch import Tensor
 from .. import distributed as vdist
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import PER_CALL, Choice, Reduction
+from .._core.options import PER_CALL, Choice
 from .._core.registry import register_loss
-from ..metric._common import Gather, batch_labels
+from ..metric._common import batch_labels
 from ._core import (
     CONTRASTIVE_DOCS,
     MaxSamples,
-    Similarity,
     Temperature,
     Terms,
     Threshold,
     check_dense,
+    contrast_options,
     dense_examples,
     flatten_pixels,
     image_terms,
@@ -39,7 +39,7 @@ _MODES = {"mean_logit": "mean_logit", "mean_exp": "in"}
 ANCHORS = ("pristine", "both")
 
 
-@loss_function(CONTRASTIVE_DOCS)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
 def pixel_info_nce_loss(
     features: Tensor,
     mask: Tensor,
@@ -50,10 +50,8 @@ def pixel_info_nce_loss(
     max_samples: MaxSamples = None,
     anchors: Annotated[str, Choice(*ANCHORS)] = "pristine",
     threshold: Threshold = 0.5,
-    similarity: Similarity = "cosine",
     generator: Annotated[torch.Generator | None, PER_CALL] = None,
-    gather: Gather = "none",
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""FOCAL's InfoNCE++: per image, pristine pixels pull together and push away the forged
     ones; the loss is computed image by image, then averaged.
@@ -126,6 +124,7 @@ def pixel_info_nce_loss(
         tensor(0.3133)
     """
     fn = "pixel_info_nce_loss"
+    similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     features, mask = check_dense(features, mask, fn)
     b, d, h, w = features.shape
     dtype = compute_dtype(features)

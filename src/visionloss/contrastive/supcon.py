@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import Choice, Reduction
+from .._core.options import Choice
 from .._core.registry import register_loss
 from ..errors import InputError
-from ..metric._common import Gather, embedding_examples
+from ..metric._common import embedding_examples
 from ._core import (
     CONTRASTIVE_DOCS,
-    Similarity,
     Temperature,
     check_vectors,
+    contrast_options,
     multiview_terms,
     prepare,
     reduce_terms,
@@ -39,16 +39,14 @@ def _check(fn: str, features: Tensor, labels: Tensor | None) -> None:
         )
 
 
-@loss_function(CONTRASTIVE_DOCS)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
 def supcon_loss(
     features: Tensor,
     labels: Tensor | None = None,
     *,
     temperature: Temperature = 0.1,
     variant: Annotated[str, Choice(*VARIANTS)] = "out",
-    similarity: Similarity = "cosine",
-    gather: Gather = "none",
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Supervised contrastive loss: every view is pulled towards all views of its class.
 
@@ -93,6 +91,7 @@ def supcon_loss(
         tensor([0.3133, 0.3133, 0.0000])
     """
     fn = "supcon_loss"
+    similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     _check(fn, features, labels)
     single_view = features.dim() == 2
     x = prepare(features[:, None] if single_view else features, similarity, compute_dtype(features))

@@ -374,6 +374,7 @@ def simulate(
     finally:
         if pool is not None:
             pool.shutdown()
+        torch.set_flush_denormal(False)  # the default; the steps above may run in this thread
     final = torch.cat([(b - g).abs().sum(-1) for b, g in zip(boxes, gts)])
     return errors.sum(1).numpy(), final
 

@@ -1,64 +1,45 @@
-"""Shared parts of the metric family: option types (also used by the contrastive family),
-docstring text, example inputs, input checks and distances through matrix products."""
+"""Shared parts of the metric family: option types and groups (``Gather`` also used by the
+contrastive family), docstring text, example inputs, input checks and distances through matrix
+products."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Real
 from typing import Annotated, Any, TypeVar, cast
 
 import torch
 from torch import Tensor
 
-from .._core.checks import check_labels, check_tensor, shape_str, values_checkable
+from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import DocParts, loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal
 from .._core.numerics import sqrt
-from .._core.options import Choice, Number
+from .._core.options import Bool, Choice, NonNegative, Reduction
 from .._core.vectors import normalize as unit
 from ..distributed import GATHER_MODES, GatheredBatch
-from ..errors import InputError, OptionError, OptionTypeError
+from ..errors import InputError
 
 METRICS = ("euclidean", "squared_euclidean", "cosine", "dot")
 
 
 # ------------------------------------------------------------------------------ option types
-class Bound(Number):
-    """A number in a range, with the embedding families' messages (``expected margin >= 0, got
-    -1.0``, ``expected threshold to be a float, got str``). With ``tensor=True`` a one-element
-    tensor is accepted too (a learnable temperature); its value is checked on the CPU."""
-
-    def range(self) -> str:
-        return self.describe().removeprefix("a finite number ")
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        if value is None and self.optional:
-            return value
-        if self.tensor and isinstance(value, Tensor):
-            if value.numel() != 1:
-                raise OptionError(
-                    f"{fn}: expected {name} to be a scalar, got shape {shape_str(value)}"
-                )
-            if values_checkable(value):
-                self._in_range(float(value.detach()), value, name, fn)
-            return value
-        if isinstance(value, bool) or not isinstance(value, Real):
-            kind = "a float or a 0-dim tensor" if self.tensor else "a float"
-            raise OptionTypeError(f"{fn}: expected {name} to be {kind}, got {type(value).__name__}")
-        self._in_range(float(value), value, name, fn)
-        return value
-
-    def _in_range(self, v: float, value: Any, name: str, fn: str) -> None:
-        try:
-            super().__call__(v, name, fn)
-        except OptionError:
-            raise OptionError(f"{fn}: expected {name} {self.range()}, got {value!r}") from None
-
-
 Gather = Annotated[str, Choice(*GATHER_MODES)]
 Metric = Annotated[str, Choice(*METRICS)]
-Margin = Annotated[float, Bound(0)]
+Margin = NonNegative
+
+
+def triplet_options(
+    *,
+    margin: Margin = 1.0,
+    metric: Metric = "euclidean",
+    normalize: Bool = False,
+    soft: Bool = False,
+    reduction: Reduction = "mean",
+) -> None:
+    """The options of the triplet losses (an option group: declared once, listed in each
+    loss's real signature after its own options)."""
+
 
 METRIC_DOCS = DocParts(
     args={

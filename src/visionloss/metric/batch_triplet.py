@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, Choice, Reduction
+from .._core.options import Choice
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..distributed import gather_batch
 from ._common import (
     METRIC_DOCS,
     Gather,
-    Margin,
-    Metric,
     batch_labels,
     check_embeddings_labels,
     distance_matrix,
     embedding_examples,
     prepare,
+    triplet_options,
 )
 from ._mining import AVERAGES, MINERS, Mining, triplet_masks
 
@@ -29,19 +28,15 @@ Average = Annotated[str | None, Choice(*AVERAGES, optional=True)]
 _DEFAULT_AVERAGE = {"all": "nonzero", "hard": "valid", "semihard": "valid"}
 
 
-@loss_function(METRIC_DOCS)
+@loss_function(METRIC_DOCS, options=triplet_options)
 def batch_triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
     *,
     mining: Mining = "hard",
-    margin: Margin = 1.0,
-    metric: Metric = "euclidean",
-    normalize: Bool = False,
-    soft: Bool = False,
     average: Average = None,
-    reduction: Reduction = "mean",
     gather: Gather = "none",
+    **options: Any,
 ) -> Tensor:
     r"""Triplet loss with the triplets mined online from the batch's distance matrix.
 
@@ -116,12 +111,13 @@ def batch_triplet_loss(
     fn = "batch_triplet_loss"
     check_embeddings_labels(embeddings, labels, fn)
     average = average or _DEFAULT_AVERAGE[mining]
-    x = prepare(embeddings, normalize)
+    x = prepare(embeddings, options["normalize"])
     batch = gather_batch(x, labels, gather=gather, fn=fn)
-    D = distance_matrix(batch.anchors, batch.keys, metric, self_index=batch.anchor_index)
+    D = distance_matrix(batch.anchors, batch.keys, options["metric"], self_index=batch.anchor_index)
     pos, neg = triplet_masks(*batch_labels(batch), batch.anchor_index)
-    mined = MINERS[mining](D, pos, neg, float(margin), soft)
+    mined = MINERS[mining](D, pos, neg, float(options["margin"]), options["soft"])
     count = mined.count_nonzero if average == "nonzero" else mined.count_valid
+    reduction = options["reduction"]
     return reduce_loss(mined.per_anchor, reduction, fn=fn, denominator=count, gather=gather)
 
 

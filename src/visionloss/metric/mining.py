@@ -8,15 +8,8 @@ import torch
 from torch import Tensor
 
 from .._core.checks import check_choice
-from .._core.options import Bool
-from ._common import (
-    Bound,
-    Metric,
-    check_embeddings_labels,
-    distance_matrix,
-    metric_helper,
-    prepare,
-)
+from .._core.options import Bool, Number
+from ._common import Metric, check_embeddings_labels, distance_matrix, metric_helper, prepare
 from ._mining import MINING, chunk_rows, hardest, semihard_negatives, triplet_masks
 
 
@@ -27,7 +20,7 @@ def mine_triplets(
     labels: Tensor,
     strategy: str = "hard",
     *,
-    margin: Annotated[float | None, Bound(0, optional=True)] = None,
+    margin: Annotated[float | None, Number(0, optional=True)] = None,
     metric: Metric = "euclidean",
     normalize: Bool = False,
 ) -> tuple[Tensor, Tensor, Tensor]:

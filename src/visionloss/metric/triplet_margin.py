@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from .._core.checks import shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
-from .._core.options import Bool, Reduction
+from .._core.options import Bool
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..errors import InputError
 from ._common import (
     METRIC_DOCS,
-    Margin,
-    Metric,
     check_embeddings,
     prepare,
     rowwise_distance,
     triplet_examples,
+    triplet_options,
 )
 from ._mining import hinge
 
 
-@loss_function(METRIC_DOCS)
+@loss_function(METRIC_DOCS, options=triplet_options)
 def triplet_margin_loss(
-    anchor: Tensor,
-    positive: Tensor,
-    negative: Tensor,
-    *,
-    margin: Margin = 1.0,
-    metric: Metric = "euclidean",
-    normalize: Bool = False,
-    swap: Bool = False,
-    soft: Bool = False,
-    reduction: Reduction = "mean",
+    anchor: Tensor, positive: Tensor, negative: Tensor, *, swap: Bool = False, **options: Any
 ) -> Tensor:
     r"""Triplet margin loss on explicit triplets.
 
@@ -87,12 +79,14 @@ def triplet_margin_loss(
                 f"got {shape_str(t)}"
             )
     dtype = compute_dtype(anchor, positive, negative)
-    a, p, n = (prepare(t, normalize, dtype) for t in (anchor, positive, negative))
+    a, p, n = (prepare(t, options["normalize"], dtype) for t in (anchor, positive, negative))
+    metric = options["metric"]
     d_ap = rowwise_distance(a, p, metric)
     d_an = rowwise_distance(a, n, metric)
     if swap:
         d_an = torch.minimum(d_an, rowwise_distance(p, n, metric))
-    return reduce_loss(hinge(margin + d_ap - d_an, soft), reduction, fn=fn)
+    loss = hinge(options["margin"] + d_ap - d_an, options["soft"])
+    return reduce_loss(loss, options["reduction"], fn=fn)
 
 
 TripletMarginLoss = register_loss(

@@ -14,10 +14,16 @@ from .._core.checks import check_broadcastable, check_same_shape, check_tensor
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal, uniform
-from .._core.options import PER_CALL
+from .._core.options import PER_CALL, Reduction
 from .._core.reduction import reduce_loss
 
 ElementWeight = Annotated[Tensor | None, PER_CALL]
+
+
+def elementwise_options(*, weight: ElementWeight = None, reduction: Reduction = "mean") -> None:
+    """The options every regression loss takes (an option group: declared once, listed in
+    each loss's real signature)."""
+
 
 REGRESSION_DOCS = DocParts(
     args={

@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Positive, Reduction
+from .._core.options import Positive
 from .._core.registry import register_loss
-from ._elementwise import REGRESSION_DOCS, ElementWeight, elementwise_loss, regression_examples
+from ._elementwise import (
+    REGRESSION_DOCS,
+    elementwise_loss,
+    elementwise_options,
+    regression_examples,
+)
 
 
 def _charbonnier_penalty(diff: Tensor, *, eps: float) -> Tensor:
     return torch.hypot(diff, diff.new_tensor(eps))
 
 
-@loss_function(REGRESSION_DOCS)
+@loss_function(REGRESSION_DOCS, options=elementwise_options)
 def charbonnier_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    eps: Positive = 1e-3,
-    weight: ElementWeight = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, *, eps: Positive = 1e-3, **options: Any
 ) -> Tensor:
     r"""Charbonnier loss, a smooth L1 with curvature ``1/eps`` at zero.
 
@@ -49,7 +51,9 @@ def charbonnier_loss(
         >>> charbonnier_loss(torch.tensor([3.0]), torch.tensor([0.0]), eps=4.0)
         tensor(5.)
     """
-    return elementwise_loss(fn="charbonnier_loss", penalty=_charbonnier_penalty, **locals())
+    return elementwise_loss(
+        input, target, fn="charbonnier_loss", penalty=_charbonnier_penalty, eps=eps, **options
+    )
 
 
 CharbonnierLoss = register_loss(

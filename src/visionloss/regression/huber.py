@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Positive, Reduction
+from .._core.options import Positive
 from .._core.registry import register_loss
 from ._elementwise import (
     REGRESSION_DOCS,
-    ElementWeight,
     elementwise_loss,
+    elementwise_options,
     regression_examples,
     smooth_l1_penalty,
 )
@@ -20,15 +22,8 @@ def _huber_penalty(diff: Tensor, *, delta: float) -> Tensor:
     return delta * smooth_l1_penalty(diff, beta=delta)
 
 
-@loss_function(REGRESSION_DOCS)
-def huber_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    delta: Positive = 1.0,
-    weight: ElementWeight = None,
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(REGRESSION_DOCS, options=elementwise_options)
+def huber_loss(input: Tensor, target: Tensor, *, delta: Positive = 1.0, **options: Any) -> Tensor:
     r"""Huber loss: quadratic near zero, linear with slope ``delta`` beyond it.
 
     .. math::
@@ -52,7 +47,9 @@ def huber_loss(
         >>> huber_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), delta=2.0, reduction="none")
         tensor([0.1250, 4.0000])
     """
-    return elementwise_loss(fn="huber_loss", penalty=_huber_penalty, **locals())
+    return elementwise_loss(
+        input, target, fn="huber_loss", penalty=_huber_penalty, delta=delta, **options
+    )
 
 
 HuberLoss = register_loss(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
-from ._elementwise import REGRESSION_DOCS, ElementWeight, elementwise_loss, regression_examples
+from ._elementwise import (
+    REGRESSION_DOCS,
+    elementwise_loss,
+    elementwise_options,
+    regression_examples,
+)
 
 
-@loss_function(REGRESSION_DOCS)
-def mse_loss(
-    input: Tensor, target: Tensor, *, weight: ElementWeight = None, reduction: Reduction = "mean"
-) -> Tensor:
+@loss_function(REGRESSION_DOCS, options=elementwise_options)
+def mse_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Mean squared error (L2 loss).
 
     .. math:: \ell_i = w_i\, (x_i - y_i)^2
@@ -36,7 +40,7 @@ def mse_loss(
         >>> mse_loss(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0]))
         tensor(2.5000)
     """
-    return elementwise_loss(fn="mse_loss", penalty=Tensor.square, **locals())
+    return elementwise_loss(input, target, fn="mse_loss", penalty=Tensor.square, **options)
 
 
 MSELoss = register_loss(

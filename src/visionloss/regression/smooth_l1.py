@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import NonNegative, Reduction
+from .._core.options import NonNegative
 from .._core.registry import register_loss
 from ._elementwise import (
     REGRESSION_DOCS,
-    ElementWeight,
     elementwise_loss,
+    elementwise_options,
     regression_examples,
     smooth_l1_penalty,
 )
 
 
-@loss_function(REGRESSION_DOCS)
+@loss_function(REGRESSION_DOCS, options=elementwise_options)
 def smooth_l1_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    beta: NonNegative = 1.0,
-    weight: ElementWeight = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, *, beta: NonNegative = 1.0, **options: Any
 ) -> Tensor:
     r"""Smooth L1 loss: quadratic near zero, linear beyond ``beta``.
 
@@ -50,7 +47,9 @@ def smooth_l1_loss(
         >>> smooth_l1_loss(torch.tensor([0.5, 3.0]), torch.zeros(2), reduction="none")
         tensor([0.1250, 2.5000])
     """
-    return elementwise_loss(fn="smooth_l1_loss", penalty=smooth_l1_penalty, **locals())
+    return elementwise_loss(
+        input, target, fn="smooth_l1_loss", penalty=smooth_l1_penalty, beta=beta, **options
+    )
 
 
 SmoothL1Loss = register_loss(

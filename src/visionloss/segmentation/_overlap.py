@@ -29,6 +29,7 @@ probability near 1 to the bin's ulp once the bin passes ~10^4 and biases ``I`` u
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,7 +45,16 @@ from .._core.checks import check_labels, check_tensor, shape_str, values_checkab
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, integers, normal
-from .._core.options import Check, Choice, Number
+from .._core.options import (
+    Bool,
+    Check,
+    Choice,
+    ClassWeights,
+    IgnoreIndex,
+    NonNegative,
+    Number,
+    Reduction,
+)
 from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 
@@ -55,26 +65,7 @@ EMPTY_POLICIES = ("penalize", "include", "exclude")
 # ---------------------------------------------------------------- option types
 
 
-class Bound(Number):
-    """:class:`~visionloss._core.options.Number` with the family's wording of a range error
-    (``expected gamma > 0``, ``expected alpha in [0, 1] or None``)."""
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        try:
-            return super().__call__(value, name, fn)
-        except OptionError:
-            raise OptionError(f"{fn}: expected {name} {self.bound()}, got {value!r}") from None
-
-    def bound(self) -> str:
-        lo = 0.0 if self.lo is None else self.lo
-        if self.hi is not None:
-            text = f"in [{lo:g}, {self.hi:g}]"
-        else:
-            text = f"{'>' if self.lo_open else '>='} {lo:g}"
-        return text + (" or None" if self.optional else "")
-
-
-_NON_NEGATIVE = Bound(0)
+_NON_NEGATIVE = Number(0)
 
 
 class _SmoothCheck(Check):
@@ -120,10 +111,47 @@ Activation = Annotated[str, Choice(*ACTIVATIONS)]
 EmptyPolicy = Annotated[str, Choice(*EMPTY_POLICIES)]
 Smooth = Annotated[float | tuple[float, float], _SmoothCheck()]
 Classes = Annotated[Sequence[int] | None, _ClassesCheck()]
-# >= 0: Tversky's alpha and beta, the weights of the terms of a compound loss, a focal gamma
-AtLeastZero = Annotated[float, _NON_NEGATIVE]
-# an exponent > 0 (focal Tversky's gamma)
-Exponent = Annotated[float, Bound(0, lo_open=True)]
+
+
+# ---------------------------------------------------------------- option groups
+# Signature-only functions (``loss_function(..., options=...)``): each option is declared once
+# here and listed in the real signature of every loss that takes the group.
+
+
+def activation_options(*, activation: Activation = "softmax") -> None:
+    """The activation of an overlap loss's input."""
+
+
+def policy_options(*, empty: EmptyPolicy = "penalize", reduction: Reduction = "mean") -> None:
+    """The empty-mask policy and the reduction of an overlap loss."""
+
+
+def sum_options(*, smooth: Smooth = 0.0, squared: Bool = False, per_image: Bool = True) -> None:
+    """How the overlap sums are taken: smoothing, V-Net squares, per image or per batch."""
+
+
+def class_options(
+    *,
+    weight: ClassWeights = None,
+    include_background: Bool = True,
+    classes: Classes = None,
+    ignore_index: IgnoreIndex = None,
+) -> None:
+    """Which classes and pixels are scored, and how the classes weigh."""
+
+
+def tversky_options(*, alpha: NonNegative = 0.3, beta: NonNegative = 0.7) -> None:
+    """The Tversky weights of the false positives and the false negatives."""
+
+
+OVERLAP_OPTIONS = (activation_options, sum_options, class_options, policy_options)
+TVERSKY_OPTIONS = (tversky_options, *OVERLAP_OPTIONS)
+# the options :func:`measure` takes: the activation, the sums' and the class selection's
+MEASURED = tuple(
+    name
+    for group in (activation_options, sum_options, class_options)
+    for name in inspect.signature(group).parameters
+)
 
 
 OVERLAP_DOCS = DocParts(
@@ -162,6 +190,12 @@ OVERLAP_DOCS = DocParts(
         "beta": """weight of the false negatives, ``>= 0``.""",
     },
     paragraphs={
+        "pairs": """Shape:
+                ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``, for the ``K``
+                selected classes: the weighted pair losses, 0 for pairs left out of the mean.
+
+            Returns:
+                the loss; float32 for fp16/bf16 inputs.""",
         "degenerate": """Degenerate cases: an empty input (no images or no pixels), a batch
             whose pixels all equal ``ignore_index`` and all-zero class weights give 0 for
             ``"mean"`` and ``"sum"``, attached to the graph with zero gradients (``"none"``
@@ -285,9 +319,6 @@ def resolve_weight(
 
 
 # ---------------------------------------------------------------- 1. inputs
-
-# the options that select and weigh the classes, passed through to :func:`prepare_inputs`
-SELECTION = ("activation", "weight", "include_background", "classes", "ignore_index")
 
 
 def prepare_inputs(
@@ -504,28 +535,43 @@ def reduce_pairs(
     return reduce_loss(loss, reduction, fn=fn, mask=counted, weight=w, denominator=denominator)
 
 
+def measure(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    smooth: Smooth,
+    squared: bool,
+    per_image: bool,
+    log_probs: bool = False,
+    **selection: Any,
+) -> tuple[Prepared, Stats, tuple[float, float]]:
+    """Steps 1 and 2: the prepared inputs, the sums and ``(s_nr, s_dr)``, from the options of
+    :func:`sum_options`; ``selection`` (the ``activation`` and :func:`class_options`) goes to
+    :func:`prepare_inputs`."""
+    prep = prepare_inputs(input, target, fn=fn, log_probs=log_probs, **selection)
+    st = overlap_stats(prep, squared=squared, per_image=per_image)
+    return prep, st, smooth_pair(smooth)
+
+
 def overlap_loss(
     input: Tensor,
     target: Tensor,
     *,
     fn: str,
     score: Callable[..., Tensor],
-    smooth: Smooth,
-    squared: bool,
-    per_image: bool,
     empty: str,
     reduction: str,
     gamma: float = 1.0,
     **options: Any,
 ) -> Tensor:
     """The whole pipeline for a loss ``(1 - score(stats, s_nr, s_dr, **params)) ** gamma``
-    (the options were checked by the public function). ``options`` holds the class selection
-    of :func:`prepare_inputs` (:data:`SELECTION`) and the score's own parameters (Tversky's
-    ``alpha`` and ``beta``)."""
-    selection = {key: options.pop(key) for key in SELECTION}
-    prep = prepare_inputs(input, target, fn=fn, **selection)
-    st = overlap_stats(prep, squared=squared, per_image=per_image)
-    loss, counted = pair_losses(score(st, *smooth_pair(smooth), **options), st, empty)
+    (the options were checked by the public function). ``options`` holds the options of
+    :func:`measure` (:data:`MEASURED`) and the score's own parameters (Tversky's ``alpha``
+    and ``beta``)."""
+    per_image = options["per_image"]
+    prep, st, smooth = measure(input, target, fn=fn, **{k: options.pop(k) for k in MEASURED})
+    loss, counted = pair_losses(score(st, *smooth, **options), st, empty)
     out = reduce_pairs(numerics.pow(loss, gamma), counted, prep.class_weight, reduction, fn)
     return out if per_image or reduction != "none" else out.squeeze(0)
 

@@ -24,19 +24,18 @@ from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import DocParts
-from .._core.options import Choice
+from .._core.options import Choice, NonNegative, Number
 from .._core.reduction import reduce_loss
 from ..errors import OptionError
 from ._overlap import (
-    Bound,
+    EmptyPolicy,
     Prepared,
-    Smooth,
+    class_options,
     dice_score,
-    overlap_stats,
+    measure,
     pair_losses,
-    prepare_inputs,
     reduce_pairs,
-    smooth_pair,
+    sum_options,
 )
 
 
@@ -61,7 +60,21 @@ class _TermsReduction(Choice):
 LogitActivation = Annotated[str, Choice("softmax", "sigmoid")]
 TermsReduction = Annotated[str, _TermsReduction()]
 # sigmoid focal alpha: weight of the positives, 1 - alpha for the negatives, or None (off)
-Balance = Annotated[float | None, Bound(0, 1, optional=True)]
+Balance = Annotated[float | None, Number(0, 1, optional=True)]
+
+
+def compound_options(
+    *,
+    lambda_dice: NonNegative = 1.0,
+    activation: LogitActivation = "softmax",
+    empty: EmptyPolicy = "penalize",
+    reduction: TermsReduction = "mean",
+) -> None:
+    """The weight of the Dice term, and the activation, empty-mask policy and reduction of a
+    compound loss (no ``activation="none"``, no ``reduction="none"``)."""
+
+
+COMPOUND_OPTIONS = (compound_options, sum_options, class_options)
 
 
 PIXEL_DOCS = DocParts(
@@ -156,28 +169,23 @@ def compound_loss(
     target: Tensor,
     *,
     fn: str,
-    gamma: float,
-    alpha: float | None,
     lambda_dice: float,
     lambda_pixel: float,
-    smooth: Smooth,
-    squared: bool,
-    per_image: bool,
+    gamma: float,
+    alpha: float | None,
     empty: str,
     reduction: str,
-    **selection: Any,
+    **options: Any,
 ) -> Tensor:
-    """``lambda_dice * dice + lambda_pixel * (focal or CE)`` from one :func:`prepare_inputs`
-    (the options were checked by the public function; ``selection`` is passed to
-    :func:`prepare_inputs`)."""
-    if alpha is not None and selection["activation"] != "sigmoid":
+    """``lambda_dice * dice + lambda_pixel * (focal or CE)`` from one :func:`measure` (the
+    options were checked by the public function; ``options`` holds those of :func:`measure`)."""
+    if alpha is not None and options["activation"] != "sigmoid":
         raise OptionError(
             f"{fn}: alpha (positive / negative balance) applies to activation='sigmoid'; "
             "with softmax, balance classes with weight"
         )
-    prep = prepare_inputs(input, target, fn=fn, log_probs=True, **selection)
-    st = overlap_stats(prep, squared=squared, per_image=per_image)
-    loss, counted = pair_losses(dice_score(st, *smooth_pair(smooth)), st, empty)
+    prep, st, smooth = measure(input, target, fn=fn, log_probs=True, **options)
+    loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
     dice = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
     if prep.activation == "softmax":
         pixel = softmax_term(prep, gamma, reduction, fn)

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    Activation,
-    Classes,
-    EmptyPolicy,
-    Smooth,
-    dice_score,
-    overlap_examples,
-    overlap_loss,
-)
+from ._overlap import OVERLAP_DOCS, OVERLAP_OPTIONS, dice_score, overlap_examples, overlap_loss
 
 
-@loss_function(OVERLAP_DOCS)
-def dice_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    activation: Activation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(OVERLAP_DOCS, options=OVERLAP_OPTIONS)
+def dice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Soft Dice loss, one score per (image, class), averaged with class weights.
 
     .. math::
@@ -50,13 +28,9 @@ def dice_loss(
 
     {{degenerate}}
 
-    Shape:
-        ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``, for the ``K`` selected
-        classes: the weighted pair losses, 0 for pairs left out of the mean.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs (every sum is taken in float32, so a
-        2x3x128^3 fp16 volume gives the fp32 value, not 1.0 or NaN).
+    {{pairs}}
+        Every sum is taken in float32, so a 2x3x128^3 fp16 volume gives the fp32 value, not
+        1.0 or NaN.
 
     Reference:
         Milletari, Navab, Ahmadi, *V-Net*, 3DV 2016, arXiv:1606.04797; Dice, *Ecology* 1945.
@@ -70,7 +44,7 @@ def dice_loss(
         >>> dice_loss(torch.full_like(p, 0.5), t, activation="none")
         tensor(0.5000)
     """
-    return overlap_loss(fn="dice_loss", score=dice_score, **locals())
+    return overlap_loss(input, target, fn="dice_loss", score=dice_score, **options)
 
 
 DiceLoss = register_loss(

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex
+from .._core.options import NonNegative
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    AtLeastZero,
-    Classes,
-    EmptyPolicy,
-    Smooth,
-    overlap_examples,
-)
-from ._pixelwise import PIXEL_DOCS, LogitActivation, TermsReduction, compound_loss
+from ._overlap import OVERLAP_DOCS, overlap_examples
+from ._pixelwise import COMPOUND_OPTIONS, PIXEL_DOCS, compound_loss
 
 
-@loss_function(OVERLAP_DOCS | PIXEL_DOCS)
+@loss_function(OVERLAP_DOCS | PIXEL_DOCS, options=COMPOUND_OPTIONS)
 def dice_ce_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    lambda_dice: AtLeastZero = 1.0,
-    lambda_ce: AtLeastZero = 1.0,
-    activation: LogitActivation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: TermsReduction = "mean",
+    input: Tensor, target: Tensor, *, lambda_ce: NonNegative = 1.0, **options: Any
 ) -> Tensor:
     r"""Dice loss plus cross entropy, from one activation, weight vector and class selection.
 
@@ -80,10 +61,8 @@ def dice_ce_loss(
         >>> dice_ce_loss(x, t)  # Dice 0.5 + CE log 2
         tensor(1.1931)
     """
-    options = locals()
-    lambda_pixel = options.pop("lambda_ce")
     return compound_loss(
-        fn="dice_ce_loss", gamma=0.0, alpha=None, lambda_pixel=lambda_pixel, **options
+        input, target, fn="dice_ce_loss", lambda_pixel=lambda_ce, gamma=0.0, alpha=None, **options
     )
 
 

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex
+from .._core.options import NonNegative
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    AtLeastZero,
-    Classes,
-    EmptyPolicy,
-    Smooth,
-    overlap_examples,
-)
-from ._pixelwise import PIXEL_DOCS, Balance, LogitActivation, TermsReduction, compound_loss
+from ._overlap import OVERLAP_DOCS, overlap_examples
+from ._pixelwise import COMPOUND_OPTIONS, PIXEL_DOCS, Balance, compound_loss
 
 
-@loss_function(OVERLAP_DOCS | PIXEL_DOCS)
+@loss_function(OVERLAP_DOCS | PIXEL_DOCS, options=COMPOUND_OPTIONS)
 def dice_focal_loss(
     input: Tensor,
     target: Tensor,
     *,
-    gamma: AtLeastZero = 2.0,
+    gamma: NonNegative = 2.0,
     alpha: Balance = None,
-    lambda_dice: AtLeastZero = 1.0,
-    lambda_focal: AtLeastZero = 1.0,
-    activation: LogitActivation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: TermsReduction = "mean",
+    lambda_focal: NonNegative = 1.0,
+    **options: Any,
 ) -> Tensor:
     r"""Dice loss plus focal loss, from one activation, weight vector and class selection.
 
@@ -81,9 +66,15 @@ def dice_focal_loss(
         >>> dice_focal_loss(x, t, gamma=2.0)  # Dice 0.5 + 0.25 log 2
         tensor(0.6733)
     """
-    options = locals()
-    lambda_pixel = options.pop("lambda_focal")
-    return compound_loss(fn="dice_focal_loss", lambda_pixel=lambda_pixel, **options)
+    return compound_loss(
+        input,
+        target,
+        fn="dice_focal_loss",
+        lambda_pixel=lambda_focal,
+        gamma=gamma,
+        alpha=alpha,
+        **options,
+    )
 
 
 DiceFocalLoss = register_loss(

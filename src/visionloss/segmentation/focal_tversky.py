@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
+from .._core.options import Positive
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    Activation,
-    AtLeastZero,
-    Classes,
-    EmptyPolicy,
-    Exponent,
-    Smooth,
-    overlap_examples,
-    overlap_loss,
-    tversky_score,
-)
+from ._overlap import OVERLAP_DOCS, TVERSKY_OPTIONS, overlap_examples, overlap_loss, tversky_score
 
 
-@loss_function(OVERLAP_DOCS)
+@loss_function(OVERLAP_DOCS, options=TVERSKY_OPTIONS)
 def focal_tversky_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    alpha: AtLeastZero = 0.3,
-    beta: AtLeastZero = 0.7,
-    gamma: Exponent = 0.75,
-    activation: Activation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor, *, gamma: Positive = 0.75, **options: Any
 ) -> Tensor:
     r"""Focal Tversky loss: the Tversky loss of each (image, class) raised to ``gamma``.
 
@@ -71,11 +47,7 @@ def focal_tversky_loss(
     Args:
         gamma: exponent of each pair's Tversky loss, ``> 0`` (1 is :func:`tversky_loss`).
 
-    Shape:
-        ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{pairs}}
 
     Reference:
         Abraham and Khan, *A Novel Focal Tversky Loss Function with Improved Attention U-Net
@@ -88,7 +60,9 @@ def focal_tversky_loss(
         >>> focal_tversky_loss(p, t, activation="none", gamma=0.75)  # 0.6296 ** 0.75
         tensor(0.7068)
     """
-    return overlap_loss(fn="focal_tversky_loss", score=tversky_score, **locals())
+    return overlap_loss(
+        input, target, fn="focal_tversky_loss", score=tversky_score, gamma=gamma, **options
+    )
 
 
 FocalTverskyLoss = register_loss(

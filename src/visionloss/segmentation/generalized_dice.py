@@ -9,19 +9,17 @@ from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import loss_function
-from .._core.options import Bool, Choice, ClassWeights, IgnoreIndex, Reduction
+from .._core.options import Choice, Reduction
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._overlap import (
     OVERLAP_DOCS,
-    Activation,
-    Classes,
-    Smooth,
     Stats,
+    activation_options,
+    class_options,
+    measure,
     overlap_examples,
-    overlap_stats,
-    prepare_inputs,
-    smooth_pair,
+    sum_options,
 )
 
 WeightType = Annotated[str, Choice("square", "simple", "uniform")]
@@ -35,8 +33,7 @@ def generalized_dice_from_stats(
     *,
     weight_type: str,
     empty: str,
-    smooth_nr: float,
-    smooth_dr: float,
+    smooth: tuple[float, float],
 ) -> tuple[Tensor, Tensor]:
     """``(loss, counted)`` per image (or for the batch), both ``(B',)``."""
     g = st.target_sum
@@ -52,8 +49,8 @@ def generalized_dice_from_stats(
     if empty == "penalize":  # an absent class weighs as much as the rarest present one
         w = torch.where(present, w, w.amax(1, keepdim=True))
     w = w * class_weight
-    num = 2.0 * (w * st.intersection).sum(1) + smooth_nr
-    den = (w * (st.pred_sum + g)).sum(1) + smooth_dr
+    num = 2.0 * (w * st.intersection).sum(1) + smooth[0]
+    den = (w * (st.pred_sum + g)).sum(1) + smooth[1]
     loss = 1.0 - numerics.div(num, den, default=1.0)
     any_present = present.any(1)
     has_pixels = st.count[:, 0] > 0
@@ -64,49 +61,15 @@ def generalized_dice_from_stats(
     return torch.where(any_present, loss, fp_rate), has_pixels
 
 
-def _generalized_dice(
-    input: Tensor,
-    target: Tensor,
-    *,
-    fn: str,
-    weight_type: str,
-    smooth: Smooth,
-    squared: bool,
-    per_image: bool,
-    empty: str,
-    reduction: str,
-    **selection: Any,
-) -> Tensor:
-    prep = prepare_inputs(input, target, fn=fn, **selection)
-    st = overlap_stats(prep, squared=squared, per_image=per_image)
-    smooth_nr, smooth_dr = smooth_pair(smooth)
-    loss, counted = generalized_dice_from_stats(
-        st,
-        prep.class_weight,
-        weight_type=weight_type,
-        empty=empty,
-        smooth_nr=smooth_nr,
-        smooth_dr=smooth_dr,
-    )
-    return reduce_loss(loss, reduction, fn=fn, mask=counted)
-
-
-@loss_function(OVERLAP_DOCS)
+@loss_function(OVERLAP_DOCS, options=(activation_options, sum_options, class_options))
 def generalized_dice_loss(
     input: Tensor,
     target: Tensor,
     *,
     weight_type: WeightType = "square",
-    activation: Activation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
     empty: GDLEmpty = "penalize",
     reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Generalized Dice loss: one Dice over all classes, weighted by inverse target volume.
 
@@ -156,7 +119,12 @@ def generalized_dice_loss(
         >>> generalized_dice_loss(p, t, activation="none")  # 1 - 2 (2 + 1) / (5 + 3)
         tensor(0.2500)
     """
-    return _generalized_dice(fn="generalized_dice_loss", **locals())
+    fn = "generalized_dice_loss"
+    prep, st, smooth = measure(input, target, fn=fn, **options)
+    loss, counted = generalized_dice_from_stats(
+        st, prep.class_weight, weight_type=weight_type, empty=empty, smooth=smooth
+    )
+    return reduce_loss(loss, reduction, fn=fn, mask=counted)
 
 
 GeneralizedDiceLoss = register_loss(

@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    Activation,
-    Classes,
-    EmptyPolicy,
-    Smooth,
-    Stats,
-    overlap_examples,
-    overlap_loss,
-    tversky_score,
-)
+from ._overlap import OVERLAP_DOCS, OVERLAP_OPTIONS, overlap_examples, overlap_loss, tversky_score
 
 
-def _jaccard_score(st: Stats, smooth_nr: float, smooth_dr: float) -> Tensor:
-    return tversky_score(st, smooth_nr, smooth_dr, alpha=1.0, beta=1.0)
-
-
-@loss_function(OVERLAP_DOCS)
-def jaccard_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    activation: Activation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(OVERLAP_DOCS, options=OVERLAP_OPTIONS)
+def jaccard_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Soft Jaccard loss (soft IoU), one score per (image, class).
 
     .. math::
@@ -52,11 +25,7 @@ def jaccard_loss(
 
     {{degenerate}}
 
-    Shape:
-        ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{pairs}}
 
     Reference:
         Rahman and Wang, *Optimizing Intersection-Over-Union in Deep Neural Networks for
@@ -69,7 +38,9 @@ def jaccard_loss(
         >>> jaccard_loss(p, t, activation="none")  # IoU = 0.5 / (1 + 1 - 0.5)
         tensor(0.6667)
     """
-    return overlap_loss(fn="jaccard_loss", score=_jaccard_score, **locals())
+    return overlap_loss(
+        input, target, fn="jaccard_loss", score=tversky_score, alpha=1.0, beta=1.0, **options
+    )
 
 
 JaccardLoss = register_loss(

@@ -9,14 +9,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
+from .._core.options import Bool
 from .._core.registry import register_loss
 from ._overlap import (
     OVERLAP_DOCS,
-    Activation,
-    Classes,
-    EmptyPolicy,
+    activation_options,
+    class_options,
     overlap_examples,
+    policy_options,
     prepare_inputs,
     reduce_pairs,
     selected_channels,
@@ -62,9 +62,9 @@ def _lovasz(
     per_image: bool,
     empty: str,
     reduction: str,
-    **selection: Any,
+    **options: Any,
 ) -> Tensor:
-    prep = prepare_inputs(input, target, fn=fn, **selection)
+    prep = prepare_inputs(input, target, fn=fn, **options)
     hinge = prep.activation == "sigmoid"
     b, _, n = prep.prob.shape
     k = len(prep.classes)
@@ -93,20 +93,8 @@ def _lovasz(
     return out if per_image or reduction != "none" else out.squeeze(0)
 
 
-@loss_function(OVERLAP_DOCS)
-def lovasz_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    activation: Activation = "softmax",
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(OVERLAP_DOCS, options=(activation_options, class_options, policy_options))
+def lovasz_loss(input: Tensor, target: Tensor, *, per_image: Bool = True, **options: Any) -> Tensor:
     r"""Lovász loss: the convex extension of the Jaccard loss, at the pixel errors.
 
     The Lovász extension of :math:`1 - IoU` of each (image, class) is evaluated at the
@@ -143,11 +131,7 @@ def lovasz_loss(
         per_image: one value per (image, class) (default), or per class with the pixels of
             the whole batch in one row (``False``, Berman's and smp's default).
 
-    Shape:
-        ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{pairs}}
 
     Reference:
         Berman, Triki, Blaschko, *The Lovász-Softmax loss: A tractable surrogate for the
@@ -161,7 +145,7 @@ def lovasz_loss(
         >>> lovasz_loss(p, t, activation="none", reduction="none")
         tensor([[0.3667, 0.4000]])
     """
-    return _lovasz(fn="lovasz_loss", **locals())
+    return _lovasz(input, target, fn="lovasz_loss", per_image=per_image, **options)
 
 
 LovaszLoss = register_loss(

@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Bool, ClassWeights, IgnoreIndex, Reduction
 from .._core.registry import register_loss
-from ._overlap import (
-    OVERLAP_DOCS,
-    Activation,
-    AtLeastZero,
-    Classes,
-    EmptyPolicy,
-    Smooth,
-    overlap_examples,
-    overlap_loss,
-    tversky_score,
-)
+from ._overlap import OVERLAP_DOCS, TVERSKY_OPTIONS, overlap_examples, overlap_loss, tversky_score
 
 
-@loss_function(OVERLAP_DOCS)
-def tversky_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    alpha: AtLeastZero = 0.3,
-    beta: AtLeastZero = 0.7,
-    activation: Activation = "softmax",
-    smooth: Smooth = 0.0,
-    squared: Bool = False,
-    per_image: Bool = True,
-    weight: ClassWeights = None,
-    include_background: Bool = True,
-    classes: Classes = None,
-    ignore_index: IgnoreIndex = None,
-    empty: EmptyPolicy = "penalize",
-    reduction: Reduction = "mean",
-) -> Tensor:
+@loss_function(OVERLAP_DOCS, options=TVERSKY_OPTIONS)
+def tversky_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Tversky loss: an overlap score that weighs false positives and false negatives apart.
 
     .. math::
@@ -51,11 +26,7 @@ def tversky_loss(
 
     {{degenerate}}
 
-    Shape:
-        ``"none"``: ``(B, K)`` with ``per_image``, else ``(K,)``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs.
+    {{pairs}}
 
     Reference:
         Salehi, Erdogmus, Gholipour, *Tversky loss function for image segmentation using 3D
@@ -68,7 +39,7 @@ def tversky_loss(
         >>> tversky_loss(p, t, activation="none", alpha=0.3, beta=0.7)  # 1 - 1 / 2.7
         tensor(0.6296)
     """
-    return overlap_loss(fn="tversky_loss", score=tversky_score, **locals())
+    return overlap_loss(input, target, fn="tversky_loss", score=tversky_score, **options)
 
 
 TverskyLoss = register_loss(

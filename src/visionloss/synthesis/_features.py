@@ -1,7 +1,8 @@
-"""Shared machinery of the synthesis family: option types, the shared docstring text, example
-inputs, running a feature network on the input (with gradients) and on the target (under
-``no_grad``, or reusing precomputed features), choosing layers and their weights, reducing a
-per-image loss, and the Module base of the feature losses (which owns the network)."""
+"""Shared machinery of the synthesis family: option types and the option group of the feature
+losses, the shared docstring text, example inputs, running a feature network on the input
+(with gradients) and on the target (under ``no_grad``, or reusing precomputed features),
+choosing layers and their weights, reducing a per-image loss, and the Module base of the
+feature losses (which owns the network, built from the Module-only VGG options)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._core.checks import check_positive, check_same_shape, check_tensor, shape_str
+from .._core.checks import check_same_shape, check_tensor, shape_str
 from .._core.declare import DocParts, declaration, loss_module
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, uniform
 from .._core.module import LossModule
-from .._core.options import Check, Choice, Number
+from .._core.options import Check, Choice, Number, Reduction
 from .._core.reduction import reduce_loss
 from ..errors import InputError, OptionError, OptionTypeError
 from .gram import gram_matrix
@@ -69,24 +70,21 @@ class _NetworkCheck(Check):
         return value
 
 
-class Bound(Check):
-    """A real number ``> 0`` (``>= 0`` with ``allow_zero``), in the family's wording."""
-
-    def __init__(self, *, allow_zero: bool) -> None:
-        self.allow_zero = allow_zero
-
-    def __call__(self, value: Any, name: str, fn: str) -> Any:
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise OptionTypeError(f"{fn}: expected {name} to be a number, got {value!r}")
-        check_positive(float(value), name, fn, allow_zero=self.allow_zero)
-        return value
-
-
 Network = Annotated[FeatureNetwork, _NetworkCheck()]
 Layers = Annotated[str | Sequence[str] | None, _LayersCheck()]
 LayerWeights = Annotated[Sequence[float] | Mapping[str, float] | None, _LayerWeightsCheck()]
 Convention = Annotated[str, Choice(*STYLE_CONVENTIONS)]
 TermWeight = Annotated[float, Number()]
+
+
+def feature_options(
+    *,
+    layers: Layers = None,
+    layer_weights: LayerWeights = None,
+    reduction: Reduction = "mean",
+) -> None:
+    """The options of the one-network feature losses (an option group: declared once, listed
+    in each loss's real signature after its ``network`` and its own options)."""
 
 
 # --------------------------------------------------------------------------------- docstrings
@@ -133,7 +131,8 @@ GRAM_DOCS = SYNTHESIS_DOCS | DocParts(
     }
 )
 
-# The feature-loss Modules: their own network and the VGG it is built from.
+# The feature-loss Modules: their own network and the VGG it is built from (the options of
+# _vgg_options; feature_module appends each Module's default to their text).
 MODULE_DOCS = DocParts(
     args={
         "network": """the feature network, a module returning named features; ``None``
@@ -144,8 +143,8 @@ MODULE_DOCS = DocParts(
             ImageNet weights read from the local torch hub cache: nothing is downloaded), a
             weights enum member or name, a path to a state dict, or ``None`` (random weights,
             with a warning: for tests only).""",
-        "input_range": """the range of the input images: ``(0, 1)`` (default), ``(-1, 1)``
-            or ``(0, 255)``.""",
+        "input_range": """the range of the input images: ``(0, 1)``, ``(-1, 1)`` or
+            ``(0, 255)``.""",
         "pooling": """``"max"`` (VGG's) or ``"avg"`` (Gatys et al.'s choice for
             synthesis).""",
     },
@@ -302,30 +301,29 @@ def weighted_layer_sum(
 
 
 def layer_loss(
+    input: Tensor,
+    target: Tensor | Features,
     *,
     fn: str,
     term: Term,
-    input: Tensor,
-    target: Tensor | Features,
     network: FeatureNetwork,
-    layers: tuple[str, ...] | None,
-    layer_weights: Sequence[float] | Mapping[str, float] | None,
-    reduction: str,
     gram: bool = False,
     prepare: Callable[[Tensor, str, str], Tensor] | None = None,
-    **_: Any,
+    **options: Any,
 ) -> Tensor:
     """``reduce(sum_l w_l term(phi_l(input), phi_l(target)))``, the body of the one-network
-    feature losses (called with the loss's ``**locals()``). ``gram``: the losses on Gram
-    matrices (any target size, layers averaged by default). ``prepare(x, name, fn)`` maps the
-    input and an image target to what the network takes (masks to RGB)."""
+    feature losses; ``options``: those of :func:`feature_options`. ``gram``: the losses on
+    Gram matrices (any target size, layers averaged by default). ``prepare(x, name, fn)`` maps
+    the input and an image target to what the network takes (masks to RGB)."""
+    layers, layer_weights = options["layers"], options["layer_weights"]
     if prepare is not None:
         input = prepare(input, "input", fn)
         if not isinstance(target, Mapping):
             target = prepare(target, "target", fn)
     layers, a, b = feature_pairs(network, input, target, layers, fn, gram=gram)
     weights = resolve_weights(layers, layer_weights, fn, mean=gram)
-    return weighted_layer_sum([term(fa, fb) for fa, fb in zip(a, b)], weights, reduction, fn)
+    terms = [term(fa, fb) for fa, fb in zip(a, b)]
+    return weighted_layer_sum(terms, weights, options["reduction"], fn)
 
 
 def squared_error_per_image(a: Tensor, b: Tensor, *, mean: bool) -> Tensor:
@@ -367,7 +365,11 @@ def _vgg_options(
     input_range: tuple[float, float] = (0.0, 1.0),
     pooling: str = "max",
 ) -> None:
-    """The options a feature-loss Module builds its VGG from (checked by VGGFeatures)."""
+    """The options only the feature-loss Modules take: what they build their VGG from when
+    ``network`` is None (the functions take a network instead). Declared once here for every
+    Module (:func:`feature_module` adds them to the constructor, a loss's registration may
+    override a default), documented once in :data:`MODULE_DOCS`, checked by
+    :class:`VGGFeatures`."""
 
 
 _VGG_OPTIONS = tuple(inspect.signature(_vgg_options).parameters.values())
@@ -441,9 +443,11 @@ def feature_module(
     ``weights``, ``input_range``, ``pooling``; defaults overridden the same way). ``about``:
     the paper's set-up the defaults reproduce (for the docstring)."""
     decl = declaration(function)
-    # forward and docs as derived by loss_module; a copy of the class's namespace, since the
-    # garbage collector empties the dict of a class that is no longer referenced
-    derived = dict(vars(loss_module(function, class_name, base=base)))
+    # forward as derived by loss_module; the derived class stays referenced (``derived``)
+    # while its namespace is read: the garbage collector empties the dict of an unreferenced
+    # class, also between ``vars(...)`` and a copy of it
+    derived = loss_module(function, class_name, base=base)
+    inherited = {k: vars(derived)[k] for k in ("function", "forward", "__module__")}
     options = [p for p in decl.options if p.name != "network"]
     params = [
         p.replace(default=overrides.get(p.name, p.default))
@@ -458,6 +462,11 @@ def feature_module(
     )
     # the Module's own arguments, and ``layers`` where the Module sets the paper's layers
     own = {k: v for k, v in MODULE_DOCS.args.items() if k != "layers" or k in overrides}
+    defaults = {p.name: p.default for p in params}
+    for p in _VGG_OPTIONS:  # the Module's own default (a loss may override it)
+        value = defaults[p.name]
+        shown = f'"{value}"' if isinstance(value, str) else repr(value)
+        own[p.name] += f" Default ``{shown}``."
     entries = {**decl.entries, **{k: _entry(k, v) for k, v in own.items()}}
     args = "\n".join(
         "    " + line if line else line
@@ -474,14 +483,16 @@ def feature_module(
     )
     __init__.__doc__ = f"Build the network and set the options.\n\nArgs:\n{args}\n"
     __init__.__qualname__ = f"{class_name}.__init__"
-    __init__.__module__ = derived["__module__"]
+    __init__.__module__ = inherited["__module__"]
     summary = (function.__doc__ or "").strip().splitlines()[0]
     about = textwrap.fill(f"{_MODULE_ABOUT.format(name=decl.name)} {about}", 96)
-    namespace = {k: derived[k] for k in ("function", "forward", "__module__")}
-    namespace["__qualname__"] = class_name
-    namespace["__init__"] = __init__
-    namespace["defaults"] = {p.name: p.default for p in params}
-    namespace["__doc__"] = f"{summary}\n\n{about}\n\nArgs:\n{args}\n"
+    namespace = {
+        **inherited,
+        "__qualname__": class_name,
+        "__init__": __init__,
+        "defaults": defaults,
+        "__doc__": f"{summary}\n\n{about}\n\nArgs:\n{args}\n",
+    }
     cls: type[FeatureLossModule] = type(class_name, (base,), namespace)
     return cls
 

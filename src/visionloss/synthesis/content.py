@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
     SYNTHESIS_DOCS,
     Features,
-    Layers,
-    LayerWeights,
     Network,
     feature_module,
+    feature_options,
     half_squared_error,
     image_examples,
     layer_loss,
@@ -22,15 +22,9 @@ from ._features import (
 __all__ = ["content_loss", "ContentLoss"]
 
 
-@loss_function(SYNTHESIS_DOCS)
+@loss_function(SYNTHESIS_DOCS, options=feature_options, keep_autocast=True)
 def content_loss(
-    input: Tensor,
-    target: Tensor | Features,
-    *,
-    network: Network,
-    layers: Layers = None,
-    layer_weights: LayerWeights = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor | Features, *, network: Network, **options: Any
 ) -> Tensor:
     r"""Content loss of Gatys et al.: half the summed squared feature difference.
 
@@ -53,7 +47,9 @@ def content_loss(
         >>> content_loss(torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2), network=pixels)
         tensor(6.)
     """
-    return layer_loss(fn="content_loss", term=half_squared_error, **locals())
+    return layer_loss(
+        input, target, fn="content_loss", term=half_squared_error, network=network, **options
+    )
 
 
 ContentLoss = register_loss(

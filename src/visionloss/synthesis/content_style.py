@@ -57,7 +57,7 @@ class _ContentStyleModule(FeatureLossModule):
         _layer_sets(fn=fn, **options)
 
 
-@loss_function(SYNTHESIS_DOCS)
+@loss_function(SYNTHESIS_DOCS, keep_autocast=True)
 def content_style_loss(
     input: Tensor,
     content: Tensor | Features,

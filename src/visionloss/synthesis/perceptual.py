@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
     SYNTHESIS_DOCS,
     Features,
-    Layers,
-    LayerWeights,
     Network,
     feature_module,
+    feature_options,
     image_examples,
     layer_loss,
     mean_squared_error,
@@ -22,15 +22,9 @@ from ._features import (
 __all__ = ["perceptual_loss", "PerceptualLoss"]
 
 
-@loss_function(SYNTHESIS_DOCS)
+@loss_function(SYNTHESIS_DOCS, options=feature_options, keep_autocast=True)
 def perceptual_loss(
-    input: Tensor,
-    target: Tensor | Features,
-    *,
-    network: Network,
-    layers: Layers = None,
-    layer_weights: LayerWeights = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor | Features, *, network: Network, **options: Any
 ) -> Tensor:
     r"""Perceptual loss (feature reconstruction loss) of Johnson et al.
 
@@ -55,7 +49,9 @@ def perceptual_loss(
         >>> perceptual_loss(x, y, network=pixels)  # mean squared difference per image
         tensor(1.)
     """
-    return layer_loss(fn="perceptual_loss", term=mean_squared_error, **locals())
+    return layer_loss(
+        input, target, fn="perceptual_loss", term=mean_squared_error, network=network, **options
+    )
 
 
 PerceptualLoss = register_loss(

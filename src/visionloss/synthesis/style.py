@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
     GRAM_DOCS,
     Convention,
     Features,
-    Layers,
-    LayerWeights,
     Network,
     feature_module,
+    feature_options,
     gram_difference_per_image,
     image_examples,
     layer_loss,
@@ -27,16 +26,14 @@ __all__ = ["style_loss", "StyleLoss"]
 GATYS_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-@loss_function(GRAM_DOCS)
+@loss_function(GRAM_DOCS, options=feature_options, keep_autocast=True)
 def style_loss(
     input: Tensor,
     target: Tensor | Features,
     *,
     network: Network,
-    layers: Layers = None,
-    layer_weights: LayerWeights = None,
     convention: Convention = "gatys",
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Style loss: weighted squared differences of per-image Gram matrices over layers.
 
@@ -73,11 +70,9 @@ def style_loss(
         >>> style_loss(x, torch.zeros_like(x), network=pixels)  # (1.25² + 2·1.5² + 2.25²) / 4
         tensor(2.7812)
     """
+    term = functools.partial(gram_difference_per_image, convention=convention)
     return layer_loss(
-        fn="style_loss",
-        term=functools.partial(gram_difference_per_image, convention=convention),
-        gram=True,
-        **locals(),
+        input, target, fn="style_loss", term=term, network=network, gram=True, **options
     )
 
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Reduction
 from .._core.registry import register_loss
 from ._features import (
     GRAM_DOCS,
     Features,
-    Layers,
-    LayerWeights,
     Network,
     feature_module,
+    feature_options,
     gram_difference_per_image,
     image_examples,
     layer_loss,
@@ -27,15 +26,9 @@ GATYS_TEXTURE_LAYERS = ("relu1_1", "pool1", "pool2", "pool3", "pool4")
 _gatys = functools.partial(gram_difference_per_image, convention="gatys")
 
 
-@loss_function(GRAM_DOCS)
+@loss_function(GRAM_DOCS, options=feature_options, keep_autocast=True)
 def texture_loss(
-    input: Tensor,
-    target: Tensor | Features,
-    *,
-    network: Network,
-    layers: Layers = None,
-    layer_weights: LayerWeights = None,
-    reduction: Reduction = "mean",
+    input: Tensor, target: Tensor | Features, *, network: Network, **options: Any
 ) -> Tensor:
     r"""Texture loss of Gatys et al. (2015): Gram-matrix matching over the chosen layers.
 
@@ -64,7 +57,9 @@ def texture_loss(
         >>> texture_loss(x, x[:1], network=pixels, reduction="none")[0]  # same texture
         tensor(0.)
     """
-    return layer_loss(fn="texture_loss", term=_gatys, gram=True, **locals())
+    return layer_loss(
+        input, target, fn="texture_loss", term=_gatys, network=network, gram=True, **options
+    )
 
 
 TextureLoss = register_loss(

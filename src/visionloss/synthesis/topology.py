@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, Any
 
 from torch import Tensor
 
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import loss_function
-from .._core.options import Choice, Reduction
+from .._core.options import Choice, NonNegative
 from .._core.registry import register_loss
 from ..errors import InputError
 from ._features import (
     SYNTHESIS_DOCS,
-    Bound,
     FeatureLossModule,
     Features,
-    Layers,
-    LayerWeights,
     Network,
     feature_module,
+    feature_options,
     layer_loss,
     mask_examples,
     squared_error_per_image,
@@ -49,17 +47,15 @@ class _MaskFeatureModule(FeatureLossModule):
         return super().target_features(_as_rgb(target, "target", type(self).__name__))
 
 
-@loss_function(SYNTHESIS_DOCS)
+@loss_function(SYNTHESIS_DOCS, options=feature_options, keep_autocast=True)
 def topology_loss(
     input: Tensor,
     target: Tensor | Features,
     *,
     network: Network,
-    layers: Layers = None,
-    layer_weights: LayerWeights = None,
-    mu: Annotated[float, Bound(allow_zero=True)] = 0.1,
+    mu: NonNegative = 0.1,
     normalize: Annotated[bool, Choice(True, False)] = True,
-    reduction: Reduction = "mean",
+    **options: Any,
 ) -> Tensor:
     r"""Topology-aware loss of Mosinska et al.: VGG19 feature differences of predicted and true
     masks, to be added to a pixel loss.
@@ -112,11 +108,9 @@ def topology_loss(
         >>> topology_loss(pred, true, network=pixels, mu=1.0, normalize=False)  # 12 x 0.5^2
         tensor(3.)
     """
+    term = functools.partial(squared_error_per_image, mean=normalize)
     return mu * layer_loss(
-        fn="topology_loss",
-        term=functools.partial(squared_error_per_image, mean=normalize),
-        prepare=_as_rgb,
-        **locals(),
+        input, target, fn="topology_loss", term=term, network=network, prepare=_as_rgb, **options
     )
 
 

@@ -11,11 +11,11 @@ from torch import Tensor
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.options import Choice, Reduction
+from .._core.options import Choice, Positive, Reduction
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..errors import InputError
-from ._features import Bound, tv_examples
+from ._features import tv_examples
 
 __all__ = ["total_variation_loss", "TotalVariationLoss"]
 
@@ -27,7 +27,7 @@ def total_variation_loss(
     input: Tensor,
     *,
     kind: Annotated[str, Choice(*TV_KINDS)] = "anisotropic",
-    eps: Annotated[float, Bound(allow_zero=False)] = 1e-8,
+    eps: Positive = 1e-8,
     per_image: Annotated[bool, Choice(False, True)] = False,
     reduction: Reduction = "mean",
 ) -> Tensor:
