@@ -613,3 +613,102 @@ def test_inverted_corners_far_apart_stay_bounded(fn, opts, bound):
     out = fn(p, t, **opts)
     assert_finite_graph(out, p)
     assert out.item() <= bound  # the bounds on valid boxes
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ciou_aspect_gradient_is_exact_where_the_authors_code_drops_a_factor(seed):
+    """The CIoU docstring: the authors' simulation code (``dCIOU.m``, transcribed in
+    ``tests/reference/boxes.py``) moves the width and height by ``alpha 8/pi^2 (atan(w_gt /
+    h_gt) - atan(w / h)) (h, -w)``, the exact ``-alpha dv/d(w, h)`` times ``w^2 + h^2``; ours
+    is the exact one."""
+    pred, target = random_boxes(6, seed=seed)
+    for p, t in zip(pred, target):
+        xywh = torch.cat([(p[:2] + p[2:]) / 2, p[2:] - p[:2]])
+        gt = torch.cat([(t[:2] + t[2:]) / 2, t[2:] - t[:2]])
+        authors = [
+            c - d
+            for c, d in zip(
+                ref.matlab_direction("ciou", xywh, gt), ref.matlab_direction("diou", xywh, gt)
+            )
+        ]
+        leaf = xywh.clone().requires_grad_(True)
+        corners = torch.cat([leaf[:2] - leaf[2:] / 2, leaf[:2] + leaf[2:] / 2])
+        v = ref.aspect_v(corners, t)
+        (dv,) = torch.autograd.grad(v, leaf)
+        alpha = v.detach() / (1 - ref.iou(p, t) + v.detach() + 1e-7)  # dCIOU.m's alpha
+        w, h = xywh[2], xywh[3]
+        exact = -alpha * dv[2:]
+        torch.testing.assert_close(
+            torch.tensor(authors[2:], dtype=torch.float64), exact * (w**2 + h**2)
+        )
+        torch.testing.assert_close(
+            torch.tensor(authors[:2], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
+        )
+        # ours: the aspect part of the gradient is alpha dv, no (w^2 + h^2) factor
+        leaf_ours = corners.detach().unsqueeze(0).requires_grad_(True)
+        t_row = t.unsqueeze(0)
+        (g,) = torch.autograd.grad(
+            vl.ciou_loss(leaf_ours, t_row) - vl.diou_loss(leaf_ours, t_row), leaf_ours
+        )
+        ours_alpha = (v / (1 - ref.iou(p, t) + v)).detach()
+        (expected,) = torch.autograd.grad(ours_alpha * ref.aspect_v(leaf_ours[0], t), leaf_ours)
+        torch.testing.assert_close(g, expected)
+
+
+def test_cdiou_distance_is_four_times_the_authors_released_code():
+    """The CDIoU docstring: the paper's distance, sum_k |v_k - v_k^gt| / (4 c), is 4 times the
+    authors' released ``box_dious`` (which averages the four distances, then divides by 4
+    again); their ATSS loss adds 0.001 of theirs to a GIoU loss."""
+    pred, target = random_boxes(12)
+    ours = vl.cdiou_loss(pred, target, lam=1.0, reduction="none") - vl.iou_loss(
+        pred, target, reduction="none"
+    )
+    theirs = torch.stack([ref.cdiou_authors_distance(p, t) for p, t in zip(pred, target)])
+    torch.testing.assert_close(ours, 4 * theirs)
+
+
+@pytest.mark.parametrize("given", ["cxcywh", "xyxy"])
+def test_box_l1_with_num_boxes_is_detrs_box_term(given):
+    """The box L1 docstring: DETR's ``loss_bbox`` (facebookresearch/detr, models/detr.py at
+    29901c5, lines 153-156) is ``F.l1_loss(src, target, reduction="none").sum() / num_boxes``
+    on cxcywh boxes (``num_boxes`` clamped to >= 1, line 232)."""
+    pred, target = random_boxes(7)
+    pred_c = torch.cat([(pred[:, :2] + pred[:, 2:]) / 2, pred[:, 2:] - pred[:, :2]], -1)
+    target_c = torch.cat([(target[:, :2] + target[:, 2:]) / 2, target[:, 2:] - target[:, :2]], -1)
+    num_boxes = 5.0
+    if given == "cxcywh":
+        ours = vl.box_l1_loss(pred_c, target_c, box_format="cxcywh", normalizer=num_boxes)
+    else:
+        ours = vl.box_l1_loss(pred, target, loss_format="cxcywh", normalizer=num_boxes)
+    detr = torch.nn.functional.l1_loss(pred_c, target_c, reduction="none").sum() / num_boxes
+    torch.testing.assert_close(ours, detr)
+
+
+def _mmdet_siou_distance_cost(pred, target, neg_gamma):
+    """The distance cost of mmdetection's ``siou_loss`` (mmdet/models/losses/iou_loss.py,
+    3.x, "modified from meituan/YOLOv6"; not a dependency, so its formula is written out here,
+    eps = 0): ``gamma = angle_cost - 2 if neg_gamma else 2 - angle_cost`` and ``2 -
+    exp(gamma rho_x) - exp(gamma rho_y)``."""
+    s_cw = (target[:, 0] + target[:, 2] - pred[:, 0] - pred[:, 2]) * 0.5
+    s_ch = (target[:, 1] + target[:, 3] - pred[:, 1] - pred[:, 3]) * 0.5
+    sigma = (s_cw**2 + s_ch**2).sqrt()
+    sin_1, sin_2 = s_cw.abs() / sigma, s_ch.abs() / sigma
+    sin_alpha = torch.where(sin_1 > 2**0.5 / 2, sin_2, sin_1)
+    angle_cost = torch.cos(torch.asin(sin_alpha) * 2 - math.pi / 2)
+    cw = torch.max(pred[:, 2], target[:, 2]) - torch.min(pred[:, 0], target[:, 0])
+    ch = torch.max(pred[:, 3], target[:, 3]) - torch.min(pred[:, 1], target[:, 1])
+    gamma = angle_cost - 2 if neg_gamma else 2 - angle_cost
+    return 2 - torch.exp(gamma * (s_cw / cw) ** 2) - torch.exp(gamma * (s_ch / ch) ** 2)
+
+
+def test_siou_mmdetection_default_distance_cost_is_negative_and_decreasing():
+    """The SIoU docstring: mmdetection's default ``neg_gamma=False`` gives a distance cost
+    that is negative and decreases with the distance; ``neg_gamma=True`` is the paper's sign,
+    which ours follows (``test_siou_distance_cost_has_the_papers_sign``)."""
+    target = torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 3, dtype=torch.float64)
+    shift = torch.tensor([[s, 0.3 * s, s, 0.3 * s] for s in (1.5, 3.0, 6.0)], dtype=torch.float64)
+    pred = target + shift
+    default = _mmdet_siou_distance_cost(pred, target, neg_gamma=False)
+    assert (default < 0).all() and default[0] > default[1] > default[2]
+    papers = _mmdet_siou_distance_cost(pred, target, neg_gamma=True)
+    assert (papers > 0).all() and papers[0] < papers[1] < papers[2]

@@ -1,4 +1,12 @@
-"""Wise-IoU: the running mean of 1 - IoU lives in a Module buffer, updated without host syncs."""
+"""Wise-IoU: the running mean of 1 - IoU lives in a Module buffer, updated without host syncs;
+the Module against a float64 transcription of the authors' code (``tests/reference/boxes.py``,
+citing its lines), with their constants of March 2023 (our defaults) and of January 2024.
+
+Convention mapping (ours <- the authors' ``IouLoss(ltype="WIoU", monotonous=m)``):
+``WIoULoss(version="v3" if m is False else "v2", momentum=momentum, alpha=alpha, delta=delta,
+gamma=0.5, reduction="none")`` in training mode (``monotonous=True`` is ``sqrt(beta)``, our
+``gamma=0.5``); both update the running mean before using it, both start it at 1.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import torch
 
 import visionloss as vl
 from tests.boxes.cases import random_boxes
+from tests.reference import boxes as ref
 
 
 def _liou(pred, target):
@@ -80,3 +89,55 @@ def test_module_update_has_no_host_sync_on_cuda():
         crit(pred.requires_grad_(True), target).backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize(
+    "constants",
+    [
+        pytest.param(ref.WIOU_AUTHORS_2023, id="march-2023-our-defaults"),
+        pytest.param(ref.WIOU_AUTHORS_2024, id="january-2024"),
+    ],
+)
+@pytest.mark.parametrize("monotonous", [False, True], ids=["v3", "v2"])
+def test_module_matches_the_authors_code(constants, monotonous):
+    """Three training steps on different batches: the per-box losses, their gradients and the
+    running mean equal the authors'."""
+    authors = ref.WIoUAuthors(**constants, monotonous=monotonous)
+    crit = vl.WIoULoss(
+        version="v2" if monotonous else "v3", gamma=0.5, reduction="none", **constants
+    ).double()
+    for step in range(3):
+        pred, target = random_boxes(8, seed=step)
+        pred = pred.requires_grad_(True)
+        ours = crit(pred, target)
+        (g,) = torch.autograd.grad(ours.sum(), pred)
+        theirs = authors(pred, target)
+        (rg,) = torch.autograd.grad(theirs.sum(), pred)
+        torch.testing.assert_close(ours, theirs)
+        torch.testing.assert_close(g, rg)
+        torch.testing.assert_close(crit.iou_mean, authors.iou_mean)
+
+
+def test_defaults_are_the_papers_and_the_authors_code_of_march_2023():
+    """alpha = 1.9, delta = 3 (the paper's v3 setting, and the authors' code of March 2023);
+    momentum 1 - 0.5^(1/7000) (that code's; the repository now uses 1e-2, 1.7, 2.7)."""
+    crit = vl.WIoULoss()
+    assert crit.alpha == ref.WIOU_AUTHORS_2023["alpha"]
+    assert crit.delta == ref.WIOU_AUTHORS_2023["delta"]
+    assert crit.momentum == ref.WIOU_AUTHORS_2023["momentum"]
+    assert crit.version == "v3" and crit.gamma == 0.5
+
+
+def test_a_running_mean_of_zero_is_used_as_the_smallest_normal_float():
+    """momentum 1 after a batch of perfect boxes leaves the mean at 0 (beta undefined): the
+    Module uses the smallest normal float32 there, the limit of a vanishing mean (v3's gain
+    goes to 0), where the function refuses ``iou_mean=0``."""
+    pred, target = random_boxes(4)
+    crit = vl.WIoULoss(momentum=1.0).double()
+    torch.testing.assert_close(crit(target, target), torch.zeros((), dtype=torch.float64))
+    assert crit.iou_mean.item() == 0.0
+    crit.eval()
+    value = crit(pred, target)
+    assert torch.isfinite(value) and value.item() == 0.0
+    with pytest.raises(ValueError, match=r"wiou_loss: expected iou_mean in \(0, 1\]"):
+        vl.wiou_loss(pred, target, iou_mean=0.0)

@@ -79,6 +79,21 @@ def test_torch_pos_weight_lands_on_the_width_when_w_equals_c():
     torch.testing.assert_close(moved, torch_raw)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_module_matches_torch_bce_with_logits_module(reduction):
+    """The docstring's "pos_weight as in torch.nn.BCEWithLogitsLoss", Module against Module,
+    with an elementwise weight too (ours per call, torch's at construction)."""
+    x, y = logits(6, 3), soft(6, 3)
+    w = soft(6, 3, seed=7)
+    ours = vl.BinaryCrossEntropyLoss(pos_weight=PW, reduction=reduction)
+    theirs = torch.nn.BCEWithLogitsLoss(weight=w, pos_weight=PW, reduction=reduction)
+    value, (gx, gy) = grads(lambda a, b: ours(a, b, weight=w), x, y)
+    expected, (rx, ry) = grads(theirs, x, y)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gy, ry)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_probabilities_match_torch_including_saturated_ones(reduction):
     p = torch.sigmoid(logits(4, 3))

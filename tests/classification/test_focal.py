@@ -16,6 +16,8 @@ Convention mapping (0/1 targets unless said otherwise):
 * ``segmentation_models_pytorch.losses.FocalLoss``: binary and multilabel modes are our mean
   (ignored entries dropped from the mean, as ours); its multiclass mode is one-vs-rest sigmoid
   focal, i.e. ours on one-hot targets.
+* torchvision's RetinaNet head (``RetinaNetClassificationHead.compute_loss``): per image, our
+  ``normalizer="positives"`` with its between-threshold anchors as ignored entries.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ kornia_losses = pytest.importorskip("kornia.losses")
 monai_losses = pytest.importorskip("monai.losses")
 smp_losses = pytest.importorskip("segmentation_models_pytorch.losses")
 tv_ops = pytest.importorskip("torchvision.ops")
+tv_retinanet = pytest.importorskip("torchvision.models.detection.retinanet")
 
 SHAPE = (2, 3, 4, 5)
 
@@ -247,6 +250,34 @@ def test_normalizer_positives_number_and_tensor():
     torch.testing.assert_close(
         m(x, y), vl.focal_loss(x, y, ignore_index=-1, normalizer="positives")
     )
+
+
+@pytest.mark.parametrize("num_foreground", [0, 1, 5])
+def test_normalizer_positives_is_torchvision_retinanet_per_image(num_foreground):
+    """The docstring's "as RetinaNet's normalisation by the anchors assigned to a box":
+    torchvision's ``RetinaNetClassificationHead.compute_loss`` sums ``sigmoid_focal_loss`` over
+    the anchors that are not between thresholds (matched index -2) and divides by
+    ``max(1, foreground anchors)``, per image. Ours: the between-threshold anchors' rows as
+    ``ignore_index=-1`` and ``normalizer="positives"`` (one-hot rows: one positive per
+    foreground anchor). For a batch torchvision averages the per-image values; ours
+    normalises the batch's sum by the batch's positives."""
+    head = tv_retinanet.RetinaNetClassificationHead(in_channels=8, num_anchors=1, num_classes=4)
+    x = logits(12, 4, dtype=torch.float32)
+    gt_labels = torch.tensor([2, 0, 3])
+    matched = torch.full((12,), -1)  # background
+    matched[:num_foreground] = torch.arange(num_foreground) % 3
+    matched[-2:] = -2  # between thresholds: ignored
+    y = torch.zeros(12, 4)
+    foreground = matched >= 0
+    y[foreground, gt_labels[matched[foreground]]] = 1.0
+    y[matched == -2] = -1.0
+    value, (gx,) = grads(lambda a: vl.focal_loss(a, y, ignore_index=-1, normalizer="positives"), x)
+    expected, (rx,) = grads(
+        lambda a: head.compute_loss([{"labels": gt_labels}], {"cls_logits": a[None]}, [matched]),
+        x,
+    )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(gx, rx)
 
 
 def test_normalizer_positives_without_positives_is_the_sum():

@@ -126,6 +126,26 @@ def test_missing_scipy_gives_a_clear_error(monkeypatch):
         ),
         pytest.param(np.zeros((2, 2), dtype=int), {"w0": -1.0}, ValueError, "w0 >= 0", id="w0"),
         pytest.param(
+            np.zeros((2, 2), dtype=int), {"w0": float("nan")}, ValueError, "w0 >= 0", id="w0-nan"
+        ),
+        pytest.param(
+            np.zeros((2, 2), dtype=int), {"w0": float("inf")}, ValueError, "finite", id="w0-inf"
+        ),
+        pytest.param(
+            np.zeros((2, 2), dtype=int),
+            {"sigma": float("inf")},
+            ValueError,
+            "sigma > 0 and finite",
+            id="sigma-inf",
+        ),
+        pytest.param(
+            np.zeros((2, 2), dtype=int),
+            {"class_weights": (1.0, float("nan"))},
+            ValueError,
+            "class_weights .*finite",
+            id="class-weights-nan",
+        ),
+        pytest.param(
             np.zeros((2, 2), dtype=int),
             {"class_weights": (1.0, 2.0, 3.0)},
             ValueError,

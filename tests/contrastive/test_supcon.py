@@ -75,6 +75,35 @@ def test_matches_supcontrast_where_it_is_defined(y):
     torch.testing.assert_close(vl.supcon_loss(x, y, temperature=0.07), theirs[defined].mean())
 
 
+@pytest.mark.parametrize("y", [*LABELS, pytest.param(None, id="no-labels")])
+@pytest.mark.parametrize("views", [1, 2])
+@pytest.mark.parametrize("tau, base", [(0.07, 0.07), (0.1, 0.07), (0.5, 1.0)])
+def test_matches_current_supcontrast_reference(y, views, tau, base):
+    """SupContrast since its December 2023 fix (losses.py lines 98-100): an anchor without a
+    positive has loss 0 and stays in the mean over all N V anchors, and the loss is scaled by
+    temperature / base_temperature. It takes dot products of the features as given: ours with
+    ``similarity="dot"``, the mean of the per-anchor losses times tau / base (values and
+    gradients); on L2-normalised features the default cosine gives the same value, and our
+    default mean is the same number when every anchor has a positive."""
+    x = F.normalize(vectors(8, views, 5), dim=-1) * 1.5
+    expected, (r,) = grads(lambda a: ref.supcontrast(a, y, tau, base), x)
+
+    def ours(a, **opts):
+        return vl.supcon_loss(a, y, temperature=tau, **opts) * tau / base
+
+    value, (g,) = grads(lambda a: ours(a, similarity="dot", reduction="none").mean(), x)
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(g, r)
+    unit = F.normalize(x, dim=-1)
+    theirs = ref.supcontrast(unit, y, tau, base)
+    torch.testing.assert_close(ours(unit, reduction="none").mean(), theirs)
+    lone = views == 1 and (y is None or bool((y.bincount()[y] == 1).any()))
+    if lone and y is not None:  # ours leaves the anchors without a positive out of the mean
+        assert not torch.allclose(ours(unit), theirs)
+    elif not lone:
+        torch.testing.assert_close(ours(unit), theirs)
+
+
 @pytest.mark.parametrize("variant", ["out", "in"])
 @pytest.mark.parametrize(
     "shape, y",

@@ -14,10 +14,16 @@ Convention mapping:
 * PML's ``type_of_triplets="semihard"`` is *not* FaceNet's semi-hard: it keeps every triplet
   with ``0 < D_an - D_ap <= m``; FaceNet / TF-Addons keep one negative per anchor-positive
   pair (ours). The PML set is recovered from ``mine_triplets(x, y, "all", margin=m)``.
-* TF-Addons ``triplet_semihard_loss(y, x, margin)``: its default ``distance_metric="L_2"`` is the
-  *squared* Euclidean distance, so it is ours with ``mining="semihard",
-  metric="squared_euclidean", margin=margin``, on batches where every anchor with a positive
-  also has a negative (TF-Addons gives such an anchor a garbage "negative"; we leave it out).
+* TF-Addons ``triplet_semihard_loss(y, x, margin, distance_metric)`` (v0.11 and later): its
+  default ``"L2"`` is the plain Euclidean distance (tensorflow_addons/losses/triplet.py lines 75
+  and 124-127; before v0.11 the same string meant the squared distance), so it is ours with
+  ``mining="semihard", margin=margin`` and the default ``metric="euclidean"``; ``"squared-L2"``
+  (lines 129-132) is ``metric="squared_euclidean"`` and ``"angular"`` (lines 134-135)
+  ``metric="cosine"``; on batches where every anchor with a positive also has a negative
+  (TF-Addons gives such an anchor a garbage "negative"; we leave it out).
+* TF-Addons ``triplet_hard_loss(y, x, margin, soft)``: ``mining="hard"`` (average over anchors)
+  on batches where every anchor has a positive and a negative (it averages over every
+  anchor); its ``soft=True`` has no margin: ours with ``soft=True, margin=0``.
 """
 
 from __future__ import annotations
@@ -79,6 +85,56 @@ def test_semihard_matches_a_port_of_tf_addons(seed, margin):
     torch.testing.assert_close(
         ref.batch_semihard(x, y, margin, metric="squared_euclidean"), expected
     )
+
+
+TFA_METRICS = [
+    pytest.param("L2", "euclidean", id="L2-default"),
+    pytest.param("squared-L2", "squared_euclidean", id="squared-L2"),
+    pytest.param("angular", "cosine", id="angular"),
+]
+
+
+@pytest.mark.parametrize("distance_metric, metric", TFA_METRICS)
+@pytest.mark.parametrize("seed, margin", [(0, 0.2), (1, 1.0), (2, 0.5)])
+def test_semihard_matches_tf_addons_for_each_distance_metric(distance_metric, metric, seed, margin):
+    x, y = clustered(12, 3, 4, spread=1.0, seed=seed)
+    value, (g,) = grads(
+        lambda a: vl.batch_triplet_loss(a, y, mining="semihard", metric=metric, margin=margin), x
+    )
+    expected, (rg,) = grads(
+        lambda a: ref.tfa_triplet_semihard_loss(y, a, margin, distance_metric), x
+    )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(g, rg)
+
+
+def test_tf_addons_default_distance_is_euclidean_not_squared():
+    # the convention test: TF-Addons' default "L2" (since v0.11) is our default metric; the
+    # squared distance (the old "L2", still "squared-L2") gives another value on the same batch
+    x, y = clustered(12, 3, 4, spread=1.0, seed=0)
+    theirs = ref.tfa_triplet_semihard_loss(y, x)  # margin 1, distance_metric="L2"
+    torch.testing.assert_close(vl.batch_triplet_loss(x, y, mining="semihard"), theirs)
+    squared = vl.batch_triplet_loss(x, y, mining="semihard", metric="squared_euclidean")
+    assert abs(float(squared - theirs)) > 1e-3
+    torch.testing.assert_close(squared, ref.tfa_triplet_semihard_loss(y, x, 1.0, "squared-L2"))
+
+
+@pytest.mark.parametrize("distance_metric, metric", TFA_METRICS)
+@pytest.mark.parametrize("soft", [False, True])
+def test_hard_matches_tf_addons_triplet_hard_loss(distance_metric, metric, soft):
+    x, y = clustered(12, 3, 4, spread=1.0, seed=3)  # every anchor has a positive and a negative
+    margin = 0.0 if soft else 0.5
+    value, (g,) = grads(
+        lambda a: vl.batch_triplet_loss(
+            a, y, mining="hard", metric=metric, margin=margin, soft=soft, average="valid"
+        ),
+        x,
+    )
+    expected, (rg,) = grads(
+        lambda a: ref.tfa_triplet_hard_loss(y, a, 0.5, soft, distance_metric), x
+    )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(g, rg)
 
 
 def test_semihard_leaves_out_anchors_without_negative_unlike_tf_addons():

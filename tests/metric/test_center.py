@@ -3,7 +3,8 @@
 Convention mapping: the widely used KaiyangZhou/pytorch-center-loss learns the centres as a
 Parameter (our ``learn_centers=True``), computes the full ``B x num_classes`` distance matrix,
 and sums ``||x - c_y||^2`` without the 1/2 before dividing by the batch size: its value is twice
-ours. caffe-face (the authors' code) uses the 1/2 and the update rule (our default).
+ours. caffe-face (the authors' code) uses the 1/2 and the update rule (our default). Both are
+checked against float64 ports (``tests/reference/metric.py``, citing their lines).
 """
 
 from __future__ import annotations
@@ -32,6 +33,29 @@ def test_matches_loop_reference_values_and_gradients():
     torch.testing.assert_close(gx, rx)
     torch.testing.assert_close(gc, rc)
     torch.testing.assert_close(gx, (x - c[y]) / 10)  # the paper's dL/dx_i = x_i - c_{y_i}
+
+
+def test_is_half_of_kaiyangzhou_center_loss():
+    x, y, c = _data()
+    value, (gx, gc) = grads(lambda a, b: 2 * vl.center_loss(a, y, b), x, c)
+    expected, (rx, rc) = grads(lambda a, b: ref.kaiyangzhou_center_loss(a, y, b), x, c)
+    # theirs also clamps the B x (C - 1) masked-out zeros to 1e-12: (C - 1) * 1e-12 per sample
+    torch.testing.assert_close(value, expected, rtol=0, atol=1e-10)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gc, rc)
+    module = vl.CenterLoss(len(c), c.shape[1], learn_centers=True).double()
+    with torch.no_grad():
+        module.centers.copy_(c)
+    torch.testing.assert_close(2 * module(x, y), expected, rtol=0, atol=1e-10)
+
+
+def test_matches_the_authors_caffe_layer_loss_and_update():
+    x, y, c = _data(12, 5, 3, seed=1)
+    y = y.clamp_max(3)  # class 4 absent: the authors' diff for it is 0
+    torch.testing.assert_close(vl.center_loss(x, y, c), ref.caffe_face_center_loss(x, y, c))
+    for lr in (0.5, 1.0):
+        expected = ref.caffe_face_center_update(c, x, y, lr)
+        torch.testing.assert_close(vl.update_centers(c.clone(), x, y, alpha=lr), expected)
 
 
 def test_reductions():

@@ -11,7 +11,12 @@ Convention mapping (also in the docstring):
   pairs and ``max(0, cos - c)`` for dissimilar ones. Ours: pair form with ``metric="cosine",
   power=1, half=False, margin=1 - c``.
 * TF-Addons ``contrastive_loss(y_true, y_pred=D, margin)``: ``y D^2 + (1 - y) max(0, m - D)^2``
-  (1 = similar), mean over pairs: ours with ``half=False`` (checked through the loop reference).
+  (1 = similar), mean over pairs: ours with ``half=False`` (against a port of
+  tensorflow_addons/losses/contrastive.py lines 65-69).
+* Caffe ``ContrastiveLoss``: the sum of ``d^2`` (similar) and ``max(m - d, 0)^2`` (dissimilar)
+  over the pairs, divided by their number and by 2: our default; ``legacy_version: true``
+  (``max(m - d^2, 0)``): ``metric="squared_euclidean", power=1`` (against a port of
+  contrastive_loss_layer.cpp lines 44-60).
 """
 
 from __future__ import annotations
@@ -111,6 +116,43 @@ def test_pair_form_matches_torch_cosine_embedding_loss(c, reduction):
     expected, (r1, r2) = grads(
         lambda a, b: F.cosine_embedding_loss(a, b, target, margin=c, reduction=reduction), x1, x2
     )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(g1, r1)
+    torch.testing.assert_close(g2, r2)
+
+
+@pytest.mark.parametrize("margin", [0.5, 1.0, 2.0])
+def test_pair_form_matches_tf_addons_contrastive_loss(margin):
+    x1, x2 = embeddings(10, 4, seed=8), embeddings(10, 4, seed=9)
+    sim = torch.arange(10) % 3 != 0
+    opts = dict(half=False, margin=margin, reduction="none")
+    value, (g1, g2) = grads(lambda a, b: vl.contrastive_loss(a, b, sim, **opts), x1, x2)
+    expected, (r1, r2) = grads(
+        lambda a, b: ref.tfa_contrastive_loss(sim.long(), (a - b).norm(dim=1), margin), x1, x2
+    )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(g1, r1)
+    torch.testing.assert_close(g2, r2)
+
+
+@pytest.mark.parametrize(
+    "legacy, opts",
+    [
+        pytest.param(False, {}, id="hadsell"),
+        pytest.param(True, {"metric": "squared_euclidean", "power": 1}, id="legacy_version"),
+    ],
+)
+@pytest.mark.parametrize("margin", [1.0, 4.0])
+def test_pair_form_matches_caffe_contrastive_loss_layer(legacy, opts, margin):
+    x1, x2 = embeddings(10, 3, seed=10), embeddings(10, 3, seed=11)
+    sim = torch.arange(10) % 3 == 0
+    value, (g1, g2) = grads(
+        lambda a, b: vl.contrastive_loss(a, b, sim, margin=margin, **opts), x1, x2
+    )
+    expected, (r1, r2) = grads(
+        lambda a, b: ref.caffe_contrastive_loss(a, b, sim, margin, legacy_version=legacy), x1, x2
+    )
+    assert 0 < float(expected)
     torch.testing.assert_close(value, expected)
     torch.testing.assert_close(g1, r1)
     torch.testing.assert_close(g2, r2)

@@ -247,6 +247,79 @@ def per_box(fn: Callable[..., Tensor], pred: Tensor, target: Tensor, **options) 
     return torch.stack(values).reshape(pred.shape[:-1])
 
 
+# ----------------------------------------------------------- the CDIoU authors' code
+# Alan-D-Chen/CDIoU-CDIoUloss at commit b3ddb9208e44d9df50ea075d113bcdfcb28aac06 (not
+# installable), atss_core/structures/boxlist_ops.py ``box_dious`` (lines 109-198), for one
+# pair of xyxy boxes (their function is pairwise, ``(N, 4) x (M, 4)``). Their ATSS loss,
+# atss_core/modeling/rpn/atss/loss.py lines 70-77, adds ``0.001 * box_dious(anchor, target)``
+# to a GIoU loss.
+
+
+def cdiou_authors_distance(p: Tensor, t: Tensor) -> Tensor:
+    """The diagonal of the enclosing box (lines 130-147); the four vertices ``(x1, y1), (x2,
+    y2), (x1, y2)`` and ``(y1, x2)`` (lines 155-169: ``cat(box, box[[0, 3]], box[[1, 2]])``
+    read in pairs; the last pair swaps x and y, the same distance as vertex ``(x2, y1)``);
+    their distances averaged and divided by 4 again (line 192), over the diagonal (line
+    197)."""
+    lo = torch.minimum(p, t)
+    hi = torch.maximum(p, t)
+    diagonal = ((hi[2] - lo[0]) ** 2 + (hi[3] - lo[1]) ** 2).sqrt()
+    ps = torch.cat([p, p[[0, 3]], p[[1, 2]]])
+    ts = torch.cat([t, t[[0, 3]], t[[1, 2]]])
+    squared = (ps - ts) ** 2
+    distances = (squared[0::2] + squared[1::2]).sqrt()
+    return distances.mean() / 4 / diagonal
+
+
+# ------------------------------------------------------------ the WIoU authors' code
+# A float64 transcription of the Wise-IoU authors' ``IouLoss`` (Instinct323/wiou, iou.py; not
+# installable) for ``ltype="WIoU"``, vectorised over the boxes as theirs is. At commit
+# ca97fc047ddeecbd6397245020d938ef719d8e06 (January 2024): the constants ``momentum = 1e-2,
+# alpha = 1.7, delta = 2.7`` (lines 13-15), the buffer ``iou_mean`` initialised to 1 (line 22),
+# ``iou = 1 - s_inter / s_union`` (line 56, their name for the IoU loss), the running mean
+# updated in training before it is used (lines 59-61), the focusing factor ``beta / (delta *
+# alpha^(beta - delta))`` or ``sqrt(beta)`` for ``monotonous=True`` (lines 67-76) on the v1
+# loss ``exp(l2_center / l2_box.detach()) * iou`` (lines 81-83). At commit
+# a7386de (March 2023) the same formulas had ``momentum = 1 - 0.5^(1/7000)`` (line 16) and
+# ``_scaled_loss(loss, alpha=1.9, delta=3)`` (line 77).
+
+WIOU_AUTHORS_2023 = {"momentum": 1 - 0.5 ** (1 / 7000), "alpha": 1.9, "delta": 3.0}
+WIOU_AUTHORS_2024 = {"momentum": 1e-2, "alpha": 1.7, "delta": 2.7}
+
+
+class WIoUAuthors:
+    """The authors' ``IouLoss(ltype="WIoU", monotonous=...)`` with given constants."""
+
+    def __init__(self, momentum: float, alpha: float, delta: float, monotonous: bool = False):
+        self.momentum, self.alpha, self.delta = momentum, alpha, delta
+        self.monotonous = monotonous
+        self.iou_mean = torch.tensor(1.0, dtype=torch.float64)
+        self.training = True
+
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+        pred_xy = (pred[..., :2] + pred[..., 2:4]) / 2
+        pred_wh = pred[..., 2:4] - pred[..., :2]
+        target_xy = (target[..., :2] + target[..., 2:4]) / 2
+        target_wh = target[..., 2:4] - target[..., :2]
+        min_coord = torch.minimum(pred[..., :4], target[..., :4])
+        max_coord = torch.maximum(pred[..., :4], target[..., :4])
+        wh_inter = torch.relu(min_coord[..., 2:4] - max_coord[..., :2])
+        s_inter = torch.prod(wh_inter, dim=-1)
+        s_union = torch.prod(pred_wh, dim=-1) + torch.prod(target_wh, dim=-1) - s_inter
+        wh_box = max_coord[..., 2:4] - min_coord[..., :2]
+        l2_box = torch.square(wh_box).sum(dim=-1)
+        l2_center = torch.square(pred_xy - target_xy).sum(dim=-1)
+        iou = 1 - s_inter / s_union
+        if self.training:
+            self.iou_mean = self.iou_mean * (1 - self.momentum)
+            self.iou_mean = self.iou_mean + self.momentum * iou.detach().mean()
+        loss = torch.exp(l2_center / l2_box.detach()) * iou
+        beta = iou.detach() / self.iou_mean
+        if self.monotonous:
+            return loss * beta.sqrt()
+        return loss * (beta / (self.delta * torch.pow(self.alpha, beta - self.delta)))
+
+
 # ------------------------------------------------------- the DIoU authors' simulation (MATLAB)
 
 

@@ -205,3 +205,39 @@ def pixel_info_nce(
 def log1p_exp(x: float) -> float:
     """``log(1 + e^x)`` for hand values."""
     return math.log1p(math.exp(x))
+
+
+def supcontrast(
+    features: Tensor,
+    labels: Tensor | None,
+    temperature: float = 0.07,
+    base_temperature: float = 0.07,
+) -> Tensor:
+    """``SupConLoss(temperature, contrast_mode="all", base_temperature)(features, labels)`` of
+    HobbitLong/SupContrast (losses.py at commit 72fd989, December 2023), line by line in
+    float64: dot products of the features as given (its training code L2-normalises them),
+    a max shift (lines 73-74), self excluded (lines 79-85), and the fix of that commit
+    (lines 98-100): an anchor without a positive divides 0 by 1, so its loss is 0 and it
+    stays in the mean over all ``N V`` anchors (line 104). Before that commit the division
+    was by ``mask.sum(1) = 0``: NaN."""
+    batch_size, contrast_count = features.shape[:2]
+    if labels is None:
+        mask = torch.eye(batch_size, dtype=features.dtype)
+    else:
+        labels = labels.contiguous().view(-1, 1)
+        mask = torch.eq(labels, labels.T).to(features.dtype)
+    contrast_feature = torch.cat(torch.unbind(features, dim=1), dim=0)
+    anchor_dot_contrast = torch.div(contrast_feature @ contrast_feature.T, temperature)
+    logits_max, _ = torch.max(anchor_dot_contrast, dim=1, keepdim=True)
+    logits = anchor_dot_contrast - logits_max.detach()
+    mask = mask.repeat(contrast_count, contrast_count)
+    n = batch_size * contrast_count
+    logits_mask = torch.scatter(torch.ones_like(mask), 1, torch.arange(n).view(-1, 1), 0)
+    mask = mask * logits_mask
+    exp_logits = torch.exp(logits) * logits_mask
+    log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
+    mask_pos_pairs = mask.sum(1)
+    mask_pos_pairs = torch.where(mask_pos_pairs < 1e-6, 1, mask_pos_pairs)
+    mean_log_prob_pos = (mask * log_prob).sum(1) / mask_pos_pairs
+    loss = -(temperature / base_temperature) * mean_log_prob_pos
+    return loss.view(contrast_count, batch_size).mean()

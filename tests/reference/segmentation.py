@@ -296,8 +296,11 @@ def softmax_focal(
     reduction: str = "mean",
 ) -> Tensor:
     """Index targets: ``sum_i -w_y (1 - p_y)^gamma log p_y / sum_i w_y`` over the valid
-    pixels; dense targets: ``sum_i sum_c -w_c g_c (1 - p_c)^gamma log p_c / n_valid``. Cross
-    entropy at gamma = 0 (torch's normalisation in both cases)."""
+    pixels; dense targets: ``sum_i sum_c -w_c g_c (1 - p_c)^gamma log p_c / sum_i sum_c w_c
+    g_c``, the selected classes ``c`` only. Cross entropy at gamma = 0: torch's normalisation
+    for indices, and for a one-hot target the same value (the denominator is the targets'
+    summed class weight, as ``visionloss.cross_entropy_loss``; torch's probability-target
+    cross entropy divides by the number of pixels)."""
     logp = torch.log_softmax(x.double().reshape(x.shape[0], x.shape[1], -1), 1)
     c = x.shape[1]
     w = [1.0] * c if weight is None else [float(v) for v in weight]
@@ -309,10 +312,10 @@ def softmax_focal(
             for j in range(g.shape[-1]):
                 if not valid[i, j]:
                     continue
-                wsum += 1.0
                 for label in chosen:
                     lp = logp[i, label, j]
                     total = total - w[label] * g[i, label, j] * (1 - lp.exp()) ** gamma * lp
+                    wsum += w[label] * float(g[i, label, j])
         return total if reduction == "sum" or wsum == 0 else total / wsum
     t = target.reshape(target.shape[0], -1)
     for i in range(t.shape[0]):
@@ -359,3 +362,152 @@ def sigmoid_focal(
                 total = total + w[cls] * a * (1 - pt) ** gamma * ce
                 count += 1
     return total if reduction == "sum" or count == 0 else total / count
+
+
+# ---------------------------------------------------------------- Berman's Lovász-softmax
+# A float64 transcription of Berman's reference code, bermanmaxim/LovaszSoftmax,
+# pytorch/lovasz_losses.py at commit 7d48792d35a04d3167de488dd00daabbccd8334b (not
+# installable): ``lovasz_grad`` (lines 18-30), ``lovasz_softmax`` (lines 153-168; defaults
+# ``classes="present", per_image=False``), ``lovasz_softmax_flat`` (lines 171-199),
+# ``flatten_probas`` (lines 202-218) and ``mean`` (lines 232-250, ``empty=0``).
+
+
+def berman_lovasz_grad(gt_sorted: Tensor) -> Tensor:
+    """Lines 18-30: the Jaccard loss of the prefixes, differenced."""
+    p = len(gt_sorted)
+    gts = gt_sorted.sum()
+    intersection = gts - gt_sorted.double().cumsum(0)
+    union = gts + (1 - gt_sorted).double().cumsum(0)
+    jaccard = 1.0 - intersection / union
+    if p > 1:  # cover 1-pixel case
+        jaccard[1:p] = jaccard[1:p] - jaccard[0:-1]
+    return jaccard
+
+
+def berman_mean(values: list, empty: float = 0.0):
+    """Lines 232-250 (``ignore_nan=False``): the mean of a list, ``empty`` for none."""
+    if not values:
+        return empty
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total / len(values)
+
+
+def berman_lovasz_softmax_flat(probas: Tensor, labels: Tensor, classes="present"):
+    """Lines 171-199: ``probas (P, C)``, ``labels (P,)``."""
+    if probas.numel() == 0:
+        return probas * 0.0
+    c = probas.size(1)
+    losses = []
+    class_to_sum = list(range(c)) if classes in ("all", "present") else classes
+    for k in class_to_sum:
+        fg = (labels == k).double()
+        if classes == "present" and fg.sum() == 0:
+            continue
+        if c == 1:
+            if len(classes) > 1:
+                raise ValueError("Sigmoid output possible only with 1 class")
+            class_pred = probas[:, 0]
+        else:
+            class_pred = probas[:, k]
+        errors = (fg - class_pred).abs()
+        errors_sorted, perm = torch.sort(errors, 0, descending=True)
+        losses.append(torch.dot(errors_sorted, berman_lovasz_grad(fg[perm])))
+    return berman_mean(losses)
+
+
+def berman_flatten_probas(probas: Tensor, labels: Tensor, ignore: int | None = None):
+    """Lines 202-218 for ``(B, C, *spatial)`` (any number of spatial dims; lines 206-209
+    turn a ``(B, H, W)`` sigmoid output into ``(B, 1, H, W)``, pass that shape here):
+    ``(P, C)`` and ``(P,)`` of the kept pixels."""
+    b, c = probas.shape[:2]
+    probas = probas.reshape(b, c, -1).permute(0, 2, 1).reshape(-1, c)
+    labels = labels.reshape(-1)
+    if ignore is None:
+        return probas, labels
+    valid = labels != ignore
+    return probas[valid], labels[valid]
+
+
+def berman_lovasz_softmax(
+    probas: Tensor,
+    labels: Tensor,
+    classes="present",
+    per_image: bool = False,
+    ignore: int | None = None,
+):
+    """Lines 153-168, on float64 probabilities ``(B, C, *spatial)``."""
+    probas = probas.double()
+    if per_image:
+        return berman_mean(
+            [
+                berman_lovasz_softmax_flat(
+                    *berman_flatten_probas(p.unsqueeze(0), t.unsqueeze(0), ignore), classes
+                )
+                for p, t in zip(probas, labels)
+            ]
+        )
+    return berman_lovasz_softmax_flat(*berman_flatten_probas(probas, labels, ignore), classes)
+
+
+# ---------------------------------------------------------------- NiftyNet's generalised Dice
+# A float64 transcription of NiftyNet's ``generalised_dice_loss`` (NifTK/NiftyNet,
+# niftynet/layer/loss_segmentation.py at commit 935bf4334cd00fa9f9d50f6a95ddcbfdde4031e0, not
+# installable: TensorFlow 1): lines 279-341 for one image, the softmax of lines 93-95, and the
+# mean over the images of ``LossFunction.layer_op`` (lines 77-139).
+
+
+def niftynet_generalised_dice(x: Tensor, target: Tensor, type_weight: str = "Square") -> Tensor:
+    """``x`` logits ``(B, C, *spatial)``, ``target`` class indices ``(B, *spatial)``."""
+    b, c = x.shape[:2]
+    losses = []
+    for i in range(b):
+        pred = torch.softmax(x[i].double().reshape(c, -1).T, -1)  # (N, C), lines 93-95
+        one_hot = torch.nn.functional.one_hot(target[i].reshape(-1).long(), c).double()
+        ref_vol = one_hot.sum(0)  # line 315
+        intersect = (one_hot * pred).sum(0)  # lines 316-317
+        seg_vol = pred.sum(0)  # line 318
+        weights = {
+            "Square": 1.0 / ref_vol.square(),
+            "Simple": 1.0 / ref_vol,
+            "Uniform": torch.ones_like(ref_vol),
+        }[type_weight]  # lines 319-324
+        finite = torch.where(torch.isinf(weights), torch.zeros_like(weights), weights)
+        weights = torch.where(torch.isinf(weights), finite.max(), weights)  # lines 328-330
+        numerator = 2 * (weights * intersect).sum()  # lines 331-332
+        denominator = (weights * torch.clamp(seg_vol + ref_vol, min=1)).sum()  # lines 335-336
+        losses.append(1 - numerator / denominator)  # line 341 (the NaN branch: no image here)
+    return torch.stack(losses).mean()  # line 139
+
+
+# ---------------------------------------------------------------- nnU-Net's Dice + CE
+# A float64 transcription of nnU-Net's default loss (MIC-DKFZ/nnUNet at commit
+# 0e495086eb108ff79afe106291e8c15bd2f2bc3a, not a dependency):
+# nnunetv2/training/nnUNetTrainer/nnUNetTrainer.py lines 444-446 build ``DC_and_CE_loss(
+# {"batch_dice": ..., "smooth": 1e-5, "do_bg": False}, {}, weight_ce=1, weight_dice=1,
+# dice_class=MemoryEfficientSoftDiceLoss)``; training/loss/compound_losses.py lines 31-56
+# add ``RobustCrossEntropyLoss`` (robust_ce_loss.py lines 12-16: ``nn.CrossEntropyLoss`` on
+# the squeezed label map) and the soft Dice of training/loss/dice.py lines 72-119, which
+# returns ``-mean(dc)`` over the foreground (image, class) pairs (over the classes only with
+# ``batch_dice``). No ignore label here.
+
+
+def nnunet_dc_and_ce(x: Tensor, target: Tensor, batch_dice: bool = False) -> Tensor:
+    """``x`` logits ``(B, C, *spatial)``, ``target`` class indices ``(B, *spatial)``."""
+    x = x.double()
+    c = x.shape[1]
+    probs = torch.softmax(x, 1)  # softmax_helper_dim1
+    y = torch.nn.functional.one_hot(target.long(), c).movedim(-1, 1).double()
+    axes = tuple(range(2, x.dim()))
+    y, p = y[:, 1:], probs[:, 1:]  # do_bg=False (lines 90-97)
+    sum_gt = y.sum(axes)
+    intersect = (p * y).sum(axes)
+    sum_pred = p.sum(axes)
+    if batch_dice:  # lines 106-114
+        intersect, sum_pred, sum_gt = intersect.sum(0), sum_pred.sum(0), sum_gt.sum(0)
+    smooth = 1e-5
+    dc = (2 * intersect + smooth) / (sum_gt + sum_pred + smooth).clamp_min(1e-8)  # line 116
+    dice = -dc.mean()  # lines 118-119
+    ce = torch.nn.functional.cross_entropy(x, target.long())
+    return ce + dice  # weight_ce = weight_dice = 1 (compound_losses.py line 55)

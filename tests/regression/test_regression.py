@@ -2,10 +2,15 @@
 
 Convention mapping: torch's ``smooth_l1_loss(beta)`` and ``huber_loss(delta)`` are the same
 quantities as ours; torch has no elementwise ``weight``, so weighted cases are compared to
-``(w * F.*(reduction="none")).mean()``: our mean divides by the element count.
+``(w * F.*(reduction="none")).mean()``: our mean divides by the element count, mmdetection's
+``weight_reduce_loss`` convention (checked against a loop of mmdetection's code, which cannot
+be installed here). Charbonnier with ``eps=1e-3`` and ``"sum"`` is LapSRN's loss (a loop of
+its MatConvNet code, value and hand-written gradient).
 """
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -245,3 +250,77 @@ def test_mse_of_fp16_extremes_is_squared_in_fp32():
     out = vl.mse_loss(big, -big)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, torch.tensor(1.44e10))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("beta", [0.5, 1.0])
+@pytest.mark.parametrize(
+    "weight",
+    [
+        pytest.param(None, id="no-weight"),
+        pytest.param(_data((5, 1))[0].abs(), id="weight-broadcast"),
+        pytest.param((_data()[1] > 0).double(), id="weight-0-1"),
+    ],
+)
+def test_weighted_smooth_l1_is_mmdetection(reduction, beta, weight):
+    """The docstring's "the convention of mmdetection's weight_reduce_loss": the elementwise
+    weight multiplies each term and the mean divides by the element count."""
+    x, y = _data()
+    value, (gx, gy) = grads(vl.smooth_l1_loss, x, y, beta=beta, weight=weight, reduction=reduction)
+    expected, (rx, ry) = grads(
+        lambda a, b: ref.mmdet_smooth_l1(a, b, beta, weight, reduction), x, y
+    )
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(gx, rx)
+    torch.testing.assert_close(gy, ry)
+
+
+def test_charbonnier_is_lapsrn_with_eps_1e_3_and_sum():
+    """The docstring's "the LapSRN form" and "default 1e-3, as LapSRN": LapSRN puts 1e-6
+    under the root (``sqrt(d^2 + 1e-6)``) and sums; its backward is ``d / e``."""
+    x, y = _data()
+    expected, expected_grad = ref.lapsrn_charbonnier(x, y)
+    value, (gx, gy) = grads(vl.charbonnier_loss, x, y, reduction="sum")  # default eps
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(gx, expected_grad)
+    torch.testing.assert_close(gy, -expected_grad)
+
+
+@pytest.mark.parametrize("fn, module, opts", FUNCS)
+def test_negative_weights_raise_and_nan_weights_give_nan(fn, module, opts):
+    x, y = _data((2, 3))
+    w = torch.ones(2, 3, dtype=x.dtype)
+    w[1, 2] = -0.5
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: expected weight >= 0"):
+        fn(x, y, weight=w, **opts)
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: expected weight >= 0"):
+        module(**opts)(x, y, weight=w)
+    w[1, 2] = math.nan
+    assert torch.isnan(fn(x, y, weight=w, **opts))
+    previous = vl.set_value_checks(False)
+    try:
+        w[1, 2] = -0.5
+        assert torch.isfinite(fn(x, y, weight=w, **opts))
+    finally:
+        vl.set_value_checks(previous)
+
+
+@pytest.mark.parametrize("fn, module, opts", FUNCS)
+def test_negative_weights_raise_under_torch_compile(fn, module, opts):
+    x, y = _data((2, 3))
+    w = -torch.ones(2, 3, dtype=x.dtype)
+    torch._dynamo.reset()
+    try:
+        with pytest.raises(Exception, match=f"{fn.__name__}: expected weight >= 0"):
+            torch.compile(fn, backend="eager", fullgraph=True)(x, y, weight=w, **opts)
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("fn, module, opts", FUNCS)
+@pytest.mark.parametrize("side", [0, 1], ids=["input", "target"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_a_nan_input_gives_a_nan_loss(fn, module, opts, side, reduction):
+    args = list(_data((2, 3)))
+    args[side][1, 1] = math.nan
+    assert torch.isnan(fn(*args, reduction=reduction, **opts))

@@ -4,13 +4,32 @@ Convention mapping (ours <- peer):
 
 * The CE term (``lambda_dice=0``) with softmax is ``F.cross_entropy(input, target,
   weight=w', ignore_index=k)`` where ``w'`` is ``weight`` with 0 on the classes that are not
-  selected; with dense (soft) targets ``F.cross_entropy`` with probability targets. With
+  selected; with dense (soft) targets ``cross_entropy_loss(input, target, weight=w')``, which
+  divides by the summed weight of the targets (``F.cross_entropy`` with probability targets
+  divides by the number of pixels instead: with weights its two target forms disagree, and
+  issue "No silent wrong numbers" asked for one CE term for both forms, so the soft-target
+  row now compares with ``cross_entropy_loss``; without weights the two agree). With
   sigmoid it is ``F.binary_cross_entropy_with_logits(input[:, S], g[:, S],
   weight=w[S])`` over the selected channels ``S``.
 * MONAI ``DiceCELoss(softmax=True, to_onehot_y=True, smooth_nr=s, smooth_dr=s, weight=w,
   lambda_dice=a, lambda_ce=b)`` is ``dice_ce_loss(smooth=s, weight=w, lambda_dice=a,
   lambda_ce=b, empty="include")`` with a weight of mean 1 (MONAI's Dice term divides the
-  weighted sum by the number of pairs, ours by the summed weights).
+  weighted sum by the number of pairs, ours by the summed weights), with class indices
+  ``(B, 1, ...)`` given to MONAI and class indices or the one-hot target to ours (both give
+  one value). MONAI given the one-hot target itself (``to_onehot_y=False``) passes it to
+  ``nn.CrossEntropyLoss`` as probabilities, whose weighted mean divides by the number of
+  pixels: its two target forms disagree once the weights are not all 1, so ours is compared
+  with its index form. MONAI has no ``classes``, and its ``include_background=False`` leaves
+  the background out of the Dice term only (ours: out of both), so those options have no
+  MONAI counterpart; they are tested against ``F.cross_entropy`` / ``cross_entropy_loss``
+  (here and in ``test_checks.py``).
+
+nnU-Net's default ``DC_and_CE_loss`` (not a dependency; float64 transcription in
+``tests/reference/segmentation.py``, citing its lines) pairs the Dice without the background
+with the CE with it: it is ``dice_loss(x, t, include_background=False, smooth=1e-5,
+empty="include", per_image=not batch_dice) - 1 + F.cross_entropy(x, t)`` (nnU-Net returns
+``-Dice``, a constant 1 below our ``1 - Dice``), which the ``dice_ce_loss`` docstring
+recommends for that pairing.
 
 MONAI defect: ``DiceCELoss(sigmoid=True)`` on more than one channel scores its Dice term with
 a sigmoid but its CE term with ``nn.CrossEntropyLoss``, a softmax over the channels (it picks
@@ -65,11 +84,11 @@ def test_ce_term_is_torch_cross_entropy(ours, torch_weight, target):
     elif target == "3d":
         x, t = x.reshape(2, 3, 2, 2, 5), t.reshape(2, 2, 2, 5)
     w = None if torch_weight is None else torch.tensor(torch_weight, dtype=torch.float64)
-    _close(
-        lambda a: vl.dice_ce_loss(a, t, lambda_dice=0.0, **ours),
-        lambda a: F.cross_entropy(a, t, weight=w),
-        x,
-    )
+    if target == "soft":  # one convention for index and dense targets (module docstring)
+        reference = lambda a: vl.cross_entropy_loss(a, t, weight=w)  # noqa: E731
+    else:
+        reference = lambda a: F.cross_entropy(a, t, weight=w)  # noqa: E731
+    _close(lambda a: vl.dice_ce_loss(a, t, lambda_dice=0.0, **ours), reference, x)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -118,6 +137,37 @@ def test_matches_monai_softmax(ours, monai):
         lambda a: peer(a, t.unsqueeze(1)),
         x,
     )
+
+
+@pytest.mark.parametrize("target", ["index", "onehot"])
+@pytest.mark.parametrize(
+    "weight", [None, [0.5, 1.5, 1.0], [2.0, 0.25, 0.75]], ids=["unweighted", "w1", "w2"]
+)
+def test_both_target_forms_match_monai_with_class_indices(weight, target):
+    x, t = logits(), labels()
+    monai = {} if weight is None else {"weight": torch.tensor(weight, dtype=torch.float64)}
+    peer = MonaiDiceCE(softmax=True, to_onehot_y=True, smooth_nr=1e-5, smooth_dr=1e-5, **monai)
+    tt = t if target == "index" else one_hot(t)
+    _close(
+        lambda a: vl.dice_ce_loss(a, tt, smooth=1e-5, empty="include", weight=weight),
+        lambda a: peer(a, t.unsqueeze(1)),
+        x,
+    )
+
+
+def test_monai_one_hot_target_with_weights_is_torchs_probability_mean():
+    """MONAI's own index / one-hot disagreement: with a one-hot target its CE term is
+    ``F.cross_entropy`` with probability targets, which divides by the number of pixels."""
+    x, t = logits(), labels()
+    w = torch.tensor([0.5, 1.5, 1.0], dtype=torch.float64)
+    opts = {"softmax": True, "smooth_nr": 1e-5, "smooth_dr": 1e-5, "weight": w}
+    dice = MonaiDice(softmax=True, smooth_nr=1e-5, smooth_dr=1e-5, weight=w)(x, one_hot(t))
+    monai_onehot = MonaiDiceCE(**opts)(x, one_hot(t))
+    torch.testing.assert_close(monai_onehot, dice + F.cross_entropy(x, one_hot(t), weight=w))
+    monai_index = MonaiDiceCE(to_onehot_y=True, **opts)(x, t.unsqueeze(1))
+    assert not torch.allclose(monai_onehot, monai_index)
+    ours = vl.dice_ce_loss(x, one_hot(t), smooth=1e-5, empty="include", weight=w.tolist())
+    torch.testing.assert_close(ours, monai_index)
 
 
 def test_matches_monai_sigmoid_single_channel():
@@ -169,4 +219,25 @@ def test_hand_value():
     torch.testing.assert_close(
         vl.dice_ce_loss(x, t, lambda_dice=2.0, lambda_ce=3.0),
         torch.tensor(2 * 0.5 + 3 * 0.6931471805599453),
+    )
+
+
+@pytest.mark.parametrize("batch_dice", [False, True], ids=["per-image", "batch-dice"])
+def test_nnunet_pairing_is_dice_without_background_plus_cross_entropy(batch_dice):
+    x, t = logits(), labels()
+    _close(
+        lambda a: (
+            vl.dice_loss(
+                a,
+                t,
+                include_background=False,
+                smooth=1e-5,
+                empty="include",
+                per_image=not batch_dice,
+            )
+            - 1.0
+            + F.cross_entropy(a, t)
+        ),
+        lambda a: ref.nnunet_dc_and_ce(a, t, batch_dice=batch_dice),
+        x,
     )

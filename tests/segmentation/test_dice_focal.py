@@ -7,7 +7,11 @@ Convention mapping (ours <- peer):
   input, g, alpha=a, gamma=y, reduction="mean")`` (``alpha=None`` is torchvision's
   ``alpha=-1``). MONAI ``DiceFocalLoss(sigmoid=True, gamma=y, alpha=a, smooth_nr=s,
   smooth_dr=s)`` is ``dice_focal_loss(activation="sigmoid", gamma=y, alpha=a, smooth=s,
-  empty="include")``.
+  empty="include")``; its ``include_background=False`` and ``weight=w_sel`` (the weights of
+  the selected classes, of mean 1: MONAI's Dice mean divides by the number of pairs) apply to
+  both terms, as ours; ``to_onehot_y=True`` with class indices ``(B, 1, ...)`` is our class
+  indices, and MONAI's one-hot input our one-hot input (the two forms agree in both).
+  MONAI has no ``classes``.
 * With softmax, the focal term at ``gamma=0`` is the CE term of ``dice_ce_loss``.
 
 MONAI defect: ``DiceFocalLoss(softmax=True)`` does not pass ``use_softmax`` to its
@@ -64,6 +68,41 @@ def test_matches_monai_sigmoid(gamma, alpha):
             a, t, activation="sigmoid", gamma=gamma, alpha=alpha, smooth=1e-5, empty="include"
         ),
         lambda a: peer(a, t),
+        x,
+        rtol=1e-6,
+        atol=1e-8,
+    )  # MONAI's focal term runs in fp32
+
+
+@pytest.mark.parametrize("target", ["index", "onehot"])
+@pytest.mark.parametrize(
+    "ours, monai",
+    [
+        pytest.param({}, {}, id="default"),
+        pytest.param({"include_background": False}, {"include_background": False}, id="nobg"),
+        pytest.param(
+            {"include_background": False, "weight": [9.0, 0.5, 1.5]},
+            {"include_background": False, "weight": [0.5, 1.5]},
+            id="nobg-weight",
+        ),
+        pytest.param({"weight": [0.5, 2.0, 0.5]}, {"weight": [0.5, 2.0, 0.5]}, id="weight"),
+    ],
+)
+def test_sigmoid_target_forms_match_monai(ours, monai, target):
+    x, t = logits(), labels()
+    if "weight" in monai:
+        monai = {**monai, "weight": torch.tensor(monai["weight"], dtype=torch.float64)}
+    if target == "index":
+        peer = MonaiDiceFocal(sigmoid=True, to_onehot_y=True, gamma=2.0, **monai)
+        ours_t, peer_t = t, t.unsqueeze(1)
+    else:
+        peer = MonaiDiceFocal(sigmoid=True, gamma=2.0, **monai)
+        ours_t, peer_t = one_hot(t), one_hot(t)
+    _close(
+        lambda a: vl.dice_focal_loss(
+            a, ours_t, activation="sigmoid", smooth=1e-5, empty="include", **ours
+        ),
+        lambda a: peer(a, peer_t),
         x,
         rtol=1e-6,
         atol=1e-8,

@@ -5,7 +5,11 @@ to_onehot_y=True, w_type=w, smooth_nr=s, smooth_dr=s, batch=b)`` is
 ``generalized_dice_loss(weight_type=w, smooth=s, per_image=not b)`` with the default
 ``empty="penalize"``: both give an absent class the largest weight of the image's present
 classes. MONAI computes the class weights in float32 even for float64 inputs, hence the
-tolerance.
+tolerance. NiftyNet's ``generalised_dice_loss`` (not installable; float64 transcription in
+``tests/reference/segmentation.py``, citing its lines), one value per image averaged over the
+batch, is ``generalized_dice_loss(weight_type=w.lower())`` where every class has
+``sum p + sum g >= 1`` (NiftyNet clamps that per-class denominator at 1, ours adds ``smooth``):
+the same absent-class rule.
 
 MONAI defect: on an image where no selected class is present (an empty foreground with
 ``include_background=False``) every weight is 0 and MONAI returns ``1 - s / s = 0`` with zero
@@ -126,3 +130,16 @@ def test_bad_options():
         vl.generalized_dice_loss(logits(), labels(), empty="include")
     with pytest.raises(ValueError, match="GeneralizedDiceLoss: expected weight_type"):
         vl.GeneralizedDiceLoss(weight_type="cubic")
+
+
+@pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
+def test_matches_niftynet_where_its_clamp_is_inactive(w_type):
+    x, t = logits(), labels()  # class 2 absent from image 1: the absent-class rule applies
+    p = torch.softmax(x, 1)
+    g = torch.nn.functional.one_hot(t, 3).movedim(-1, 1)
+    assert ((p + g).sum((2, 3)) >= 1).all()  # NiftyNet's max(P + G, 1) changes nothing
+    _close(
+        lambda a: vl.generalized_dice_loss(a, t, weight_type=w_type),
+        lambda a: ref.niftynet_generalised_dice(a, t, w_type.capitalize()),
+        x,
+    )

@@ -9,6 +9,15 @@ Convention mapping (ours <- peer):
   smp ``"binary"`` is ``activation="sigmoid"`` (the Lovász hinge on the logits).
   smp fails on float64 input (its ``_lovasz_grad`` casts to float32, then ``torch.dot``
   refuses the mixed dtypes), so the smp comparisons run in float32.
+* Berman's reference code (not installable; float64 transcription in
+  ``tests/reference/segmentation.py``, citing its lines) ``lovasz_softmax(softmax(x), t,
+  classes="present", per_image=False, ignore=k)`` is ``lovasz_loss(x, t, empty="exclude",
+  per_image=False, ignore_index=k)``; ``classes="all"`` is ``empty="penalize"`` (or
+  ``"include"``), per image or not. With ``per_image=True`` and ``classes="present"`` Berman
+  averages the present classes of each image, then the images, where ours pools the
+  (image, class) pairs: they differ when the images have different numbers of present
+  classes. Berman's Lovász-sigmoid, ``lovasz_softmax(p, t, classes=[1])`` on one channel of
+  probabilities, is ``lovasz_loss(p, t, activation="none", per_image=False)``.
 * kornia ``lovasz_softmax_loss(weight=w)`` is ``lovasz_loss(weight=w)`` with the default
   ``empty="penalize"`` (Berman's ``classes="all"``, per image); kornia's weighted mean divides
   by C where ours divides by the summed weights, so the tests use weights of mean 1.
@@ -127,3 +136,70 @@ def test_soft_targets_are_fractional_foreground():
     assert torch.isfinite(value) and 0 < value.item() < 1
     hard = torch.nn.functional.one_hot(t.argmax(1), 3).movedim(-1, 1).double()
     torch.testing.assert_close(vl.lovasz_loss(x, hard), ref.lovasz(x, t.argmax(1)))
+
+
+def _berman_batch():
+    """4 channels, labels 0-2 (class 3 absent from the batch), class 2 absent from image 1:
+    ``classes="present"`` matters per batch and per image, and the images hold different
+    numbers of present classes."""
+    x = logits((2, 4, 5, 6), seed=7)
+    t = labels((2, 5, 6), num_classes=3, seed=8)
+    return x, t
+
+
+@pytest.mark.parametrize("ignore", [None, 255], ids=["all-pixels", "ignored"])
+def test_exclude_is_bermans_present_over_the_batch(ignore):
+    x, t = _berman_batch()
+    if ignore is not None:
+        t = with_ignored(t, value=ignore)
+    _close(
+        lambda a: vl.lovasz_loss(a, t, empty="exclude", per_image=False, ignore_index=ignore),
+        lambda a: ref.berman_lovasz_softmax(torch.softmax(a, 1), t, "present", False, ignore),
+        x,
+    )
+
+
+@pytest.mark.parametrize("per_image", [False, True], ids=["batch", "per-image"])
+@pytest.mark.parametrize("empty", ["penalize", "include"])
+def test_penalize_and_include_are_bermans_all(empty, per_image):
+    x, t = _berman_batch()
+    _close(
+        lambda a: vl.lovasz_loss(a, t, empty=empty, per_image=per_image),
+        lambda a: ref.berman_lovasz_softmax(torch.softmax(a, 1), t, "all", per_image),
+        x,
+    )
+
+
+def test_exclude_per_image_pools_pairs_where_berman_averages_images():
+    """Berman's ``per_image=True`` is a mean of per-image means; ours pools the (image, class)
+    pairs, so the sentence "exclude is Berman's present" holds only with ``per_image=False``."""
+    x, t = _berman_batch()
+    berman = ref.berman_lovasz_softmax(torch.softmax(x, 1), t, "present", per_image=True)
+    ours = vl.lovasz_loss(x, t, empty="exclude", per_image=True)
+    assert not torch.allclose(ours, berman)
+    images = [vl.lovasz_loss(x[i : i + 1], t[i : i + 1], empty="exclude") for i in range(2)]
+    torch.testing.assert_close(berman, torch.stack(images).mean())
+
+
+def test_lovasz_sigmoid_is_bermans_one_channel_softmax_with_classes_one():
+    x = logits((2, 1, 5, 6), seed=9)
+    t = labels((2, 5, 6), num_classes=2, seed=10)
+    _close(
+        lambda a: vl.lovasz_loss(torch.sigmoid(a), t, activation="none", per_image=False),
+        lambda a: ref.berman_lovasz_softmax(torch.sigmoid(a), t, classes=[1]),  # (B, 1, H, W)
+        x,
+    )
+
+
+def test_per_image_false_is_bermans_and_smps_default():
+    """The ``per_image`` docstring: ``False`` is the default of Berman's ``lovasz_softmax``
+    (line 153) and of smp's ``LovaszLoss``."""
+    import inspect
+
+    assert inspect.signature(ref.berman_lovasz_softmax).parameters["per_image"].default is False
+    assert inspect.signature(SmpLovasz).parameters["per_image"].default is False
+    x, t = _berman_batch()
+    torch.testing.assert_close(
+        ref.berman_lovasz_softmax(torch.softmax(x, 1), t),
+        vl.lovasz_loss(x, t, per_image=False, empty="exclude"),
+    )

@@ -39,8 +39,11 @@ def cdiou_loss(pred: Tensor, target: Tensor, *, lam: NonNegative = 1.0, **option
     {{scale}}
 
     Args:
-        lam: weight :math:`\lambda \ge 0` of the distance term (default 1, as the authors'
-            released loss).
+        lam: weight :math:`\lambda \ge 0` of the distance term (default 1). The authors'
+            released code (ATSS) is not this function at any ``lam``: its distance term is a
+            quarter of the one above (it averages the four distances, then divides by 4
+            again), taken between anchors and targets, and it adds 0.001 of it to a GIoU
+            loss.
 
     {{shape}}
 

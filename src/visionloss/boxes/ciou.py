@@ -12,8 +12,9 @@ from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
 
-# CIoU's IoU threshold of the aspect term (None: the AAAI paper's, no threshold)
-Threshold = Annotated[float | None, Number(0, optional=True)]
+# CIoU's IoU threshold of the aspect term, an IoU in [0, 1] (None: the AAAI paper's, no
+# threshold); above 1 it would switch the aspect term off everywhere
+Threshold = Annotated[float | None, Number(0, optional=True), Number(hi=1, optional=True)]
 
 
 def _ciou_terms(b: C.Pair, *, alpha_threshold: float | None) -> Tensor:
@@ -34,8 +35,8 @@ def ciou_loss(
 
     :math:`v` compares aspect ratios (it is not an angle between boxes). As in the paper,
     :math:`\alpha` is a trade-off weight held constant: no gradient flows through it. The
-    gradient of :math:`v` is the exact one (the authors' darknet code drops its
-    :math:`1/(w^2+h^2)` factor). A box with zero height has aspect angle :math:`\pi/2`; a point
+    gradient of :math:`v` is the exact one (the authors' simulation code, ``dCIOU.m``, drops
+    its :math:`1/(w^2+h^2)` factor). A box with zero height has aspect angle :math:`\pi/2`; a point
     box (zero width and height) counts as square, so values and gradients stay finite.
 
     {{degenerate}}
@@ -49,7 +50,8 @@ def ciou_loss(
     Args:
         alpha_threshold: ``None`` (default): :math:`\alpha` as in the AAAI paper. ``0.5``: the
             later rule of Zheng et al. (IEEE TCYB 2021) that sets :math:`\alpha = 0` where
-            IoU < 0.5, so the aspect term acts only on overlapping boxes.
+            IoU < 0.5, so the aspect term acts only on overlapping boxes. An IoU threshold
+            in ``[0, 1]``.
 
     {{shape}}
 

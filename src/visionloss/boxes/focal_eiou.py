@@ -36,8 +36,7 @@ def focal_eiou_loss(
         \ell = \mathrm{IoU}^{\gamma}\, \mathcal L_{EIoU}
 
     By default the factor :math:`\mathrm{IoU}^\gamma` is a weight (no gradient flows through
-    it, ``detach_weight=True``), as in the common implementations; ``detach_weight=False``
-    differentiates the product. The paper normalises a batch by the sum of its weights; pass
+    it, ``detach_weight=True``); ``detach_weight=False`` differentiates the product. The paper normalises a batch by the sum of its weights; pass
     ``normalizer=box_iou(pred, target, paired=True).pow(gamma).sum()`` for that.
 
     {{degenerate}}

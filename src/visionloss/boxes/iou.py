@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import Choice, Positive
+from .._core.options import Choice, Number
 from .._core.registry import register_loss
 from . import _common as C
 from . import _geometry as G
 
 Mode = Annotated[str, Choice("linear", "square", "log")]
+# the floor of the IoU in (0, 1): at eps >= 1 the log loss would be a constant -ln eps <= 0
+Eps = Annotated[float, Number(0, lo_open=True), Number(hi=1, hi_open=True)]
 
 
 def _iou_terms(b: C.Pair, *, mode: str, eps: float) -> Tensor:
@@ -26,7 +28,7 @@ def _iou_terms(b: C.Pair, *, mode: str, eps: float) -> Tensor:
 
 @loss_function(C.BOX_DOCS, options=C.box_options)
 def iou_loss(
-    pred: Tensor, target: Tensor, *, mode: Mode = "linear", eps: Positive = 1e-6, **options: Any
+    pred: Tensor, target: Tensor, *, mode: Mode = "linear", eps: Eps = 1e-6, **options: Any
 ) -> Tensor:
     r"""IoU loss: ``1 - IoU`` (linear), ``1 - IoU^2`` (square) or ``-ln IoU`` (log, UnitBox).
 
@@ -49,7 +51,7 @@ def iou_loss(
 
     Args:
         mode: ``"linear"`` (default), ``"square"`` or ``"log"``.
-        eps: floor of the IoU inside the log (log mode only), ``> 0``.
+        eps: floor of the IoU inside the log (log mode only), in ``(0, 1)``.
 
     {{shape}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from numbers import Real
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import torch
 from torch import Tensor
 
-from .._core.checks import shape_str, values_checkable
+from .._core.checks import require, shape_str
 from .._core.declare import loss_function, loss_module
 from .._core.module import LossModule
 from .._core.options import Check
@@ -37,8 +38,10 @@ class _ImageSizeCheck(Check):
             isinstance(v, Real) and not isinstance(v, bool) for v in items
         ):
             raise OptionError(f"{fn}: expected {name} (H, W) or (..., 2), got {value!r}")
-        if not all(v > 0 for v in items):
-            raise OptionError(f"{fn}: expected a positive {name}, got {[float(v) for v in items]}")
+        if not all(math.isfinite(v) and v > 0 for v in items):
+            raise OptionError(
+                f"{fn}: expected a finite positive {name}, got {[float(v) for v in items]}"
+            )
         return tuple(float(v) for v in items)
 
 
@@ -50,8 +53,11 @@ def _mpdiou_terms(b: C.Pair, *, image_size: Tensor | Sequence[float] | None) -> 
     if image_size is None:
         raise OptionError(f"{fn}: expected image_size=(H, W) (MPDIoU normalises by the image)")
     size = torch.as_tensor(image_size, dtype=b.p.x1.dtype, device=b.p.x1.device).detach()
-    if values_checkable(size) and bool((size <= 0).any()):
-        raise OptionError(f"{fn}: expected a positive image_size, got {size.tolist()}")
+    require(
+        torch.isfinite(size) & (size > 0),
+        f"{fn}: expected a finite positive image_size; a value <= 0 or non-finite was found",
+        OptionError,
+    )
     size = size * b.scale.f1 * b.scale.f2  # in the pair's unit frame (inf if far larger)
     diagonal = torch.hypot(size[..., 0], size[..., 1])
     return 1 - G.overlap(b.p, b.t).iou + G.mpdiou_penalty(b.p, b.t, diagonal)

@@ -10,21 +10,25 @@ import torch
 from torch import Tensor
 
 from .._core import numerics
+from .._core.checks import require
 from .._core.declare import declaration, loss_function, loss_module
 from .._core.module import LossModule
 from .._core.options import Check, Choice, Number, Positive
 from .._core.registry import register_loss
-from ..errors import OptionTypeError, UnknownOptionError
+from ..errors import OptionError, OptionTypeError, UnknownOptionError
 from . import _common as C
 from . import _geometry as G
 
-DEFAULT_MOMENTUM = 1 - 0.5 ** (1 / 7000)  # the authors' code: the mean's half-life is 7000 calls
+# the authors' code of March 2023 (Instinct323/wiou, iou.py line 16 at a7386de): the mean's
+# half-life is 7000 calls; their repository now (ca97fc0, January 2024) uses 1e-2
+DEFAULT_MOMENTUM = 1 - 0.5 ** (1 / 7000)
 
 Version = Annotated[str, Choice("v1", "v2", "v3")]
 
 
 class _MeanCheck(Check):
-    """``None``, a number ``>= 0``, or a floating tensor broadcastable to the boxes."""
+    """``None``, a number in ``(0, 1]`` (a mean of ``1 - IoU``), or a floating tensor
+    broadcastable to the boxes (its values are checked by the loss, with :func:`require`)."""
 
     def __call__(self, value: Any, name: str, fn: str) -> Any:
         if isinstance(value, Tensor):
@@ -36,7 +40,8 @@ class _MeanCheck(Check):
         return _MEAN(value, name, fn)
 
 
-_MEAN = Number(0, optional=True)
+_MEAN = Number(0, 1, lo_open=True, optional=True)
+_TINY = torch.finfo(torch.float32).tiny
 IoUMean = Annotated[Tensor | float | None, _MeanCheck()]
 _MOMENTUM = Number(0, 1, lo_open=True)
 Momentum = Annotated[float, _MOMENTUM]
@@ -74,6 +79,13 @@ def _wiou_terms(
         mean = _batch_mean(liou, b.weight)[0]
     else:
         mean = torch.as_tensor(iou_mean, dtype=liou.dtype, device=liou.device)
+        if isinstance(iou_mean, Tensor):  # a number was checked by its option type
+            require(
+                ~((mean <= 0) | (mean > 1)),
+                "wiou_loss: expected iou_mean, a mean of 1 - IoU, in (0, 1]; a value outside "
+                "was found (a mean of 0 leaves the outlier degree beta undefined)",
+                OptionError,
+            )
     beta = numerics.div(liou.detach(), torch.broadcast_to(mean, liou.shape))
     if version == "v2":
         return numerics.pow(beta, gamma) * loss
@@ -122,9 +134,12 @@ def wiou_loss(
     Args:
         version: ``"v1"``, ``"v2"`` or ``"v3"`` (default).
         iou_mean: mean of :math:`1 - \mathrm{IoU}` used in :math:`\beta` (v2, v3); a number
-            ``>= 0`` or a tensor broadcastable to ``(...)``. ``None``: the batch mean.
-        alpha: v3's :math:`\alpha` (default 1.9).
-        delta: v3's :math:`\delta` (default 3).
+            in ``(0, 1]`` or a tensor of such values broadcastable to ``(...)``. ``None``: the
+            batch mean.
+        alpha: v3's :math:`\alpha` (default 1.9, the paper's; ``alpha <= 1`` makes v3's gain
+            monotonic).
+        delta: v3's :math:`\delta` (default 3, the paper's): the gain is 1 at
+            :math:`\beta = \delta`.
         gamma: v2's exponent (default 0.5).
         weight: optional per-box weight broadcastable to ``(...)``; it also weights the batch
             mean (weight 0 marks padding).
@@ -163,8 +178,16 @@ class WIoULoss(LossModule):
 
     The buffer ``iou_mean`` (persistent, initial value 1) is updated in ``forward`` while the
     Module is in training mode, before it is used: ``mean <- (1 - momentum) mean + momentum
-    batch_mean`` (``momentum`` default ``1 - 0.5^(1/7000)``, the authors'). In eval mode it is
-    only read. The update is an in-place tensor operation: no ``.item()``, no host sync.
+    batch_mean``. In eval mode it is only read. The update is an in-place tensor operation: no
+    ``.item()``, no host sync. A mean of exactly 0 (``momentum=1`` after a batch of perfect
+    boxes) is used as the smallest normal float32, the limit of a vanishing mean.
+
+    Defaults: ``alpha=1.9, delta=3`` are the paper's v3 setting, and with ``momentum = 1 -
+    0.5^(1/7000)`` (a half-life of 7000 calls) they are the constants of the authors' code of
+    March 2023 (Instinct323/wiou, ``iou.py`` at a7386de, lines 16 and 77). The authors'
+    repository now (ca97fc0, January 2024, lines 13-15) uses ``momentum=1e-2, alpha=1.7,
+    delta=2.7``: pass those to follow it. With the same constants this Module equals their
+    ``IouLoss(ltype="WIoU")`` (``monotonous=False``: v3; ``True``: v2 with ``gamma=0.5``).
 
     Args:
         momentum: weight in ``(0, 1]`` of each batch in the running mean.
@@ -201,7 +224,10 @@ class WIoULoss(LossModule):
         training mode, for v2 and v3)."""
         if self.training and self.version != "v1":
             self._update(pred, target, weight)
-        return _Declared.forward(self, pred, target, weight=weight, normalizer=normalizer)
+        # a running mean of 0 (momentum 1 after a batch of perfect boxes) is used as the
+        # smallest normal float32, the limit of a vanishing mean: iou_mean must be > 0
+        options = {**self.options(), "iou_mean": self.iou_mean.clamp_min(_TINY)}
+        return wiou_loss(pred, target, weight=weight, normalizer=normalizer, **options)
 
     @torch.no_grad()
     def _update(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> None:

@@ -16,10 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import (
+    check_broadcastable,
     check_labels,
     check_same_shape,
     check_tensor,
+    require,
     shape_str,
+    value_checks_enabled,
     values_checkable,
 )
 from .._core.declare import DocParts
@@ -42,15 +45,70 @@ from .._core.options import (
 from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 
+
+# ----------------------------------------------------------------------------- value checks
+def require_values(
+    ok: Tensor,
+    message: str,
+    error: type[Exception] = InputError,
+    found: Callable[[], str] | None = None,
+) -> None:
+    """:func:`~visionloss._core.checks.require` with, on an eager CPU tensor, what was found
+    appended to the message (``found()``, e.g. the range of the values): an immediate typed
+    error on the CPU, a device-side assertion on other devices and under ``torch.compile``,
+    nothing while value checks are off or on the meta device."""
+    if ok.is_meta:
+        return
+    if found is not None and values_checkable(ok):
+        if value_checks_enabled() and ok.numel() and not bool(ok.all()):
+            raise error(f"{message}, got {found()}")
+        return
+    require(ok, f"{message}; a value outside that range was found", error)
+
+
+def _listed(value: Tensor) -> Callable[[], str]:
+    return lambda: str(value.detach().tolist())
+
+
+def check_option_values(value: Tensor, name: str, fn: str, *, fraction: bool = False) -> None:
+    """The values of a tensor option: finite and ``>= 0`` (class weights, ``pos_weight``), or
+    in [0, 1] with ``fraction`` (``alpha``). NaN fails both."""
+    v = value.detach()
+    if fraction:
+        require_values(
+            (v >= 0) & (v <= 1), f"{fn}: expected {name} in [0, 1]", OptionError, _listed(v)
+        )
+    else:
+        require_values(
+            torch.isfinite(v) & (v >= 0),
+            f"{fn}: expected {name} >= 0 and finite",
+            OptionError,
+            _listed(v),
+        )
+
+
+def check_weight_values(weight: Tensor, name: str, fn: str) -> None:
+    """An elementwise weight is ``>= 0`` (a negative weight turns a loss into a gain); NaN
+    passes through and makes the loss NaN, as a NaN input does."""
+    w = weight.detach()
+    require_values(
+        ~(w < 0),
+        f"{fn}: expected {name} >= 0",
+        InputError,
+        lambda: f"a minimum of {float(w.min())}",
+    )
+
+
 # ----------------------------------------------------------------------------- option types
 _FRACTION = Number(0, 1)
-_NON_NEGATIVE = Number(0, infinite=True)
+_NON_NEGATIVE = Number(0)
 
 
 class _PerClass(Check):
     """None, a number, or per-class values along dim 1: a tensor of shape ``()`` or ``(C,)``, or
-    a sequence of numbers (made a float32 tensor, hence a buffer of the Module). With
-    ``fraction`` every value is in [0, 1] (a tensor's values are checked on the CPU only)."""
+    a sequence of numbers (made a float32 tensor, hence a buffer of the Module). Every value is
+    finite and ``>= 0``, and in [0, 1] with ``fraction`` (a tensor's values through
+    :func:`require_values`)."""
 
     def __init__(self, *, fraction: bool = False) -> None:
         self.fraction = fraction
@@ -59,30 +117,48 @@ class _PerClass(Check):
         if value is None:
             return value
         if isinstance(value, Real) and not isinstance(value, bool):
-            return _FRACTION(value, name, fn) if self.fraction else value
+            return (_FRACTION if self.fraction else _NON_NEGATIVE)(value, name, fn)
         if not isinstance(value, Tensor):
             value = TensorOption(optional=False)(value, name, fn)
-        if not self.fraction:
-            return value
-        if value.dim() > 1:
-            raise OptionError(
-                f"{fn}: expected {name} to be a number or a (C,) tensor, got shape "
-                f"{shape_str(value)}"
-            )
-        if not value.is_floating_point():
-            raise OptionTypeError(
-                f"{fn}: expected {name} to be a floating-point tensor, got {value.dtype}"
-            )
-        if values_checkable(value) and value.numel() and bool(((value < 0) | (value > 1)).any()):
-            raise OptionError(f"{fn}: expected {name} in [0, 1], got {value.tolist()}")
+        if self.fraction:
+            if value.dim() > 1:
+                raise OptionError(
+                    f"{fn}: expected {name} to be a number or a (C,) tensor, got shape "
+                    f"{shape_str(value)}"
+                )
+            if not value.is_floating_point():
+                raise OptionTypeError(
+                    f"{fn}: expected {name} to be a floating-point tensor, got {value.dtype}"
+                )
+        check_option_values(value, name, fn, fraction=self.fraction)
+        return value
+
+
+class _ClassWeightCheck(TensorOption):
+    """Class weights: a tensor, or a sequence of numbers (made a float32 tensor); every value
+    finite and ``>= 0`` (a tensor's values through :func:`require_values`)."""
+
+    def __init__(self) -> None:
+        super().__init__(optional=True, nonnegative=True)
+
+    def __call__(self, value: Any, name: str, fn: str) -> Any:
+        value = super().__call__(value, name, fn)
+        if isinstance(value, Tensor):
+            check_option_values(value, name, fn)
         return value
 
 
 class _NormalizerCheck(Check):
-    """None, ``"positives"``, a number ``>= 0`` or a tensor."""
+    """None, ``"positives"``, a finite number ``>= 0`` or a tensor with finite values."""
 
     def __call__(self, value: Any, name: str, fn: str) -> Any:
-        if value is None or isinstance(value, Tensor) or value == "positives":
+        if isinstance(value, Tensor):
+            v = value.detach()
+            require_values(
+                torch.isfinite(v), f"{fn}: expected {name} to be finite", OptionError, _listed(v)
+            )
+            return value
+        if value is None or value == "positives":
             return value
         expected = f"{fn}: expected {name} to be None, 'positives', a number or a tensor, got"
         if isinstance(value, str):
@@ -106,6 +182,7 @@ class _DirectionCheck(Choice):
 
 Alpha = Annotated[float | Tensor | None, _PerClass(fraction=True)]
 PosWeight = Annotated[float | Tensor | None, _PerClass()]
+ClassWeights = Annotated[Tensor | Sequence[float] | None, _ClassWeightCheck()]
 Normalizer = Annotated[str | float | Tensor | None, _NormalizerCheck()]
 IgnoreValue = Annotated[float | None, Number(optional=True)]
 Direction = Annotated[str, _DirectionCheck("forward", "reverse")]
@@ -180,18 +257,20 @@ CLASSIFICATION_DOCS = DocParts(
     args={
         "input": "logits of shape ``(N, C, *)``, floating point.",
         "target": """class indices of shape ``(N, *)`` (an integer dtype, values in ``[0, C)``
-            or ``ignore_index``) or probabilities of shape ``(N, C, *)`` (floating point).""",
-        "weight": """optional elementwise weight broadcastable to ``input`` (NumPy rules, as
-            torch: a per-class weight for ``(N, C, H, W)`` is ``(C, 1, 1)``); a per-call
-            argument (the Module takes it in ``forward``).""",
+            or ``ignore_index``) or probabilities of shape ``(N, C, *)`` (floating point,
+            values in [0, 1]).""",
+        "weight": """optional elementwise weight ``>= 0`` that broadcasts to ``input``'s
+            shape (NumPy rules, as torch: a per-class weight for ``(N, C, H, W)`` is
+            ``(C, 1, 1)``); a per-call argument (the Module takes it in ``forward``).""",
         "ignore_index": """a label whose locations are left out of the loss and of the mean
-            (class index targets only; ``None``, the default, ignores nothing).""",
+            (class index targets only: given with probability targets it is an error;
+            ``None``, the default, ignores nothing).""",
         "label_smoothing": """``eps`` in [0, 1]: a target distribution ``q`` over ``K``
             outcomes becomes ``(1 - eps) q + eps / K`` (``K = C`` classes; binary targets
             have ``K = 2``: 1 becomes ``1 - eps/2`` and 0 becomes ``eps/2``).""",
-        "weight_map": """optional per-location weight broadcastable to ``(N, *)``; it
-            multiplies the numerator only (a per-call argument: the Module takes it in
-            ``forward``).""",
+        "weight_map": """optional per-location weight ``>= 0`` that broadcasts to ``(N, *)``
+            (without enlarging it); it multiplies the numerator only (a per-call argument:
+            the Module takes it in ``forward``).""",
         "gamma": "focusing parameter ``>= 0`` (default 2).",
         "reduction": """``"mean"``, ``"sum"`` or ``"none"``.""",
         "temperature": """``T > 0``; both sides are divided by it and the result multiplied
@@ -292,21 +371,49 @@ def is_index_target(input: Tensor, target: object, fn: str) -> bool:
 def check_binary_target(
     input: Tensor, target: Tensor, fn: str, ignore_index: float | None = None
 ) -> None:
-    """``target`` has the shape of ``input``, a real dtype, and (on the CPU) values in [0, 1]."""
+    """``target`` has the shape of ``input``, a real dtype, and values in [0, 1] (or equal to
+    ``ignore_index``), checked by :func:`require_values`; NaN passes (the loss is then NaN)."""
     check_tensor(target, "target", fn)
     if target.is_complex():
         raise InputTypeError(f"{fn}: expected a real target, got {target.dtype}")
     check_same_shape(input, target, fn)
-    if target.numel() == 0 or not values_checkable(target) or target.dtype == torch.bool:
+    if target.dtype == torch.bool:
         return
     values = target.detach()
-    values = values if ignore_index is None else values[values != ignore_index]
-    if values.numel() and bool(((values < 0) | (values > 1)).any()):
-        ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
-        raise InputError(
-            f"{fn}: expected target values in [0, 1]{ignore}, got values in "
-            f"[{float(values.min())}, {float(values.max())}]"
-        )
+    ok = ~((values < 0) | (values > 1))
+    if ignore_index is not None:
+        ok = ok | (values == ignore_index)
+
+    def found() -> str:
+        kept = values if ignore_index is None else values[values != ignore_index]
+        return _range(kept)
+
+    ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
+    require_values(ok, f"{fn}: expected target values in [0, 1]{ignore}", InputError, found)
+
+
+def _range(values: Tensor, nan: bool = True) -> str:
+    """``values in [lo, hi]`` of the non-NaN values, with ``NaN`` named unless ``nan``."""
+    numbers = values[~torch.isnan(values)] if values.is_floating_point() else values
+    found = [] if nan or numbers.numel() == values.numel() else ["NaN"]
+    if numbers.numel():
+        found.insert(0, f"values in [{float(numbers.min())}, {float(numbers.max())}]")
+    return " and ".join(found)
+
+
+def check_probabilities(
+    x: Tensor, name: str, fn: str, *, nan: bool = True, condition: str = ""
+) -> None:
+    """Values of ``x`` in [0, 1] (by :func:`require_values`); NaN passes (the loss is then NaN)
+    unless ``nan=False``. ``condition`` ends the message (``" with from_logits=False"``)."""
+    if x.dtype == torch.bool:
+        return
+    v = x.detach()
+    ok = ~((v < 0) | (v > 1)) if nan else (v >= 0) & (v <= 1)
+
+    require_values(
+        ok, f"{fn}: expected {name} in [0, 1]{condition}", InputError, lambda: _range(v, nan)
+    )
 
 
 def index_target(
@@ -379,17 +486,14 @@ def location_weight(
     dtype: torch.dtype,
     name: str = "weight_map",
 ) -> Tensor | None:
-    """An elementwise weight broadcastable to ``shape`` (or None)."""
+    """An elementwise weight ``>= 0`` that broadcasts *to* ``shape`` (never enlarging it: a
+    ``(N, 1, W)`` map for an ``(N, W)`` loss is an error, not an ``(N, N, W)`` loss), or
+    None."""
     if weight_map is None:
         return None
     check_tensor(weight_map, name, fn, floating=True)
-    try:
-        torch.broadcast_shapes(tuple(weight_map.shape), tuple(shape))
-    except RuntimeError:
-        raise InputError(
-            f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got "
-            f"{shape_str(weight_map)}"
-        ) from None
+    check_broadcastable(weight_map, shape, name, fn)
+    check_weight_values(weight_map, name, fn)
     return weight_map.to(dtype)
 
 
@@ -481,14 +585,16 @@ def kl_terms(log_p: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
     ``(finite, infinite)``.
 
     Terms with ``p_c = 0`` are 0 (the limit of ``p log p``), with finite gradients (both logs
-    are replaced before the product, so no ``0 * inf`` reaches the backward pass). A term with
+    are replaced before the product, so no ``0 * inf`` reaches the backward pass); a NaN
+    ``p_c`` is kept, so a NaN input gives a NaN divergence. A term with
     ``p_c > 0 = q_c`` makes the divergence ``+inf``: ``infinite`` marks those distributions and
     ``finite`` holds the sum of their other terms, whose gradient is the gradient of the
     divergence (the infinity is a constant), see :func:`reduce_divergence`.
     """
     p = log_p.exp()
-    infinite = (p > 0) & torch.isneginf(log_q)
-    support = (p > 0) & ~infinite
+    present = p != 0  # True for NaN too, so a NaN distribution stays NaN
+    infinite = present & torch.isneginf(log_q)
+    support = present & ~infinite
     zero = log_p.new_zeros(())
     diff = torch.where(support, log_p, zero) - torch.where(support, log_q, zero)
     return torch.where(support, p * diff, zero).sum(1), infinite.any(1)
@@ -518,6 +624,13 @@ def softmax_loss(
     """
     check_logits(input, fn)
     index = is_index_target(input, target, fn)
+    if not index:
+        if ignore_index is not None:
+            raise OptionError(
+                f"{fn}: ignore_index={ignore_index} applies to class index targets only, got "
+                f"probability targets of shape {shape_str(target)}"
+            )
+        check_probabilities(target, "target probabilities", fn)
     dtype = compute_dtype(input, target)
     wmap = location_weight(weight_map, location_shape(input), fn, dtype)
     log_p = F.log_softmax(upcast(input, dtype), dim=1)

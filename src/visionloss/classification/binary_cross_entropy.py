@@ -6,11 +6,9 @@ from typing import Any
 
 from torch import Tensor
 
-from .._core.checks import values_checkable
 from .._core.declare import loss_function
 from .._core.options import Bool
 from .._core.registry import register_loss
-from ..errors import InputError
 from ._common import (
     CLASSIFICATION_DOCS,
     PosWeight,
@@ -18,10 +16,13 @@ from ._common import (
     binary_loss,
     binary_options,
     binary_terms,
+    check_probabilities,
     class_vector,
     combine_binary,
     smoothing_options,
 )
+
+_PROBABILITIES = " with from_logits=False"
 
 
 def _bce_terms(
@@ -33,13 +34,8 @@ def _bce_terms(
     label_smoothing: float,
     from_logits: bool,
 ) -> Tensor:
-    if not from_logits and values_checkable(x) and x.numel():
-        lo, hi = float(x.detach().min()), float(x.detach().max())
-        if lo < 0 or hi > 1:
-            raise InputError(
-                f"{fn}: expected probabilities in [0, 1] with from_logits=False, got values in "
-                f"[{lo}, {hi}]"
-            )
+    if not from_logits:  # NaN too: torch's binary_cross_entropy refuses it without our name
+        check_probabilities(x, "input probabilities", fn, nan=False, condition=_PROBABILITIES)
     if label_smoothing:
         y = y * (1 - label_smoothing) + 0.5 * label_smoothing
     pw = class_vector(pos_weight, x, "pos_weight", fn, x.dtype)
@@ -86,8 +82,9 @@ def binary_cross_entropy_loss(
             ``(N, C, *)``, ``(N,)``...; floating point.
         target: the same shape, values in [0, 1] (soft targets allowed; bool or integer 0/1
             targets are converted).
-        pos_weight: weight of the positive term, a number or a tensor of shape ``()`` or
-            ``(C,)`` (applied along dim 1; a sequence of numbers is made a tensor).
+        pos_weight: weight of the positive term, finite and ``>= 0``: a number or a tensor of
+            shape ``()`` or ``(C,)`` (applied along dim 1; a sequence of numbers is made a
+            tensor).
         from_logits: True (default) for logits, False for probabilities.
         reduction: ``"mean"`` (over all elements, as torch), ``"sum"`` or ``"none"``.
 

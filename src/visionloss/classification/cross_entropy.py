@@ -8,10 +8,10 @@ from typing import Any
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.options import ClassWeights
 from .._core.registry import register_loss
 from ._common import (
     CLASSIFICATION_DOCS,
+    ClassWeights,
     as_class_view,
     class_weight,
     index_examples,
@@ -87,8 +87,8 @@ def cross_entropy_loss(
     attached to the graph (torch returns NaN). Logits must be finite.
 
     Args:
-        weight: optional class weights of shape ``(C,)`` (a tensor, or a sequence of numbers
-            ``>= 0``).
+        weight: optional class weights of shape ``(C,)``, finite and ``>= 0`` (a tensor, or a
+            sequence of numbers).
         reduction: ``"mean"`` (see above), ``"sum"`` or ``"none"``.
 
     Shape:

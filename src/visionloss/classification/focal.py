@@ -86,8 +86,8 @@ def focal_loss(
         normalizer: for ``"mean"``, divide the sum by it (by 1 where it is <= 0) instead of the
             number of valid elements: ``"positives"`` (the sum of the valid targets, i.e. the
             number of positive entries for 0/1 targets, as RetinaNet's normalisation by the
-            anchors assigned to a box), a number or a tensor (e.g. a count all-reduced across
-            processes).
+            anchors assigned to a box), a finite number ``>= 0`` or a tensor of one finite
+            value (e.g. a count all-reduced across processes).
 
     Shape:
         ``input``, ``target``: ``(*)``; output: scalar, or ``(*)`` for ``"none"`` (ignored

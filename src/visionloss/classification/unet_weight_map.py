@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from numbers import Real
 from typing import Any
 
@@ -24,6 +25,16 @@ def _ndimage() -> Any:
     except ImportError as err:
         raise ImportError(_SCIPY_MISSING) from err
     return ndimage
+
+
+def _finite_number(value: Any) -> bool:
+    """A finite real number (a Python or NumPy number, or a one-element tensor), not a bool."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, Tensor, np.ndarray)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError, RuntimeError):
+        return False
 
 
 def _objects(mask: np.ndarray, ndimage: Any) -> tuple[np.ndarray, int]:
@@ -141,14 +152,14 @@ def unet_weight_map(
         )
     if array.size and array.min() < 0:
         raise InputError(f"{fn}: expected mask labels >= 0, got {int(array.min())}")
-    if not isinstance(w0, Real) or w0 < 0:
-        raise OptionError(f"{fn}: expected w0 >= 0, got {w0!r}")
-    if not isinstance(sigma, Real) or not sigma > 0:
-        raise OptionError(f"{fn}: expected sigma > 0, got {sigma!r}")
+    if not _finite_number(w0) or w0 < 0:
+        raise OptionError(f"{fn}: expected w0 >= 0 and finite, got {w0!r}")
+    if not _finite_number(sigma) or not sigma > 0:
+        raise OptionError(f"{fn}: expected sigma > 0 and finite, got {sigma!r}")
     if class_weights is not None:
-        if len(class_weights) != 2 or any(float(c) < 0 for c in class_weights):
+        if len(class_weights) != 2 or not all(_finite_number(c) and c >= 0 for c in class_weights):
             raise OptionError(
-                f"{fn}: expected class_weights (w_background, w_foreground) >= 0, "
+                f"{fn}: expected class_weights (w_background, w_foreground), finite and >= 0, "
                 f"got {class_weights!r}"
             )
         class_weights = (float(class_weights[0]), float(class_weights[1]))

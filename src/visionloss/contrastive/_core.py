@@ -30,7 +30,13 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from .. import distributed as vdist
-from .._core.checks import check_tensor, shape_str, values_checkable
+from .._core.checks import (
+    check_tensor,
+    require,
+    shape_str,
+    value_checks_enabled,
+    values_checkable,
+)
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, normal
 from .._core.options import Check, Choice, Number, Reduction
@@ -65,13 +71,28 @@ class Scalar(Number):
                 raise OptionError(
                     f"{fn}: expected {name} to be a scalar, got shape {shape_str(value)}"
                 )
-            if values_checkable(value):
-                super().__call__(float(value.detach()), name, fn)
+            self.check_tensor(value, name, fn)
             return value
         if isinstance(value, bool) or not isinstance(value, Real):
             kind = "a float or a 0-dim tensor" if self.tensor else "a float"
             raise OptionTypeError(f"{fn}: expected {name} to be {kind}, got {type(value).__name__}")
         return super().__call__(value, name, fn)
+
+    def check_tensor(self, value: Tensor, name: str, fn: str) -> None:
+        """The range check of a tensor's one value through :func:`require` (an immediate
+        error in eager mode on the CPU, a device-side assertion on a GPU and under compile)."""
+        if not value_checks_enabled():
+            return
+        v = value.detach().reshape(())
+        ok = torch.isfinite(v) if not self.infinite else ~torch.isnan(v)
+        if self.lo is not None:
+            ok = ok & ((v > self.lo) if self.lo_open else (v >= self.lo))
+        if self.hi is not None:
+            ok = ok & ((v < self.hi) if self.hi_open else (v <= self.hi))
+        found = "; got a value outside that range"
+        if values_checkable(v) and not bool(ok):  # eager CPU: say which value
+            found = f", got {float(v)!r}"
+        require(ok, f"{fn}: expected {name} {self.describe()}{found}", OptionError)
 
 
 class _MaxSamples(Check):
@@ -125,6 +146,11 @@ CONTRASTIVE_DOCS = DocParts(
             area-averaged over each cell of the feature grid.""",
         "threshold": """a cell is forged when its forged fraction exceeds it; in [0, 1)
             (default 0.5: more than half).""",
+    },
+    paragraphs={
+        "nan_features": """A NaN in ``features`` gives a NaN loss (for ``"none"``, in its image),
+            also where the loss leaves the pixel out; a mask value outside [0, 1] (or NaN) is
+            an error, on every device and under ``torch.compile``.""",
     },
 )
 
@@ -296,12 +322,14 @@ def check_dense(features: object, mask: object, fn: str) -> tuple[Tensor, Tensor
         raise InputError(f"{fn}: expected features with D > 0 channels, got {shape_str(f)}")
     if m.is_complex():
         raise InputTypeError(f"{fn}: expected a real mask, got {m.dtype}")
-    if m.numel() and values_checkable(m) and m.dtype != torch.bool:
-        lo, hi = float(m.min()), float(m.max())
-        if lo < 0 or hi > 1:
-            raise InputError(
-                f"{fn}: expected mask values in [0, 1] (1 = forged), got values in [{lo:g}, {hi:g}]"
-            )
+    if m.dtype != torch.bool and m.numel() and value_checks_enabled():
+        # a NaN fraction is refused too: it would compare False with the threshold (pristine)
+        ok = (m >= 0) & (m <= 1)
+        found = "; a value outside that range (or NaN) was found"
+        if values_checkable(m) and not bool(ok.all()):  # eager CPU: say which were found
+            lo, hi = (float(v) for v in torch.aminmax(m.detach()))
+            found = f", got values in [{lo:g}, {hi:g}]"
+        require(ok, f"{fn}: expected mask values in [0, 1] (1 = forged){found}")
     return f, m
 
 
@@ -339,15 +367,25 @@ def sample_per_class(
     return torch.cat(idx, 1), torch.cat(ok, 1)
 
 
-def image_terms(terms: Terms, labels: Tensor) -> Terms:
+def image_terms(terms: Terms, labels: Tensor, features: Tensor) -> Terms:
     """Per-image means ``(B,)`` of anchor terms ``(B, A)`` over their valid anchors; an image
     counts when it has both classes (labels 0 and 1; -1 marks unused slots) and at least one
-    valid anchor."""
+    valid anchor, or when its ``features (B, ...)`` hold a NaN (see :func:`nan_images`)."""
     both = (labels == 0).any(1) & (labels == 1).any(1)
     valid = terms.valid & both[:, None]
     count = valid.sum(1)
     loss = torch.where(valid, terms.loss, terms.loss.new_zeros(())).sum(1)
-    return Terms(loss / count.clamp_min(1).to(loss.dtype), count > 0)
+    loss = loss / count.clamp_min(1).to(loss.dtype)
+    nan = nan_images(features).to(loss.dtype)
+    return Terms(loss + nan, (count > 0) | torch.isnan(nan))
+
+
+def nan_images(features: Tensor) -> Tensor:
+    """``(B,)``: NaN for an image whose ``features (B, ...)`` hold a NaN, an exact 0 otherwise
+    (with a gradient path, so the NaN reaches the gradient too). Added to the per-image losses
+    of the dense losses, which leave pixels out (an image of one class, pixels not sampled):
+    a NaN input gives a NaN loss even where it would have been left out."""
+    return torch.where(torch.isnan(features), features, features.new_zeros(())).flatten(1).sum(1)
 
 
 def image_chunks(batch: int, per_image: int) -> list[tuple[int, int]]:

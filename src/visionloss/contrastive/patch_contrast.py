@@ -63,6 +63,8 @@ def patch_contrast_loss(
     without any two-class image gives 0 with a graph. (CFL-Net's code counts such patches
     and images as zeros in its means.)
 
+    {{nan_features}}
+
     Args:
         features: ``(B, D, H, W)`` feature map; ``H`` and ``W`` multiples of ``patch_size``.
         patch_size: pooling window in feature pixels, an int or ``(ph, pw)`` (default 4).
@@ -105,7 +107,7 @@ def patch_contrast_loss(
     labels = (mask_fraction(mask, grid) > threshold).flatten(1).long()
     x = prepare(flatten_pixels(pooled), similarity, dtype)
     terms = per_image_terms(x, labels, temperature, "pair")
-    per_image = image_terms(terms, labels)
+    per_image = image_terms(terms, labels, x)
     return reduce_terms(per_image, reduction, gather="none" if gather == "none" else "local")
 
 

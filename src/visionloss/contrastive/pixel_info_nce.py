@@ -26,6 +26,7 @@ from ._core import (
     image_terms,
     label_terms,
     mask_fraction,
+    nan_images,
     per_image_terms,
     prepare,
     reduce_terms,
@@ -85,6 +86,8 @@ def pixel_info_nce_loss(
     where nothing contributes gives 0 with a graph (FOCAL's code crashes on ``torch.stack``
     of an empty list).
 
+    {{nan_features}}
+
     Default temperature 0.1, as FOCAL.
 
     Args:
@@ -130,6 +133,7 @@ def pixel_info_nce_loss(
     dtype = compute_dtype(features)
     labels = (mask_fraction(mask, (h, w)) > threshold).flatten(1).long()
     x = prepare(flatten_pixels(features), similarity, dtype)
+    every_pixel = x  # for nan_images: also the pixels that are not sampled
     index = None
     if max_samples is not None:
         index, taken = sample_per_class(labels, max_samples, generator)
@@ -142,7 +146,9 @@ def pixel_info_nce_loss(
         query = labels == 0 if anchors == "pristine" else labels >= 0
         terms = Terms(terms.loss, terms.valid & query)
         return reduce_terms(
-            image_terms(terms, labels), reduction, gather="none" if gather == "none" else "local"
+            image_terms(terms, labels, every_pixel),
+            reduction,
+            gather="none" if gather == "none" else "local",
         )
 
     # scope == "batch": one dictionary pooled over the batch (and the processes)
@@ -161,12 +167,13 @@ def pixel_info_nce_loss(
     )
     valid = terms.valid & (lab == 0 if anchors == "pristine" else lab >= 0)
     terms = Terms(torch.where(valid, terms.loss, terms.loss.new_zeros(())), valid)
+    nan = nan_images(every_pixel)  # pixels that are not sampled too
     if reduction != "none":
-        return reduce_terms(terms, reduction, gather=mode)
+        return reduce_terms(terms, reduction, gather=mode) + nan.sum()
     per_query = terms.loss.view(b, m)
     if index is not None:  # unused slots hold 0 and may repeat a pixel: add, don't overwrite
         per_query = per_query.new_zeros((b, h * w)).scatter_add(1, index, per_query)
-    return per_query.view(b, h, w)
+    return per_query.view(b, h, w) + nan[:, None, None]
 
 
 PixelInfoNCELoss = register_loss(

@@ -60,11 +60,16 @@ def supcon_loss(
     label of ``i``. ``variant="out"`` (the default, the paper's better one) or ``"in"``.
     Without ``labels`` each sample is its own class (SimCLR's NT-Xent over ``V`` views).
 
-    Anchors without a positive (a class seen once) leave the mean (SupContrast divides by
-    ``|P(i)| = 0`` and returns NaN; pytorch-metric-learning's ``AvgNonZeroReducer`` drops them
-    too); a batch without any positive gives 0 with a graph. Per-row log-sum-exp with the self
-    term at ``-inf`` (no max shift needed, none that changes the value). SupContrast's
-    ``base_temperature`` scaling is ``supcon_loss(...) * temperature / base_temperature``.
+    Anchors without a positive (a class seen once) leave the mean (pytorch-metric-learning's
+    ``AvgNonZeroReducer`` drops them too); a batch without any positive gives 0 with a graph.
+    SupContrast's ``SupConLoss`` (since its December 2023 fix; before, it divided by
+    ``|P(i)| = 0``: NaN) gives such an anchor 0 and keeps it in its mean over all ``N V``
+    anchors, and scales by ``temperature / base_temperature``; it takes dot products of the
+    features as given (its training code L2-normalises them): on features ``(N, V, D)`` it is
+    ``supcon_loss(x, y, temperature=t, similarity="dot", reduction="none").mean() * t /
+    base_temperature``, the same as the default mean when every anchor has a positive.
+    Per-row log-sum-exp with the self term at ``-inf`` (no max shift needed, none that
+    changes the value).
 
     The mean is over the anchors with a positive; default temperature 0.1.
 

@@ -21,7 +21,7 @@ How the peers' conventions map to ours:
 | PML `TripletMarginLoss(margin=m)` + `BatchHardMiner` | as above | `batch_triplet_loss(..., mining="hard", normalize=True, average="nonzero")` |
 | PML `TripletMarginLoss(margin=m)` (+ `TripletMarginMiner("all")`) | every triplet | `batch_triplet_loss(..., mining="all", normalize=True)` |
 | PML `TripletMarginMiner("semihard")` | every triplet with `0 < D_an - D_ap <= m` | not FaceNet's semi-hard; `mine_triplets(x, y, "all", margin=m)` filtered by `D_an > D_ap` |
-| TF-Addons `triplet_semihard_loss` | `"L_2"` is the **squared** distance; margin 1 | `batch_triplet_loss(..., mining="semihard", metric="squared_euclidean")` |
+| TF-Addons `triplet_semihard_loss` (v0.11+) | default `"L2"`: the plain Euclidean distance (the squared one before v0.11); `"squared-L2"`; `"angular"`; margin 1 | `batch_triplet_loss(..., mining="semihard")`; `metric="squared_euclidean"`; `metric="cosine"` |
 | TF-Addons `contrastive_loss`, Keras | `y D^2 + (1 - y)[m - D]_+^2`, 1 = similar, no 1/2 | `half=False` |
 | Caffe `ContrastiveLoss(legacy_version)` | `D^2` and `[m - D^2]_+` | `metric="squared_euclidean", power=1` |
 | `torch.nn.TripletMarginLoss(margin, eps=1e-6)` | `‖a - p + eps‖` | the same with `eps=0` |

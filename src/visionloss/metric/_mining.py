@@ -46,6 +46,26 @@ def hinge(x: Tensor, soft: bool) -> Tensor:
     return F.softplus(x) if soft else F.relu(x)
 
 
+def nonzero(loss: Tensor) -> Tensor:
+    """``loss > 0``, and True where the loss is NaN: a NaN term is counted, so a mean over
+    the nonzero terms is NaN (never the zero of a mean over nothing)."""
+    return ~(loss <= 0)
+
+
+def propagate_nan(
+    per_anchor: Tensor, count: Tensor, D: Tensor, pairs: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``per_anchor`` NaN for every anchor with a NaN distance among its ``pairs`` (its
+    positives and negatives), and ``count`` at least 1 then: a miner compares distances and
+    may pass over a NaN one (a NaN negative is never the semi-hard choice), but a NaN input
+    must give a NaN loss, also when that anchor itself is left out. The NaN reaches the
+    gradient too (a GradScaler skips the step); finite distances add an exact 0."""
+    nan = torch.isnan(D) & pairs
+    per_anchor = per_anchor + torch.where(nan, D, D.new_zeros(())).sum(1)
+    count = count + nan.any(1).sum().to(count.dtype)
+    return per_anchor, count
+
+
 def _empty(D: Tensor) -> Mined:
     zero = D.sum() * 0.0
     return Mined(D.sum(1) * 0.0, zero.detach(), zero.detach())
@@ -68,7 +88,7 @@ def batch_hard(D: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: bool) -
         return _empty(D)
     ap, _, an, _, valid = hardest(D, pos, neg)
     loss = torch.where(valid, hinge(margin + ap - an, soft), D.new_zeros(()))
-    return Mined(loss, valid.sum(), (valid & (loss > 0)).sum())
+    return Mined(loss, valid.sum(), (valid & nonzero(loss)).sum())
 
 
 def semihard_negatives(D: Tensor, pos: Tensor, neg: Tensor):
@@ -100,7 +120,7 @@ def batch_semihard(D: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: boo
     ap = torch.where(valid, D, zero)
     an = torch.where(valid, D.gather(1, neg_index), zero)
     loss = torch.where(valid, hinge(margin + ap - an, soft), zero)
-    return Mined(loss.sum(1), valid.sum(), (valid & (loss > 0)).sum())
+    return Mined(loss.sum(1), valid.sum(), (valid & nonzero(loss)).sum())
 
 
 def batch_all(D: Tensor, pos: Tensor, neg: Tensor, margin: float, soft: bool) -> Mined:

@@ -21,7 +21,7 @@ from ._common import (
     prepare,
     triplet_options,
 )
-from ._mining import AVERAGES, MINERS, Mining, triplet_masks
+from ._mining import AVERAGES, MINERS, Mining, propagate_nan, triplet_masks
 
 Average = Annotated[str | None, Choice(*AVERAGES, optional=True)]
 
@@ -58,7 +58,9 @@ def batch_triplet_loss(
       chunks of at most 4M triplets. No B x B x B tensor is formed at any batch size.
 
     Anchors without a positive or without a negative are left out (they add nothing and are not
-    counted). A batch without a valid triplet gives 0, attached to the graph, never NaN.
+    counted). A batch without a valid triplet gives 0, attached to the graph, never NaN. A NaN
+    embedding gives a NaN loss: every anchor with a NaN distance to a positive or a negative
+    is NaN, even where mining would pass over that distance or leave the anchor out.
 
     ``average`` chooses the mean's denominator: ``"nonzero"`` (the triplets, or pairs, whose
     loss is > 0: Moindrot's batch-all and pytorch-metric-learning's ``AvgNonZeroReducer``) or
@@ -68,11 +70,15 @@ def batch_triplet_loss(
     L2-normalised embeddings with margin 0.2: ``metric="squared_euclidean", normalize=True,
     margin=0.2``. Peers:
 
-    * TF-Addons ``triplet_semihard_loss(y, x, margin)``: its default ``distance_metric="L_2"`` is
-      the *squared* Euclidean distance, so it is ``mining="semihard",
-      metric="squared_euclidean"``; it gives an anchor without negatives a made-up negative
-      (the row minimum), where we leave that anchor out. ``triplet_hard_loss`` averages over
-      every anchor, valid or not.
+    * TF-Addons ``triplet_semihard_loss(y, x, margin)``: its default ``distance_metric="L2"``
+      is the plain Euclidean distance (since v0.11, July 2020; before, the same string meant
+      the squared distance), so it is ``mining="semihard"`` with the default
+      ``metric="euclidean"``; ``"squared-L2"`` is ``metric="squared_euclidean"`` and
+      ``"angular"`` is ``metric="cosine"``. It gives an anchor without negatives a made-up
+      negative (the row minimum), where we leave that anchor out. ``triplet_hard_loss``
+      averages over every anchor, valid or not: on batches where every anchor has a positive
+      and a negative it is ``mining="hard"`` (its ``soft=True`` drops the margin:
+      ``soft=True, margin=0``).
     * pytorch-metric-learning ``TripletMarginLoss(margin=m)`` with ``BatchHardMiner()``:
       ``mining="hard", normalize=True, average="nonzero"`` (PML L2-normalises by default, does
       not square, and averages over triplets with a loss > 0). Without a miner, or with
@@ -117,8 +123,9 @@ def batch_triplet_loss(
     pos, neg = triplet_masks(*batch_labels(batch), batch.anchor_index)
     mined = MINERS[mining](D, pos, neg, float(options["margin"]), options["soft"])
     count = mined.count_nonzero if average == "nonzero" else mined.count_valid
+    per_anchor, count = propagate_nan(mined.per_anchor, count, D, pos | neg)
     reduction = options["reduction"]
-    return reduce_loss(mined.per_anchor, reduction, fn=fn, denominator=count, gather=gather)
+    return reduce_loss(per_anchor, reduction, fn=fn, denominator=count, gather=gather)
 
 
 BatchTripletLoss = register_loss(

@@ -29,6 +29,7 @@ from ._common import (
     rowwise_distance,
     self_mask,
 )
+from ._mining import nonzero
 
 CONTRASTIVE_METRICS = ("euclidean", "squared_euclidean", "cosine")
 CONTRASTIVE_AVERAGES = ("pairs", "separate", "nonzero")
@@ -71,7 +72,7 @@ def _reduce(
         count = pos.sum() + neg.sum()
         return reduce_loss(pos_loss + neg_loss, reduction, fn=fn, denominator=count, gather=gather)
     if average == "nonzero":
-        pos, neg = pos_loss > 0, neg_loss > 0
+        pos, neg = nonzero(pos_loss), nonzero(neg_loss)  # a NaN term counts
     return reduce_loss(pos_loss, "mean", fn=fn, denominator=pos.sum(), gather=gather) + (
         reduce_loss(neg_loss, "mean", fn=fn, denominator=neg.sum(), gather=gather)
     )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import torch
 from torch import Tensor
 
-from .._core.checks import check_broadcastable, check_same_shape, check_tensor
+from .._core.checks import check_broadcastable, check_same_shape, check_tensor, require
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal, uniform
@@ -29,8 +29,8 @@ REGRESSION_DOCS = DocParts(
     args={
         "input": "predictions, any shape, floating point.",
         "target": "same shape as ``input``.",
-        "weight": """optional elementwise weight broadcastable to ``input`` (a per-call
-            argument: the Module takes it in ``forward``).""",
+        "weight": """optional elementwise weight ``>= 0`` broadcastable to ``input`` (a
+            per-call argument: the Module takes it in ``forward``).""",
         "reduction": """``"mean"`` (sum over the number of elements), ``"sum"`` or
             ``"none"``.""",
     },
@@ -82,6 +82,8 @@ def elementwise_loss(
     if weight is not None:
         check_tensor(weight, "weight", fn, floating=True)
         check_broadcastable(weight, input.shape, "weight", fn)
+        # a negative weight turns the loss into a gain; NaN passes (the loss is then NaN)
+        require(~(weight.detach() < 0), f"{fn}: expected weight >= 0; a negative value was found")
         weight = upcast(weight, dtype)
     return reduce_loss(loss, reduction, fn=fn, weight=weight)
 

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import numerics
-from .._core.checks import check_labels, check_tensor, shape_str, values_checkable
+from .._core.checks import check_labels, check_tensor, require, shape_str
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, integers, normal
@@ -156,11 +156,12 @@ MEASURED = tuple(
 
 OVERLAP_DOCS = DocParts(
     args={
-        "input": """logits ``(B, C, *spatial)`` with 1 to 3 spatial dims (probabilities with
-            ``activation="none"``).""",
+        "input": """logits ``(B, C, *spatial)`` with 1 to 3 spatial dims (probabilities in
+            ``[0, 1]`` with ``activation="none"``; a value outside raises).""",
         "target": """class indices ``(B, *spatial)`` (integer or bool; never expanded to a
             one-hot tensor of the input's size), or a one-hot / soft / multi-label tensor
-            ``(B, C, *spatial)``. For a 1-channel (binary) input, indices are 0 / 1.""",
+            ``(B, C, *spatial)`` with values in ``[0, 1]`` (or ``ignore_index``; a value
+            outside raises). For a 1-channel (binary) input, indices are 0 / 1.""",
         "activation": """``"softmax"`` over the channels (multiclass, default), ``"sigmoid"``
             per channel (binary / multi-label), or ``"none"`` (``input`` holds
             probabilities).""",
@@ -170,9 +171,9 @@ OVERLAP_DOCS = DocParts(
         "squared": r"""V-Net denominator :math:`\sum p^2 + \sum g^2`.""",
         "per_image": """one score per (image, class) (default), or per class over the whole
             batch (``False``: MONAI's ``batch=True``, smp's only mode).""",
-        "weight": """``(C,)`` class weights (a tensor or a sequence of numbers), indexed by
-            class id (background included, also when it is not selected). The mean divides
-            by the summed weights of the counted pairs.""",
+        "weight": """``(C,)`` finite class weights ``>= 0`` (a tensor or a sequence of
+            numbers), indexed by class id (background included, also when it is not
+            selected). The mean divides by the summed weights of the counted pairs.""",
         "include_background": """``False`` leaves class 0 out of the score.""",
         "classes": """explicit class ids to score (instead of
             ``include_background=False``).""",
@@ -313,9 +314,42 @@ def resolve_weight(
             f"{fn}: expected weight of shape ({num_classes},), one value per input channel "
             f"(class id order, background included), got {shape_str(weight)}"
         )
-    if values_checkable(weight) and bool((weight < 0).any()):
-        raise OptionError(f"{fn}: expected weight >= 0, got {weight.tolist()}")
+    require(
+        torch.isfinite(weight) & (weight >= 0),
+        f"{fn}: expected weight >= 0 and finite; a negative or non-finite class weight was found",
+        OptionError,
+    )
     return weight.to(device=device, dtype=dtype)
+
+
+def in_unit_interval(x: Tensor) -> Tensor:
+    """``0 <= x <= 1`` elementwise, True for NaN (a NaN input gives a NaN loss, not an
+    error)."""
+    return ~((x < 0) | (x > 1))
+
+
+def check_probabilities(input: Tensor, fn: str) -> None:
+    """``activation="none"``: the input holds probabilities, every value in ``[0, 1]``
+    (see :func:`require`: at once on the CPU, a device-side assertion elsewhere)."""
+    require(
+        in_unit_interval(input),
+        f"{fn}: expected input of probabilities in [0, 1] with activation='none'; a value "
+        "outside [0, 1] was found (pass logits with activation='softmax' or 'sigmoid')",
+    )
+
+
+def check_dense_target(target: Tensor, ignore_index: int | None, fn: str) -> None:
+    """A one-hot / soft / multi-label target: every value in ``[0, 1]``, or ``ignore_index``."""
+    ok = in_unit_interval(target)
+    also = ""
+    if ignore_index is not None:
+        ok = ok | (target == ignore_index)
+        also = f" (or ignore_index={ignore_index})"
+    require(
+        ok,
+        f"{fn}: expected a one-hot / soft target with values in [0, 1]{also}; a value outside "
+        "was found (class indices have no channel dim)",
+    )
 
 
 # ---------------------------------------------------------------- 1. inputs
@@ -364,6 +398,7 @@ def prepare_inputs(
         check_labels(target, max(c, 2), fn, ignore_index=ignore_index)
     elif target.shape == input.shape:
         is_index = False
+        check_dense_target(target, ignore_index, fn)
     else:
         raise InputError(
             f"{fn}: expected target of shape {shape_str((b, *spatial))} (class indices) or "
@@ -371,6 +406,8 @@ def prepare_inputs(
             f"got {shape_str(target)}"
         )
 
+    if activation == "none":
+        check_probabilities(input, fn)
     dtype = compute_dtype(input, target)
     x = input.reshape(b, c, n)
     logits = log_prob = None

@@ -6,10 +6,14 @@ vector and one class selection. ``pixel_weight`` is the class weight with 0 for 
 that are not selected, so a pixel of an unselected class adds nothing to the softmax terms,
 and an unselected channel adds nothing to the sigmoid terms.
 
-Normalisation follows torch: softmax terms with class-index targets divide by the summed
-weight of the valid pixels' target classes (``F.cross_entropy(weight=...)``), with dense
-targets by the number of valid pixels; sigmoid terms divide by the number of valid elements
-(valid pixels x selected channels), as ``F.binary_cross_entropy_with_logits`` and
+Normalisation. The softmax terms divide by the summed class weight of the valid pixels'
+targets, ``sum_i sum_c w'_c g_ci`` (``w'``: the class weight, 0 for the classes that
+are not selected): ``sum(w'[y_i])`` for class indices, which is ``F.cross_entropy(weight=w')``,
+and the same number for the equivalent one-hot target, so both target forms give one value
+(the convention of :func:`visionloss.cross_entropy_loss`; ``F.cross_entropy`` with
+probability targets divides by the number of pixels instead, so its two forms disagree once
+the weights are not all 1). The sigmoid terms divide by the number of valid elements (valid
+pixels x selected channels), as ``F.binary_cross_entropy_with_logits`` and
 ``torchvision.ops.sigmoid_focal_loss``. Nothing here builds a one-hot tensor of the input's
 size from class indices: the target class is gathered.
 """
@@ -119,10 +123,9 @@ def softmax_term(prep: Prepared, gamma: float, reduction: str, fn: str) -> Tenso
         return reduce_loss(loss, reduction, fn=fn, weight=wt, denominator=wt.sum())
     g = prep.dense  # zero at ignored pixels
     assert g is not None
-    loss = -(g * lp * numerics.focal_factor(lp, gamma))
-    return reduce_loss(
-        loss, reduction, fn=fn, weight=w.view(1, -1, 1), denominator=prep.count().sum()
-    )
+    wg = g * w.view(1, -1, 1)  # w'_c g_c: a one-hot pixel weighs w'_y, as its class index
+    loss = -(wg * lp * numerics.focal_factor(lp, gamma)).sum(1)
+    return reduce_loss(loss, reduction, fn=fn, denominator=wg.sum())
 
 
 def sigmoid_term(

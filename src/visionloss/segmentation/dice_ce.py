@@ -27,18 +27,24 @@ def dice_ce_loss(
 
     With ``activation="softmax"`` both terms read one ``log_softmax`` (the Dice term uses its
     ``exp``); ``L_ce`` is ``F.cross_entropy(weight=w', ignore_index=...)`` where ``w'`` is
-    ``weight`` with 0 for classes that are not selected; a dense target gives the
-    soft-target cross entropy :math:`-\sum_c w'_c g_c \log p_c` averaged over the valid
-    pixels. With ``activation="sigmoid"``, ``L_ce`` is the binary cross entropy of each
-    selected channel (``F.binary_cross_entropy_with_logits`` on the logits, the stable form of
-    the same sigmoid), weighted by ``weight`` per channel and averaged over the valid
-    elements.
+    ``weight`` with 0 for classes that are not selected. A dense target gives
+    :math:`\sum_i -\sum_c w'_c g_{ci} \log p_{ci}` over the valid pixels divided by
+    :math:`\sum_i \sum_c w'_c g_{ci}`, the summed class weight of the targets, as
+    :func:`cross_entropy_loss`: a one-hot target gives exactly the value of its class indices,
+    with any ``weight``, ``include_background`` or ``classes`` (``F.cross_entropy`` with
+    probability targets divides by the number of pixels instead, and so does MONAI's
+    ``DiceCELoss`` with a one-hot target). With ``activation="sigmoid"``, ``L_ce`` is the
+    binary cross entropy of each selected channel (``F.binary_cross_entropy_with_logits`` on
+    the logits, the stable form of the same sigmoid), weighted by ``weight`` per channel and
+    averaged over the valid elements.
 
     One class selection for both terms means that ``include_background=False`` removes the
     background pixels from the CE term as well; on a binary task that leaves the CE term no
     reason to predict background anywhere (the segmentation-imbalance experiment predicts
     foreground everywhere with it). For nnU-Net's pairing, Dice without the background and CE
-    with it, add ``dice_loss(x, t, include_background=False)`` and ``F.cross_entropy(x, t)``.
+    with it, add ``dice_loss(x, t, include_background=False)`` and ``F.cross_entropy(x, t)``
+    (with ``smooth=1e-5, empty="include"`` that is nnU-Net's default ``DC_and_CE_loss`` plus
+    1: nnU-Net returns ``-Dice``).
 
     {{degenerate_terms}}
     A confident wrong prediction costs about the logit gap in the

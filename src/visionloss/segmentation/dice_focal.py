@@ -34,7 +34,9 @@ def dice_focal_loss(
 
     The softmax focal term is normalised as the cross entropy of :func:`dice_ce_loss` (so
     ``gamma=0`` gives exactly :func:`dice_ce_loss`); a dense target gives
-    :math:`-\sum_c w_c g_c (1 - p_c)^{\gamma} \log p_c` averaged over the valid pixels. With
+    :math:`\sum_i -\sum_c w'_c g_{ci} (1 - p_{ci})^{\gamma} \log p_{ci}` divided by
+    :math:`\sum_i \sum_c w'_c g_{ci}`, so a one-hot target gives the value of its class
+    indices (``w'``: ``weight`` with 0 for classes that are not selected). With
     ``activation="sigmoid"`` the focal term is the sigmoid focal loss of each selected channel
     (Lin et al.; ``torchvision.ops.sigmoid_focal_loss``), optionally ``alpha``-balanced,
     weighted by ``weight`` per channel and averaged over the valid elements. Both terms see the

@@ -113,14 +113,19 @@ def lovasz_loss(input: Tensor, target: Tensor, *, per_image: Bool = True, **opti
     * ``"sigmoid"`` (binary / multi-label, Lovász hinge): :math:`m_i = \max(0, 1 - z_i
       (2 g_i - 1))` on the logits of each channel (no sigmoid is taken: the hinge works on
       margins, as Berman et al.'s binary loss).
-    * ``"none"``: :math:`m_i = |g_{ci} - p_{ci}|` on the given probabilities (Lovász-sigmoid
-      when they are sigmoid outputs).
+    * ``"none"``: :math:`m_i = |g_{ci} - p_{ci}|` on the given probabilities, each in
+      ``[0, 1]`` (Lovász-sigmoid when they are sigmoid outputs: one channel with
+      ``per_image=False`` is Berman's ``lovasz_softmax(p, t, classes=[1])``).
 
     Rows are sorted all at once (one ``argsort`` over the images and classes; no Python loop
     over pixels, images or classes). Class means are as in :func:`dice_loss`. On an empty
     target the extension is the largest error of the row, which gives the worst false
     positive a gradient: ``empty="penalize"`` and ``"include"`` keep such pairs (Berman's
-    ``classes="all"``), ``"exclude"`` drops them (Berman's default ``classes="present"``).
+    ``lovasz_softmax(classes="all")``, per image or not), ``"exclude"`` drops them. With
+    ``per_image=False`` that is Berman's default ``classes="present"``; with
+    ``per_image=True`` Berman averages the present classes of each image and then the
+    images, where this function pools the (image, class) pairs, so the two differ when the
+    images have different numbers of present classes.
 
     {{degenerate}}
     With ``activation="sigmoid"`` the errors are hinge margins, unbounded:

@@ -235,6 +235,31 @@ def _pick(feats: Features, layers: tuple[str, ...], fn: str, what: str) -> list[
     return out
 
 
+def check_images(
+    input: object,
+    target: object,
+    fn: str,
+    *,
+    name: str = "target",
+    gram: bool = False,
+) -> None:
+    """Check ``input``, floating ``(B, C, H, W)`` images, and ``target`` (called ``name``):
+    a dict of precomputed features, or images of the same shape (with ``gram=True``: of any
+    size, and a batch of 1 or ``B``). Runs before any network does, so a wrong rank is named
+    here, not in a convolution's error."""
+    x = check_tensor(input, "input", fn, floating=True, ndim=4)
+    if isinstance(target, Mapping):
+        return
+    t = check_tensor(target, name, fn, floating=True, ndim=4)
+    if not gram:
+        check_same_shape(x, t, fn, ("input", name))
+    elif t.shape[0] not in (1, x.shape[0]) or t.shape[1] != x.shape[1]:
+        raise InputError(
+            f"{fn}: expected {name} of shape (1 or {x.shape[0]}, {x.shape[1]}, ...) for input "
+            f"{shape_str(x)}, got {shape_str(t)}"
+        )
+
+
 def feature_pairs(
     network: FeatureNetwork,
     input: Tensor,
@@ -242,28 +267,19 @@ def feature_pairs(
     layers: tuple[str, ...] | None,
     fn: str,
     *,
+    name: str = "target",
     gram: bool = False,
     input_features: Features | None = None,
 ) -> tuple[tuple[str, ...], list[Tensor], list[Tensor]]:
     """Features of ``input`` (with gradients) and of ``target`` (computed under ``no_grad``, or
     taken from a dict of precomputed features) for ``layers`` (default: every layer the network
-    returns).
+    returns); ``name``: the target's argument name, for messages.
 
     Shapes must match, except with ``gram=True`` (losses on Gram matrices): there the target may
     have any spatial size and a batch of 1 (one style image) broadcasts.
     ``input_features`` reuses an earlier ``network(input)`` (two terms on one input).
     """
-    check_tensor(input, "input", fn, floating=True, min_ndim=3)
-    if not isinstance(target, Mapping):
-        check_tensor(target, "target", fn, floating=True, min_ndim=3)
-        if not gram:
-            check_same_shape(input, target, fn)
-        elif target.shape[0] not in (1, input.shape[0]) or target.shape[1] != input.shape[1]:
-            raise InputError(
-                f"{fn}: expected target of shape (1 or {input.shape[0]}, "
-                f"{input.shape[1]}, ...) for input {shape_str(input)}, got "
-                f"{shape_str(target)}"
-            )
+    check_images(input, target, fn, name=name, gram=gram)
     in_feats = run_network(network, input, fn) if input_features is None else input_features
     if layers is None:
         layers = tuple(in_feats)
@@ -275,8 +291,8 @@ def feature_pairs(
         with torch.no_grad():
             tgt_feats = run_network(network, target, fn)
     a = _pick(in_feats, layers, fn, "network output")
-    b = _pick(tgt_feats, layers, fn, "target features")
-    for name, fa, fb in zip(layers, a, b):
+    b = _pick(tgt_feats, layers, fn, f"{name} features")
+    for layer, fa, fb in zip(layers, a, b):
         if gram:
             ok = fb.shape[0] in (1, fa.shape[0]) and fb.shape[1] == fa.shape[1]
             want = f"(1 or {fa.shape[0]}, {fa.shape[1]}, ...)"
@@ -284,7 +300,7 @@ def feature_pairs(
             ok, want = fa.shape == fb.shape, shape_str(fa)
         if not ok:
             raise InputError(
-                f"{fn}: expected target features {name!r} of shape {want} "
+                f"{fn}: expected {name} features {layer!r} of shape {want} "
                 f"matching the input's {shape_str(fa)}, got {shape_str(fb)}"
             )
     return layers, a, [t.detach() for t in b]

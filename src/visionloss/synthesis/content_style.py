@@ -6,7 +6,6 @@ from typing import Any
 
 from torch import Tensor
 
-from .._core.checks import check_tensor
 from .._core.declare import loss_function
 from .._core.options import Reduction
 from .._core.registry import register_loss
@@ -20,6 +19,7 @@ from ._features import (
     LayerWeights,
     Network,
     TermWeight,
+    check_images,
     content_style_examples,
     feature_module,
     feature_pairs,
@@ -114,10 +114,15 @@ def content_style_loss(
     """
     c_layers, s_layers, cw, sw = _layer_sets(fn="content_style_loss", **locals())
     fn = "content_style_loss"
-    check_tensor(input, "input", fn, floating=True, min_ndim=3)
+    check_images(input, content, fn, name="content")  # all three before the network runs
+    check_images(input, style, fn, name="style", gram=True)
     feats = run_network(network, input, fn)  # one forward of the input for both terms
-    _, ca, cb = feature_pairs(network, input, content, c_layers, fn, input_features=feats)
-    _, sa, sb = feature_pairs(network, input, style, s_layers, fn, gram=True, input_features=feats)
+    _, ca, cb = feature_pairs(
+        network, input, content, c_layers, fn, name="content", input_features=feats
+    )
+    _, sa, sb = feature_pairs(
+        network, input, style, s_layers, fn, name="style", gram=True, input_features=feats
+    )
     terms = [half_squared_error(a, b) for a, b in zip(ca, cb)]
     terms += [gram_difference_per_image(a, b, convention) for a, b in zip(sa, sb)]
     weights = [alpha * w for w in cw] + [beta * w for w in sw]
