@@ -161,7 +161,8 @@ def check_labels(
         valid = labels if ignore_index is None else labels[labels != ignore_index]
         if valid.numel() == 0:
             return
-        lo, hi = int(valid.min()), int(valid.max())
+        lo_t, hi_t = torch.aminmax(valid)  # one pass over the labels
+        lo, hi = int(lo_t), int(hi_t)
         if lo < 0 or hi >= num_classes:
             raise InputError(f"{expected}, got values in [{lo}, {hi}]")
         return
