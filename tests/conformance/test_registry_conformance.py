@@ -1,7 +1,8 @@
 """What every registered loss must do (DESIGN.md sections 3 and 4), read from its registry row.
 
 Each row of ``visionloss.list_losses()`` carries the loss function, its Module and an examples
-maker (``spec.examples(dtype=, seed=) -> Example(args, kwargs, options)``: one small valid call);
+maker (``spec.examples(dtype=, seed=) -> Example(args, kwargs, options, module)``: one small
+valid call; ``module``, a ``ModuleCall``, only for a Module holding state of its own);
 the function's declaration (``visionloss._core.declare.declaration``) names its positional
 inputs, its options (with their option types) and its per-call arguments. From these alone,
 with no test code written for one loss, every loss is checked for:
@@ -56,8 +57,6 @@ from visionloss._core.registry import LossSpec
 
 ROWS: dict[str, LossSpec] = {spec.name: spec for spec in vl.list_losses()}
 _CASE_IDS: dict[str, set[str]] = {}
-_WORDS = ("mean", "sum", "none")
-_CENTER_NAMES = ("center", "center_loss", "CenterLoss")
 _FEATURE_LOSSES = ("content", "content_style", "perceptual", "style", "texture", "topology")
 
 # An example is "a few hundred elements at most": the suite runs every loss many times.
@@ -71,23 +70,15 @@ GRADCHECK_FAST_MODE = True
 # case pass and the suite fail until the entry is removed. Losses not yet converted to the
 # declared form (no ``examples=``, no ``@loss_function``) are NOT listed: they fail.
 _CENTER = (
-    "CenterLoss(num_classes, dim) holds the centres, an input of center_loss: the example's "
-    "options cannot build it (a stateful Module written by hand)"
+    "CenterLoss(num_classes, dim, *, alpha, learn_centers, reduction) holds the centres, an "
+    "input of center_loss: its __init__ takes more than the declared options, forward fewer "
+    "inputs (a stateful Module written by hand; Example.module builds and calls it)"
 )
 _FEATURE_MODULE = (
     "the Module builds its default VGG: network=None (positional-or-keyword) and the options "
     "arch, weights, input_range, pooling, which the function does not take"
 )
-_WIOU_STATE = (
-    "WIoULoss keeps a running mean of 1 - IoU (a buffer, updated in training mode, momentum "
-    "option) and passes it as iou_mean; the function without iou_mean uses the batch's mean"
-)
 KNOWN_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
-    # Module equals function
-    **{("module_equals_function", f"wiou-{w}"): (_WIOU_STATE, AssertionError) for w in _WORDS},
-    **{("module_equals_function", f"center-{w}"): (_CENTER, TypeError) for w in _WORDS},
-    # build_loss
-    **{("build_loss", f"center-{key}"): (_CENTER, TypeError) for key in _CENTER_NAMES},
     # signatures and docs
     ("signature", "center"): (_CENTER, AssertionError),
     ("signature", "wiou"): (
@@ -100,7 +91,6 @@ KNOWN_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
         AssertionError,
     ),
     **{("signature", name): (_FEATURE_MODULE, AssertionError) for name in _FEATURE_LOSSES},
-    ("stored_options", "center"): (_CENTER, TypeError),
     ("stored_options", "wiou"): (
         "WIoULoss.iou_mean is its running-mean buffer, not the option (default None)",
         AssertionError,
@@ -135,12 +125,6 @@ KNOWN_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
         "recompute them (the penalty is a function of the critic)",
         RuntimeError,
     ),
-    # Module state and errors
-    ("pickle", "center"): (_CENTER, TypeError),
-    ("state_dict", "center"): (_CENTER, TypeError),
-    ("bad_reduction", "center"): (_CENTER, TypeError),
-    ("argument_places", "center"): (_CENTER, TypeError),
-    ("bad_option", "center-reduction-word"): (_CENTER, TypeError),
     # CUDA (gpu marker): the examples are made on the CPU and moved
     **{
         ("cuda", f"r1-{dtype}"): (
@@ -243,7 +227,7 @@ class Inputs:
                 args[slot] = tensor
             else:
                 kwargs[slot] = tensor
-        return Example(tuple(args), kwargs, self.example.options)
+        return self.example._replace(args=tuple(args), kwargs=kwargs)
 
 
 def _restart(value: Any) -> Any:
@@ -262,8 +246,54 @@ def call_function(spec: LossSpec, example: Example, **options: Any) -> Tensor:
     return spec.function(*example.args, **{**example.options, **options}, **example.kwargs)
 
 
+def build_module(spec: LossSpec, example: Example, **options: Any) -> nn.Module:
+    """``Module(**options)``; a Module holding state of its own (``example.module`` set) is
+    built as its ``ModuleCall`` says, in eval mode (its state is then only read)."""
+    call = example.module
+    if call is None:
+        return spec.module(**{**example.options, **options})
+    module = spec.module(*call.init_args, **{**example.options, **call.init_kwargs, **options})
+    return module.eval()
+
+
+def _supplied(example: Example, module: nn.Module) -> dict[str, Any]:
+    """The function arguments that the Module's state supplies (``ModuleCall.to_function``)."""
+    call = example.module
+    return {} if call is None or call.to_function is None else call.to_function(module)
+
+
+def _positional_names(spec: LossSpec) -> list[str]:
+    return [p.name for p in decl_of(spec).positional if p.kind is not p.VAR_POSITIONAL]
+
+
+def forward(spec: LossSpec, module: nn.Module, example: Example, **extra: Any) -> Tensor:
+    """The Module called on the example, less the arguments its state supplies."""
+    args, kwargs = example.args, example.kwargs
+    supplied = _supplied(example, module)
+    if supplied:
+        names = _positional_names(spec)
+        args = tuple(a for i, a in enumerate(args) if i >= len(names) or names[i] not in supplied)
+        kwargs = {k: v for k, v in kwargs.items() if k not in supplied}
+    return module(*args, **kwargs, **extra)
+
+
 def call_module(spec: LossSpec, example: Example, **options: Any) -> Tensor:
-    return spec.module(**{**example.options, **options})(*example.args, **example.kwargs)
+    return forward(spec, build_module(spec, example, **options), example)
+
+
+def call_function_like(
+    spec: LossSpec, example: Example, module: nn.Module, **options: Any
+) -> Tensor:
+    """The function on the example, with the arguments the Module's state supplies replaced
+    by the Module's (the function that the Module, in eval mode, must equal)."""
+    supplied = dict(_supplied(example, module))
+    names = _positional_names(spec)
+    args = tuple(
+        supplied.pop(names[i]) if i < len(names) and names[i] in supplied else a
+        for i, a in enumerate(example.args)
+    )
+    kwargs = {k: supplied.pop(k, v) for k, v in example.kwargs.items()}
+    return call_function(spec, example._replace(args=args, kwargs=kwargs), **supplied, **options)
 
 
 def grads(value: Tensor, leaves: list[Tensor]) -> list[Tensor | None]:
@@ -371,11 +401,14 @@ def _require(word: str, spec: LossSpec) -> None:
 @pytest.mark.parametrize("spec, word", reductions("module_equals_function"))
 def test_module_equals_function(spec, word):
     """``Module(**options)(*args, **kwargs)`` equals ``function(*args, **options, **kwargs)``
-    exactly, value and gradients, for every reduction word."""
+    exactly, value and gradients, for every reduction word. A Module holding state of its own
+    is compared in eval mode with the function given that state (``Example.module``)."""
     _require(word, spec)
     module_inputs, function_inputs = inputs(spec), inputs(spec)
-    value = call_module(spec, module_inputs.build(), reduction=word)
-    expected = call_function(spec, function_inputs.build(), reduction=word)
+    example = module_inputs.build()
+    module = build_module(spec, example, reduction=word)
+    value = forward(spec, module, example)
+    expected = call_function_like(spec, function_inputs.build(), module, reduction=word)
     torch.testing.assert_close(value, expected, rtol=0, atol=0)
     assert_same_grads(
         grads(value, module_inputs.leaves), grads(expected, function_inputs.leaves), rtol=0, atol=0
@@ -415,7 +448,9 @@ BUILD = [
 def test_build_loss_by_every_name(spec, key):
     """``get_loss`` and ``build_loss`` accept the registry name, an alias, the function's name
     and the class name, in a call or a config mapping."""
-    options = make(spec).options
+    example = make(spec)
+    assert example.module is None or not example.module.init_args, "build_loss takes keywords"
+    options = {**example.options, **(example.module.init_kwargs if example.module else {})}
     assert vl.get_loss(key) is spec
     assert type(vl.build_loss(key, **options)) is spec.module
     assert type(vl.build_loss({"name": key, **options})) is spec.module
@@ -453,8 +488,9 @@ def test_module_keeps_its_options(spec):
     """A Module keeps every option as an attribute (the example's, else the default, as its
     option type converts it) and names them in its repr."""
     decl = decl_of(spec)
-    options = make(spec).options
-    module = spec.module(**options)
+    example = make(spec)
+    options = example.options
+    module = build_module(spec, example)
     for p in decl.options:
         expected = decl.check(p.name, options.get(p.name, p.default), spec.module.__name__)
         assert _equal_option(getattr(module, p.name), expected), (p.name, expected)
@@ -586,8 +622,7 @@ def test_compile_matches_eager(spec):
 
 # ------------------------------------------------------------------- Module state
 def _value(module: nn.Module, spec: LossSpec) -> Tensor:
-    example = make(spec)
-    return module(*example.args, **example.kwargs).detach()
+    return forward(spec, module, make(spec)).detach()
 
 
 def _perturbed(module: nn.Module) -> nn.Module:
@@ -606,7 +641,7 @@ def _perturbed(module: nn.Module) -> nn.Module:
 @pytest.mark.parametrize("spec", losses("pickle"))
 def test_pickle_and_deepcopy(spec):
     """A pickled (and a deep-copied) Module is the same class and gives the same loss."""
-    module = _perturbed(spec.module(**make(spec).options))
+    module = _perturbed(build_module(spec, make(spec)))
     expected = _value(module, spec)
     for copied in (pickle.loads(pickle.dumps(module)), copy.deepcopy(module)):
         assert type(copied) is spec.module
@@ -618,8 +653,8 @@ def test_pickle_and_deepcopy(spec):
 def test_state_dict_round_trip(spec):
     """``state_dict`` of a Module loads into a fresh one built with the same options (a new
     example: new tensors and networks), which then gives the same loss."""
-    module = _perturbed(spec.module(**make(spec).options))
-    fresh = spec.module(**make(spec).options)
+    module = _perturbed(build_module(spec, make(spec)))
+    fresh = build_module(spec, make(spec))
     fresh.load_state_dict(module.state_dict())
     fresh.eval()
     torch.testing.assert_close(_value(fresh, spec), _value(module, spec), rtol=0, atol=0)
@@ -633,7 +668,7 @@ def test_bad_reduction_names_the_function_and_the_module(spec):
     with pytest.raises(ValueError, match=rf"^{fn}: .*reduction.*'avg'"):
         call_function(spec, example, reduction="avg")
     with pytest.raises(ValueError, match=rf"^{cls}\b.*reduction.*'avg'"):
-        spec.module(**{**example.options, "reduction": "avg"})
+        build_module(spec, example, reduction="avg")
 
 
 @pytest.mark.parametrize("spec", losses("unknown_option"))
@@ -643,7 +678,7 @@ def test_unknown_option_names_the_function_and_the_module(spec):
     with pytest.raises(TypeError, match=rf"^{fn}: .*'not_an_option'"):
         call_function(spec, example, not_an_option=1)
     with pytest.raises(TypeError, match=rf"^{cls}\b.*'not_an_option'"):
-        spec.module(**example.options, not_an_option=1)
+        build_module(spec, example, not_an_option=1)
 
 
 @pytest.mark.parametrize("spec", losses("argument_places"))
@@ -653,14 +688,14 @@ def test_options_and_per_call_arguments_go_to_their_place(spec):
     decl = decl_of(spec)
     example = make(spec)
     cls = spec.module.__name__
-    module = spec.module(**example.options)
+    module = build_module(spec, example)
     option = next((p for p in decl.options if p.name == "reduction"), decl.options[0])
     given = option.default if option.default is not option.empty else example.options[option.name]
     with pytest.raises(TypeError, match=rf"^{cls}\b.*'{option.name}'"):
-        module(*example.args, **example.kwargs, **{option.name: given})
+        forward(spec, module, example, **{option.name: given})
     for per_call in decl.per_call:
         with pytest.raises(TypeError, match=rf"^{cls}\b.*'{per_call.name}'"):
-            spec.module(**example.options, **{per_call.name: None})
+            build_module(spec, example, **{per_call.name: None})
 
 
 def _bad_values(decl: Declaration, name: str) -> list[tuple[str, Any, type[Exception]]]:
@@ -714,7 +749,7 @@ def test_bad_option_value_names_the_function_and_the_module(spec, option, value,
     with pytest.raises(error, match=rf"^{fn}: .*\b{option}\b"):
         call_function(spec, example, **{option: value})
     with pytest.raises(error, match=rf"^{cls}\b.*\b{option}\b"):
-        spec.module(**{**example.options, option: value})
+        build_module(spec, example, **{option: value})
 
 
 @pytest.mark.parametrize("spec", losses("bad_input"))
@@ -759,10 +794,10 @@ def _to(value: Any, device: str) -> Any:
 
 
 def _on(example: Example, device: str) -> Example:
-    return Example(
-        tuple(_to(a, device) for a in example.args),
-        {k: _to(v, device) for k, v in example.kwargs.items()},
-        {k: _to(v, device) for k, v in example.options.items()},
+    return example._replace(
+        args=tuple(_to(a, device) for a in example.args),
+        kwargs={k: _to(v, device) for k, v in example.kwargs.items()},
+        options={k: _to(v, device) for k, v in example.options.items()},
     )
 
 

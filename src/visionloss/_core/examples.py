@@ -6,6 +6,10 @@ conformance tests, ``visionloss plot``, the docs and the benchmark cases build t
 it instead of guessing a loss's layout. Families write one maker per input layout, keyed on the
 library's uniform argument names (``input, target``; ``pred, target``; ``embeddings, labels``;
 ``query, key``), in their private module.
+
+A loss whose Module holds state the function takes as an input or option (``CenterLoss``'s
+centres, ``WIoULoss``'s running mean) sets ``Example.module``: a :class:`ModuleCall` saying how
+to build the Module and which function arguments its state stands for.
 """
 
 from __future__ import annotations
@@ -14,18 +18,36 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["Example", "ExampleMaker", "generator", "normal", "uniform", "integers"]
+__all__ = ["Example", "ExampleMaker", "ModuleCall", "generator", "normal", "uniform", "integers"]
+
+
+class ModuleCall(NamedTuple):
+    """How to build a Module that holds state of its own, and how to call its function alike.
+
+    The Module is ``module(*init_args, **init_kwargs, **options)``. ``to_function(module)``
+    gives the function arguments (inputs or options, by name) that the Module's state
+    supplies, e.g. ``{"centers": module.centers}``: in eval mode (no state update) the Module
+    called with the example's arguments but these equals the function called with all of the
+    example's arguments, these replaced by the Module's. Use a module-level function, not a
+    lambda, so that examples compare equal and pickle.
+    """
+
+    init_args: tuple[Any, ...] = ()
+    init_kwargs: dict[str, Any] = {}
+    to_function: Callable[[nn.Module], dict[str, Any]] | None = None
 
 
 class Example(NamedTuple):
     """Positional inputs and per-call keyword arguments of one valid call, and the options
-    the loss needs to run at all (``options``: e.g. a small feature network; usually empty)."""
+    the loss needs to run at all (``options``: e.g. a small feature network; usually empty).
+    ``module``: set only for a Module with state of its own (see :class:`ModuleCall`)."""
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = {}
     options: dict[str, Any] = {}
+    module: ModuleCall | None = None
 
     def floating(self) -> list[Tensor]:
         """The floating-point tensors among the inputs (the ones gradients flow to)."""

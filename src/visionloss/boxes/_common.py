@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
-from .._core.examples import Example, generator, uniform
+from .._core.examples import Example, ModuleCall, generator, uniform
 from .._core.options import PER_CALL, Choice, Reduction
 from .._core.reduction import reduce_loss
 from . import _geometry as G
@@ -155,6 +155,16 @@ def box_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
     pred = torch.cat([centre - 0.5 * wh, centre + 0.5 * wh], -1)
     target = torch.cat([centre + shift - 0.5 * k * wh, centre + shift + 0.5 * k * wh], -1)
     return Example((pred.to(dtype), target.to(dtype)))
+
+
+def _module_iou_mean(module: nn.Module) -> dict[str, Any]:
+    return {"iou_mean": module.iou_mean}
+
+
+def wiou_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
+    """:func:`box_examples`; the Module's running mean (buffer ``iou_mean``) is the function's
+    ``iou_mean`` option."""
+    return box_examples(dtype, seed)._replace(module=ModuleCall(to_function=_module_iou_mean))
 
 
 def image_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:

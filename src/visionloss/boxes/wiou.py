@@ -277,5 +277,5 @@ register_loss(
     module=WIoULoss,
     formula="v1: exp(rho^2/c*^2) (1 - IoU); v3: beta/(delta alpha^(beta-delta)) L_v1",
     reference="Tong et al., Wise-IoU, arXiv:2301.10051",
-    examples=C.box_examples,
+    examples=C.wiou_examples,
 )

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import DocParts, loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.examples import Example, generator, normal
+from .._core.examples import Example, ModuleCall, generator, normal
 from .._core.numerics import sqrt
 from .._core.options import Bool, Choice, NonNegative, Reduction
 from .._core.vectors import normalize as unit
@@ -84,10 +84,18 @@ def triplet_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Examp
     return Example(tuple(normal(8, 4, dtype=dtype, gen=gen, scale=0.1) for _ in range(3)))
 
 
+def _module_centers(module: nn.Module) -> dict[str, Any]:
+    return {"centers": module.centers}
+
+
 def center_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
-    """Embeddings ``(8, 4)``, labels in ``[0, 4)`` and centres ``(4, 4)``."""
+    """Embeddings ``(8, 4)``, labels in ``[0, 4)`` and centres ``(4, 4)``; the Module is
+    ``CenterLoss(num_classes=4, dim=4)``, whose ``centers`` buffer is the function's input."""
     x, labels = embedding_examples(dtype, seed).args
-    return Example((x, labels, normal(4, 4, dtype=dtype, gen=generator(seed + 1))))
+    return Example(
+        (x, labels, normal(4, 4, dtype=dtype, gen=generator(seed + 1))),
+        module=ModuleCall(init_kwargs={"num_classes": 4, "dim": 4}, to_function=_module_centers),
+    )
 
 
 # ------------------------------------------------------------------------------------ checks
