@@ -605,43 +605,25 @@ _IDS = [c.id for cases in CASES.values() for c in cases]
 assert len(_IDS) == len(set(_IDS)), "duplicate case ids"
 
 
-def _params(group: str) -> list[Any]:
+def _params() -> list[Any]:
+    """Every case of every group (options, tensors, nan, labels, per_call), its id prefixed
+    with the group."""
     params = []
-    for case in CASES[group]:
-        reason = KNOWN_FAILURES.get(case.id)
-        marks = () if reason is None else (pytest.mark.xfail(strict=True, reason=reason),)
-        params.append(pytest.param(case, id=case.id, marks=marks))
+    for group, cases in CASES.items():
+        for case in cases:
+            reason = KNOWN_FAILURES.get(case.id)
+            marks = () if reason is None else (pytest.mark.xfail(strict=True, reason=reason),)
+            params.append(pytest.param(case, id=f"{group}:{case.id}", marks=marks))
     return params
 
 
-def _check(case: Case) -> None:
+@pytest.mark.parametrize("case", _params())
+def test_bad_input_is_an_error_naming_the_argument_or_a_non_finite_loss(case):
+    """What each group asserts is in the module docstring: a bad option value, tensor, label
+    or per-call argument raises naming the function (and argument); a NaN input gives a
+    non-finite loss."""
     result = case.run()
     assert result.outcome in OK, f"{case.id}: {result.outcome}: {result.detail}"
-
-
-@pytest.mark.parametrize("case", _params("options"))
-def test_bad_option_values_raise_naming_the_option(case):
-    _check(case)
-
-
-@pytest.mark.parametrize("case", _params("tensors"))
-def test_bad_tensors_raise_naming_the_argument(case):
-    _check(case)
-
-
-@pytest.mark.parametrize("case", _params("nan"))
-def test_nan_input_gives_a_non_finite_loss(case):
-    _check(case)
-
-
-@pytest.mark.parametrize("case", _params("labels"))
-def test_out_of_range_labels_raise(case):
-    _check(case)
-
-
-@pytest.mark.parametrize("case", _params("per_call"))
-def test_bad_per_call_arguments_raise(case):
-    _check(case)
 
 
 def test_known_failures_name_real_cases():

@@ -31,27 +31,6 @@ LABELS = [
 ]
 
 
-def supcontrast(features, labels, temperature, base_temperature):
-    """SupContrast's ``SupConLoss.forward`` (contrast_mode="all") re-expressed; per anchor,
-    view-major ``(V, N)``, before its final mean."""
-    batch_size, contrast_count = features.shape[:2]
-    labels = labels.contiguous().view(-1, 1)
-    mask = torch.eq(labels, labels.T).to(features.dtype)
-    contrast_feature = torch.cat(torch.unbind(features, dim=1), dim=0)
-    anchor_dot_contrast = torch.div(contrast_feature @ contrast_feature.T, temperature)
-    logits_max, _ = torch.max(anchor_dot_contrast, dim=1, keepdim=True)
-    logits = anchor_dot_contrast - logits_max.detach()
-    mask = mask.repeat(contrast_count, contrast_count)
-    n = batch_size * contrast_count
-    logits_mask = torch.scatter(torch.ones_like(mask), 1, torch.arange(n).view(-1, 1), 0)
-    mask = mask * logits_mask
-    exp_logits = torch.exp(logits) * logits_mask
-    log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
-    mean_log_prob_pos = (mask * log_prob).sum(1) / mask.sum(1)
-    loss = -(temperature / base_temperature) * mean_log_prob_pos
-    return loss.view(contrast_count, batch_size)
-
-
 @pytest.mark.parametrize("y", LABELS[:2])
 @pytest.mark.parametrize("tau", [0.1, 0.5])
 def test_matches_pytorch_metric_learning(y, tau):
@@ -66,7 +45,8 @@ def test_matches_pytorch_metric_learning(y, tau):
 def test_matches_supcontrast_where_it_is_defined(y):
     # SupContrast divides by |P(i)| = 0 for a singleton anchor: NaN there; ours leaves it out
     x = F.normalize(vectors(8, 1, 5), dim=-1)
-    theirs = supcontrast(x, y, temperature=0.07, base_temperature=0.07).T
+    # SupContrast before commit 72fd989 (the reference's before_fix), per anchor
+    theirs = ref.supcontrast(x, y, 0.07, 0.07, before_fix=True, per_anchor=True).T
     ours = vl.supcon_loss(x, y, temperature=0.07, reduction="none")
     defined = torch.isfinite(theirs)
     assert torch.equal(defined[:, 0], y.bincount()[y] > 1)

@@ -212,6 +212,9 @@ def supcontrast(
     labels: Tensor | None,
     temperature: float = 0.07,
     base_temperature: float = 0.07,
+    *,
+    before_fix: bool = False,
+    per_anchor: bool = False,
 ) -> Tensor:
     """``SupConLoss(temperature, contrast_mode="all", base_temperature)(features, labels)`` of
     HobbitLong/SupContrast (losses.py at commit 72fd989, December 2023), line by line in
@@ -219,7 +222,8 @@ def supcontrast(
     a max shift (lines 73-74), self excluded (lines 79-85), and the fix of that commit
     (lines 98-100): an anchor without a positive divides 0 by 1, so its loss is 0 and it
     stays in the mean over all ``N V`` anchors (line 104). Before that commit the division
-    was by ``mask.sum(1) = 0``: NaN."""
+    was by ``mask.sum(1) = 0``: NaN (``before_fix=True`` reproduces that version).
+    ``per_anchor=True`` returns the ``(V, N)`` anchor losses, view-major, before the mean."""
     batch_size, contrast_count = features.shape[:2]
     if labels is None:
         mask = torch.eye(batch_size, dtype=features.dtype)
@@ -237,7 +241,9 @@ def supcontrast(
     exp_logits = torch.exp(logits) * logits_mask
     log_prob = logits - torch.log(exp_logits.sum(1, keepdim=True))
     mask_pos_pairs = mask.sum(1)
-    mask_pos_pairs = torch.where(mask_pos_pairs < 1e-6, 1, mask_pos_pairs)
+    if not before_fix:
+        mask_pos_pairs = torch.where(mask_pos_pairs < 1e-6, 1, mask_pos_pairs)
     mean_log_prob_pos = (mask * log_prob).sum(1) / mask_pos_pairs
     loss = -(temperature / base_temperature) * mean_log_prob_pos
-    return loss.view(contrast_count, batch_size).mean()
+    per_view = loss.view(contrast_count, batch_size)
+    return per_view if per_anchor else per_view.mean()

@@ -101,9 +101,3 @@ def reduce_loss(
     else:
         count = torch.broadcast_to(mask, loss.shape).sum().to(total.dtype)
     return vdist.global_mean(total, count, gather=gather)
-
-
-def safe_divide(numerator: Tensor, denominator: Tensor | float) -> Tensor:
-    """Transitional alias of :func:`visionloss._core.numerics.div` (removed once every family
-    calls ``div``)."""
-    return div(numerator, denominator)
