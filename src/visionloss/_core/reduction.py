@@ -25,7 +25,6 @@ from torch import Tensor
 from .. import distributed as vdist
 from ..errors import InputError, OptionError
 from .checks import check_broadcastable, shape_str
-from .numerics import div
 from .options import REDUCTIONS
 
 __all__ = ["REDUCTIONS", "check_reduction", "reduce_loss"]
