@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from visionloss._core.reduction import check_reduction, reduce_loss, safe_divide
+from visionloss._core.numerics import div as safe_divide  # the one guarded division
+from visionloss._core.reduction import check_reduction, reduce_loss
 
 
 @pytest.mark.parametrize(
