@@ -36,6 +36,8 @@ FAMILY_TITLES = {
     "metric": "Metric learning",
     "contrastive": "Contrastive",
     "synthesis": "Image synthesis",
+    "quality": "Image quality and restoration",
+    "self_supervised": "Self-supervised",
     "adversarial": "Adversarial",
 }
 

@@ -20,8 +20,12 @@ from .metric import *
 from .metric import __all__ as _metric
 from .regression import *
 from .regression import __all__ as _regression
+from .quality import *
+from .quality import __all__ as _quality
 from .segmentation import *
 from .segmentation import __all__ as _segmentation
+from .self_supervised import *
+from .self_supervised import __all__ as _self_supervised
 from .synthesis import *
 from .synthesis import __all__ as _synthesis
 
@@ -43,7 +47,9 @@ __all__ = [
     *_classification,
     *_contrastive,
     *_metric,
+    *_quality,
     *_regression,
     *_segmentation,
+    *_self_supervised,
     *_synthesis,
 ]

@@ -23,6 +23,8 @@ FAMILIES = (
     "metric",
     "contrastive",
     "synthesis",
+    "quality",
+    "self_supervised",
     "adversarial",
 )
 
