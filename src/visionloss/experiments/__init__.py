@@ -78,6 +78,8 @@ class Experiment:
     reference: str = ""
     # extra command-line options: (flags, argparse keyword arguments)
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
+    # registry names of the losses the experiment compares (the report lists these)
+    losses: tuple[str, ...] = ()
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}
@@ -91,13 +93,18 @@ def register_experiment(
     family: str,
     reference: str = "",
     arguments: Sequence[tuple[tuple[str, ...], dict[str, Any]]] = (),
+    losses: Sequence[str] = (),
 ) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
-    """Decorator registering ``fn(quick, out, **options) -> ExperimentResult`` under ``name``."""
+    """Decorator registering ``fn(quick, out, **options) -> ExperimentResult`` under ``name``.
+
+    ``losses`` names (registry names) the losses the experiment compares."""
 
     def decorate(fn: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
         if name in _EXPERIMENTS:
             raise OptionError(f"register_experiment: {name!r} is already registered")
-        _EXPERIMENTS[name] = Experiment(name, summary, family, fn, reference, tuple(arguments))
+        _EXPERIMENTS[name] = Experiment(
+            name, summary, family, fn, reference, tuple(arguments), tuple(losses)
+        )
         return fn
 
     return decorate
