@@ -1,118 +1,14 @@
-"""Benchmark cases: what to time for each loss, registered by the per-family scripts.
-
-A family adds its cases in ``benchmarks/bench_<family>.py`` with :func:`add_cases`; the runner
-imports every such script (:func:`load`), so a new script is picked up without touching the
-runner or the command line. A case names a *registered* loss (``visionloss.get_loss``), an input
-factory, the sizes to run on each device type, and optionally a plain-torch eager reference, peer
-implementations and the bandwidth / flop floor of one forward+backward.
-
-Every implementation is called as ``impl(*args)`` and returns a scalar loss; ``args`` come from
-``make_inputs(shape, dtype, device)`` and the floating ones that require grad are differentiated.
-"""
+"""Moved to :mod:`visionloss.bench.cases` (shipped with the package); kept as a thin wrapper so
+``python -m benchmarks.cases`` and ``from benchmarks.cases import ...`` still work."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import sys
 
-import torch
+from visionloss.bench.cases import *  # noqa: F403
+from visionloss.bench.cases import __dict__ as _moved
 
-Shape = tuple[int, ...]
-Inputs = Callable[[Shape, torch.dtype, torch.device], tuple[Any, ...]]
+globals().update({k: v for k, v in _moved.items() if not k.startswith("__")})
 
-
-@dataclass(frozen=True)
-class BenchCase:
-    """One loss to time.
-
-    Attributes:
-        loss: registered name (``visionloss.get_loss(loss)``); "ours" calls its function.
-        make_inputs: ``(shape, dtype, device) -> args``; tensors to differentiate have
-            ``requires_grad=True``.
-        shapes: sizes per device type, e.g. ``{"cpu": [(8, 3, 64, 64)], "cuda": [...]}``.
-        options: keyword options of our function (and a note in the label when not empty).
-        reference: a plain torch eager implementation ``(*args) -> loss`` (row "torch"), or None.
-        peers: ``name -> factory``; the factory imports the peer and returns ``(*args) -> loss``
-            (an ImportError means "not installed": the row is skipped). Run with ``--peers``.
-        floor: ``(shape, dtype) -> {"bytes": n}`` and/or ``{"flops": n}``: the least memory
-            traffic / arithmetic of one forward+backward, turned into milliseconds with the
-            bandwidth and matmul rate measured on the device.
-        dtypes: per device type, the dtypes to run (default float32 on CPU; float32 and
-            bfloat16 on CUDA).
-        label: distinguishes several cases of one loss (e.g. ``"beta=0.5"``).
-    """
-
-    loss: str
-    make_inputs: Inputs
-    shapes: dict[str, Sequence[Shape]]
-    options: dict[str, Any] = field(default_factory=dict)
-    reference: Callable[..., torch.Tensor] | None = None
-    peers: dict[str, Callable[[], Callable[..., torch.Tensor]]] = field(default_factory=dict)
-    floor: Callable[[Shape, torch.dtype], dict[str, float]] | None = None
-    dtypes: dict[str, Sequence[torch.dtype]] = field(
-        default_factory=lambda: {"cpu": (torch.float32,), "cuda": (torch.float32, torch.bfloat16)}
-    )
-    label: str = ""
-
-    @property
-    def title(self) -> str:
-        return f"{self.loss} ({self.label})" if self.label else self.loss
-
-
-_CASES: list[BenchCase] = []
-
-
-def add_cases(*cases: BenchCase) -> None:
-    """Register cases (called at import time by the ``bench_<family>.py`` scripts)."""
-    _CASES.extend(cases)
-
-
-def load(family: str | None = None) -> list[BenchCase]:
-    """Import every ``benchmarks/bench_*.py`` and return the cases (of one family)."""
-    import visionloss
-    from visionloss.errors import UnknownNameError
-
-    here = Path(__file__).resolve().parent
-    for info in pkgutil.iter_modules([str(here)]):
-        if info.name.startswith("bench_"):
-            importlib.import_module(f"{__package__}.{info.name}")
-    out = []
-    for case in _CASES:
-        try:
-            spec = visionloss.get_loss(case.loss)
-        except UnknownNameError:
-            continue  # the script knows a loss that is not registered (yet): nothing to time
-        if family is None or spec.family == family:
-            out.append(case)
-    return out
-
-
-# --- helpers shared by the scripts ------------------------------------------------------------
-
-
-def prediction_and_target(shape: Shape, dtype: torch.dtype, device: torch.device):
-    """``(input, target)``: standard normal, the input a leaf that requires grad."""
-    x = torch.randn(shape, device=device).to(dtype).requires_grad_(True)
-    y = torch.randn(shape, device=device).to(dtype)
-    return x, y
-
-
-def numel(shape: Shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
-def itemsize(dtype: torch.dtype) -> int:
-    return torch.empty((), dtype=dtype).element_size()
-
-
-def elementwise_floor(shape: Shape, dtype: torch.dtype) -> dict[str, float]:
-    """A fused forward+backward of an elementwise loss reads input and target once and writes
-    the input's gradient once: ``3 * numel * itemsize`` bytes."""
-    return {"bytes": 3.0 * numel(shape) * itemsize(dtype)}
+if __name__ == "__main__":
+    sys.exit(_moved["main"]())

@@ -49,7 +49,7 @@ def _formula(text: str) -> str:
     would show Markdown's ``\\|`` escape verbatim)."""
     import html
 
-    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+    return '<code class="vl-formula">' + html.escape(text).replace("|", "&#124;") + "</code>"
 
 
 def _cell(value: Any) -> str:
@@ -95,13 +95,13 @@ def family_page(family: str, specs: list[Any]) -> str:
     if intro:
         lines += [intro, ""]
     lines += [
-        "| name | function | Module | formula | reference |",
-        "| --- | --- | --- | --- | --- |",
+        "| name | function, Module | formula | reference |",
+        "| --- | --- | --- | --- |",
     ]
     for s in specs:
         lines.append(
-            f"| [`{s.name}`](#{s.name}) | `{s.function.__name__}` "
-            f"| `{s.module.__name__}` | {_formula(s.formula or '')} | {_cell(s.reference)} |"
+            f"| [`{s.name}`](#{s.name}) | `{s.function.__name__}`<br>`{s.module.__name__}` "
+            f"| {_formula(s.formula or '')} | {_cell(s.reference)} |"
         )
     lines.append("")
     for s in specs:
@@ -115,6 +115,10 @@ def family_page(family: str, specs: list[Any]) -> str:
             f"::: {_path(s.function)}",
             "",
             f"::: {_path(s.module)}",
+            # the Module's options (its __init__) and what its forward takes
+            "    options:",
+            "      members: [forward]",
+            "      show_root_heading: true",
             "",
         ]
     registered = {id(s.function) for s in specs} | {id(s.module) for s in specs}
@@ -170,6 +174,12 @@ def benchmarks_page() -> str:
         "[how to run and read them](#running-the-benchmarks).",
         "",
     ]
+    peers = sorted((RESULTS / "peers").glob("*.csv"))
+    if peers:  # `visionloss bench --peers`: ratios to the fastest peer, over the runs
+        from benchmarks.make_table import peer_markdown
+
+        runs = [read_rows([path]) for path in peers]
+        lines += ["## Side by side with the peers", "", peer_markdown(runs), ""]
     csvs = sorted(RESULTS.glob("*.csv"))
     if csvs:
         for path in csvs:
@@ -182,17 +192,21 @@ def benchmarks_page() -> str:
         "```sh",
         "visionloss bench                      # every family, cuda if available, else cpu",
         "visionloss bench --family regression --device cpu",
-        "visionloss bench --device cuda --peers   # also monai, kornia, smp, pml when installed",
-        "python -m benchmarks.runner --device cuda --out benchmarks/results/all-cuda.csv",
-        "python -m benchmarks.make_table benchmarks/results/all-cuda.csv",
+        "visionloss bench --peers --memory      # side by side with the installed peers",
+        "python -m visionloss.bench.runner --device cuda --out benchmarks/results/all-cuda.csv",
+        "python -m visionloss.bench.make_table benchmarks/results/all-cuda.csv",
+        "python -m visionloss.bench.make_table --peers   # the ratios of results/peers/*.csv",
         "```",
         "",
         "* **Time**: `loss = impl(*inputs); torch.autograd.grad(loss, leaves)`, after warm-up "
         "runs; p20 / p50 / p80 over the timed runs (CUDA events on the GPU).",
-        "* **Peak extra MiB** (CUDA): `torch.cuda.max_memory_allocated()` during one run minus "
-        "what was allocated before it, so inputs are excluded and gradients included. It is "
-        "left blank on the CPU: torch's CPU allocator keeps no peak statistics and "
-        "`tracemalloc` does not see it.",
+        "* **Peak extra MiB**: on CUDA `torch.cuda.max_memory_allocated()` during one run "
+        "minus what was allocated before it, so inputs are excluded and gradients included; "
+        "on the CPU (`--memory`) the rise of the resident-set high-water mark over one run in "
+        "a fresh process per case (blank without `--memory`).",
+        "* **Side by side** (`--peers`): realistic sizes, every installed peer, the "
+        "implementations of a case timed interleaved (round by round) so that the noise of a "
+        "shared machine hits them alike; `--compile` adds `torch.compile` of each.",
         "* **Floor**: the least bytes one fused forward+backward must move (for an elementwise "
         "loss: read input and target, write the input's gradient) divided by the copy "
         "bandwidth measured at the start of the run; for matmul-bound losses the flops over "
@@ -201,8 +215,8 @@ def benchmarks_page() -> str:
         "path where a Triton kernel exists), `torch` (a plain eager reference), "
         "`torch.compile` (of ours; default on CUDA, `--compile` on the CPU) and peers "
         "(`--peers`).",
-        "* **Adding cases**: a family's `benchmarks/bench_<family>.py` calls "
-        "`benchmarks.cases.add_cases(BenchCase(...))`; the runner finds it by itself.",
+        "* **Adding cases**: a family's `visionloss/bench/bench_<family>.py` calls "
+        "`visionloss.bench.cases.add_cases(BenchCase(...))`; the runner finds it by itself.",
         "",
     ]
     return "\n".join(lines)
@@ -301,7 +315,100 @@ def pages() -> dict[str, Content]:
     text, figures = experiments_page()
     out["experiments.md"] = text
     out.update(figures)
+    out.update(_migration().pages())
+    out["api.md"] = api_page()
     return out
+
+
+API_INTRO = """\
+# API reference
+
+The losses themselves are documented family by family under [Losses](losses/index.md). This page
+covers the rest of the public API: the registry (build a loss by name, list and register
+losses), `CombinedLoss`, the value checks, the exceptions and the distributed helpers.
+"""
+
+# (section title, intro, objects): rendered in this order on api.md
+API_SECTIONS: list[tuple[str, str, list[str]]] = [
+    (
+        "Registry",
+        "Every loss is registered once; `visionloss list`, `build_loss`, configs and these "
+        'pages read the same registry. A name can be the registry name (`"dice"`), an alias, '
+        'the function name (`"dice_loss"`) or the Module\'s class name (`"DiceLoss"`).',
+        [
+            "visionloss.build_loss",
+            "visionloss.get_loss",
+            "visionloss.list_losses",
+            "visionloss.register_loss",
+            "visionloss.LossSpec",
+        ],
+    ),
+    ("Combining losses", "", ["visionloss.CombinedLoss"]),
+    ("Value checks", "", ["visionloss.set_value_checks", "visionloss.value_checks_enabled"]),
+]
+
+
+def api_page() -> str:
+    """``api.md``: the registry, CombinedLoss, value checks, then every name of
+    ``visionloss.errors.__all__`` and ``visionloss.distributed.__all__``."""
+    import visionloss.distributed
+    import visionloss.errors
+
+    lines = [API_INTRO]
+    sections = [
+        *API_SECTIONS,
+        (
+            "Errors",
+            "::: visionloss.errors\n    options:\n      show_root_heading: false",
+            [f"visionloss.errors.{n}" for n in visionloss.errors.__all__],
+        ),
+        (
+            "Distributed training",
+            "::: visionloss.distributed\n    options:\n      show_root_heading: false",
+            [f"visionloss.distributed.{n}" for n in visionloss.distributed.__all__],
+        ),
+    ]
+    for title, intro, names in sections:
+        lines += [f"## {title}", ""]
+        if intro:
+            lines += [intro, ""]
+        for name in names:
+            obj = _resolve(name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj) or callable(obj)):
+                lines += [f"### `{name.rsplit('.', 1)[-1]}`", "", f"`{name}` = `{obj!r}`", ""]
+                continue
+            lines += [f"::: {name}", "    options:", "      heading_level: 3"]
+            if inspect.isclass(obj) and "forward" in vars(obj):
+                lines.append("      members: [forward]")
+            if inspect.isclass(obj) and issubclass(obj, Exception):
+                lines.append("      show_bases: true")  # ValueError or TypeError
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _resolve(dotted: str) -> Any:
+    import importlib
+
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _migration() -> Any:
+    """``docs/migration_pages.py`` (the migration guides), loaded by path: mkdocs loads this
+    hook with a temporary ``sys.path``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_visionloss_migration_pages", Path(__file__).with_name("migration_pages.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def migration_nav() -> list[tuple[str, str]]:
+    return list(_migration().navigation())
 
 
 def navigation() -> list[Any]:
@@ -317,6 +424,8 @@ def navigation() -> list[Any]:
         },
         {"Benchmarks": "benchmarks.md"},
         {"Experiments": "experiments.md"},
+        {"Migrating from": ["migration/index.md"] + [{t: p} for t, p in migration_nav()]},
+        {"API reference": "api.md"},
     ]
 
 

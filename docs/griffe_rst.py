@@ -20,6 +20,7 @@ Configured in ``mkdocs.yml`` (``plugins: mkdocstrings: ... extensions: [docs/gri
 
 from __future__ import annotations
 
+import inspect
 import re
 import textwrap
 from functools import cache
@@ -180,8 +181,36 @@ def fence_doctests(text: str) -> str:
     return "\n".join(out)
 
 
+def _kind(p: inspect.Parameter) -> griffe.ParameterKind:
+    return griffe.ParameterKind[p.kind.name.lower()]
+
+
+def init_from_signature(cls: type) -> griffe.Function:
+    """A griffe ``__init__`` built from the runtime signature of ``cls.__init__``."""
+    empty = inspect.Parameter.empty
+    params = [
+        griffe.Parameter(
+            p.name,
+            annotation=None if p.annotation is empty else str(p.annotation),
+            kind=_kind(p),
+            default=None if p.default is empty else repr(p.default),
+        )
+        for p in inspect.signature(cls.__init__).parameters.values()
+    ]
+    return griffe.Function("__init__", parameters=griffe.Parameters(*params), returns="None")
+
+
 class RstToMarkdown(griffe.Extension):
-    """Rewrite each docstring once, when its object is created."""
+    """Rewrite each docstring once, when its object is created; give a class that subclasses a
+    derived Module of the same name its inherited ``__init__`` (griffe cannot follow a base
+    whose path is the class's own, so its options would show as undocumented)."""
+
+    def on_class_members(self, *, node: Any, cls: griffe.Class, **kwargs: Any) -> None:
+        obj = getattr(node, "obj", None)
+        if not isinstance(obj, type) or "__init__" in cls.members or "__init__" in vars(obj):
+            return
+        if any(str(base) == cls.path for base in cls.bases):
+            cls.set_member("__init__", init_from_signature(obj))
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         doc = obj.docstring

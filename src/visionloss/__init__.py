@@ -18,10 +18,10 @@ from .contrastive import *
 from .contrastive import __all__ as _contrastive
 from .metric import *
 from .metric import __all__ as _metric
-from .regression import *
-from .regression import __all__ as _regression
 from .quality import *
 from .quality import __all__ as _quality
+from .regression import *
+from .regression import __all__ as _regression
 from .segmentation import *
 from .segmentation import __all__ as _segmentation
 from .self_supervised import *

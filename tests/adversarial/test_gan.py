@@ -206,7 +206,8 @@ def test_empty_batches_are_zero_with_graph(kind):
             lambda: vl.discriminator_loss(torch.zeros(2), torch.zeros(2), kind="ls"),
             ValueError,
             "discriminator_loss: expected kind to be one of 'minimax', "
-            "'nonsaturating', 'lsgan', 'wgan', 'hinge', got 'ls'",
+            "'nonsaturating', 'lsgan', 'wgan', 'hinge', 'rasgan', 'ralsgan', 'rahinge', "
+            "got 'ls'",
             id="kind",
         ),
         pytest.param(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import torch
 
 from visionloss import experiments as ex
 from visionloss.experiments import gan_2d
-from visionloss.experiments._common import default_threads
+from visionloss.experiments._common import cores, default_threads
 
 pytest.importorskip("matplotlib")
 
@@ -43,7 +42,7 @@ def test_default_workers_follow_visionloss_threads(monkeypatch):
     monkeypatch.setenv("VISIONLOSS_THREADS", "1")  # the tour, running experiments side by side
     assert default_threads() == 1
     monkeypatch.delenv("VISIONLOSS_THREADS")
-    assert default_threads() == min(2, os.cpu_count() or 1)
+    assert default_threads() == cores()
 
 
 def test_metrics_on_known_point_sets():

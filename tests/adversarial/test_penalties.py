@@ -5,21 +5,14 @@ twice, hand values, the zero-gradient case, the BatchNorm warning, autocast with
 from __future__ import annotations
 
 import copy
-import json
-import os
-import socket
-import time
-import traceback
 import warnings
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import visionloss as vl
+from tests.distributed._harness import gloo_only, passed, spawn
 from tests.reference import adversarial as ref
 
 
@@ -387,12 +380,6 @@ def test_modules_equal_functions():
 WORLD, B, STEPS = 2, 4, 2
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank_data(rank):
     real, fake = _samples(B, seed=10 + rank)
     return real, fake, 100 + rank  # the rank's samples and the seed of its alphas
@@ -419,59 +406,28 @@ def _single_process(kind, base):
     return [p.detach() for p in critic.parameters()]
 
 
-def _ddp_checks(rank, port):
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=timedelta(seconds=120))
-    results, failures = [], []
-    try:
-        for kind in ("gradient_penalty", "r1"):
-            base = _critic(hidden=6, seed=3)
-            ddp = torch.nn.parallel.DistributedDataParallel(copy.deepcopy(base))
-            opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
-            for _ in range(STEPS):  # the penalty alone, as in lazy regularisation
-                opt.zero_grad()
-                _penalty(kind, ddp, *_rank_data(rank)).backward()
-                opt.step()
-            expected = _single_process(kind, base)
-            for i, (p, q) in enumerate(zip(ddp.module.parameters(), expected)):
-                results.append((f"{kind}/param{i}", p.detach(), q))
-        dist.barrier()
-        for label, actual, want in results:
-            try:
-                torch.testing.assert_close(actual, want, rtol=1e-7, atol=1e-9)
-            except AssertionError as err:
-                failures.append(f"{label}: {err}")
-    except Exception:
-        failures.append(traceback.format_exc())
-    finally:
-        dist.destroy_process_group()
-    return {"checks": [r[0] for r in results], "failures": failures}
-
-
-def _worker(rank, port, out_dir):
-    torch.set_num_threads(1)
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(_ddp_checks(rank, port)))
+def _ddp_checks(rank, world):
+    for kind in ("gradient_penalty", "r1"):
+        base = _critic(hidden=6, seed=3)
+        ddp = torch.nn.parallel.DistributedDataParallel(copy.deepcopy(base))
+        opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
+        for _ in range(STEPS):  # the penalty alone, as in lazy regularisation
+            opt.zero_grad()
+            _penalty(kind, ddp, *_rank_data(rank)).backward()
+            opt.step()
+        expected = _single_process(kind, base)
+        for i, (p, q) in enumerate(zip(ddp.module.parameters(), expected)):
+            yield f"{kind}/param{i}", p.detach(), q
+    dist.barrier()
 
 
 @pytest.mark.distributed
-@pytest.mark.skipif(
-    not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo"
-)
+@gloo_only
 def test_penalties_under_ddp_equal_single_process_training(tmp_path):
     """Each of 2 processes holds half of a batch and trains a DDP critic on the penalty alone;
     the parameters must equal single-process training on the whole batch. The last layer's
     bias gets no gradient from the penalty itself: without the zero-valued tie to the critic's
     output its hook never fires and DDP would not all-reduce that bucket."""
-    ctx = mp.start_processes(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + 240
-    while not ctx.join(timeout=1.0):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail("the processes did not finish within 240s")
-    for rank in range(WORLD):
-        report = json.loads(Path(tmp_path, f"rank{rank}.json").read_text())
-        assert not report["failures"], f"rank {rank}:\n" + "\n".join(report["failures"])
-        assert len(report["checks"]) == 2 * 4, report["checks"]
+    reports = spawn(_ddp_checks, tmp_path, worlds=(WORLD,), timeout=240)
+    for result in passed(reports, worlds=(WORLD,)):
+        assert len(result["checks"]) == 2 * 4, result["checks"]

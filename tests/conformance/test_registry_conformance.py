@@ -78,9 +78,42 @@ _FEATURE_MODULE = (
     "the Module builds its default VGG: network=None (positional-or-keyword) and the options "
     "arch, weights, input_range, pooling, which the function does not take"
 )
+# the margin-softmax heads and proxy losses: their Module owns the class weights / proxies /
+# beta (a Parameter that the function takes as an input), so __init__ takes num_classes,
+# embedding_size (sub_centers, centers_per_class, momentum, beta_init, learn_beta) beyond the
+# declared options and forward takes fewer inputs; their examples build and call the Module
+_HEAD = "the Module owns the class weights / proxies the function takes as an input"
+
 KNOWN_FAILURES: dict[tuple[str, str], tuple[str, type[BaseException]]] = {
+    **{
+        ("signature", name): (_HEAD, AssertionError)
+        for name in (
+            "arcface",
+            "cosface",
+            "sphereface",
+            "subcenter_arcface",
+            "adaface",
+            "proxy_anchor",
+            "proxy_nca",
+            "soft_triple",
+            "margin",
+        )
+    },
+    # circle's alpha_p, alpha_n are held constant by default (detach_weights=True, as PML and
+    # the authors): the gradient is not the value's derivative
+    ("gradcheck", "circle"): ("detached pair weights (by design)", GradcheckError),
+    # the spectrum weight is detached by design (Jiang et al.'s released code): the gradient is
+    # not the derivative of the value, which gradcheck compares against
+    ("gradcheck", "focal_frequency"): ("detached spectrum weight (by design)", GradcheckError),
+    # SwAV's codes come from the scores under no_grad (its stop-gradient), likewise
+    ("gradcheck", "swav"): ("Sinkhorn codes computed without gradient (by design)", GradcheckError),
     # signatures and docs
     ("signature", "center"): (_CENTER, AssertionError),
+    ("signature", "lpips"): (
+        "LPIPS builds its network (net, backbone_weights, lin_weights) where the function "
+        "takes the built network",
+        AssertionError,
+    ),
     ("signature", "wiou"): (
         "WIoULoss takes momentum (of its running mean) instead of the function's iou_mean",
         AssertionError,
@@ -706,7 +739,8 @@ def _bad_values(decl: Declaration, name: str) -> list[tuple[str, Any, type[Excep
             out.append(("word", "not-a-choice", ValueError))
         elif isinstance(check, Number):
             out.append(("str", "one", TypeError))
-            out.append(("nan", math.nan, ValueError))
+            # NaN is not an int: a type error for integer options, a value error otherwise
+            out.append(("nan", math.nan, TypeError if check.integer else ValueError))
             if check.lo is not None:
                 out.append(("below", check.lo - 1, ValueError))
                 if check.lo_open:

@@ -135,7 +135,7 @@ BAD = [
     pytest.param(
         lambda q, k: (q, k[:3]),
         ValueError,
-        r"expected positive_key of shape \(5, 4\) matching query, got \(3, 4\)",
+        r"expected key of shape \(5, 4\) matching query, got \(3, 4\)",
         id="key-shape",
     ),
     pytest.param(lambda q, k: (q[0], k[0]), ValueError, "expected query to be 2-D", id="1-D"),

@@ -113,7 +113,7 @@ def test_fp16_small_temperature_where_the_seed_code_overflows():
 
 def test_bad_inputs():
     z1, z2 = vectors(N, D), vectors(N, D, seed=1)
-    with pytest.raises(ValueError, match=r"nt_xent_loss: expected z2 of shape \(6, 5\) matching "):
+    with pytest.raises(ValueError, match=r"nt_xent_loss: expected key of shape \(6, 5\) matching "):
         vl.nt_xent_loss(z1, z2[:4])
-    with pytest.raises(ValueError, match="nt_xent_loss: expected z1 to be 2-D"):
+    with pytest.raises(ValueError, match="nt_xent_loss: expected query to be 2-D"):
         vl.nt_xent_loss(z1[None], z2[None])

@@ -16,32 +16,18 @@ any comparison, so a failing check cannot leave the other processes waiting.
 from __future__ import annotations
 
 import copy
-import json
-import os
-import socket
-import time
-import traceback
-from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import visionloss as vl
+from tests.distributed._harness import gloo_only, passed, spawn
 from visionloss import distributed as vdist
 
 pytestmark = pytest.mark.distributed
 
 SIZES = {2: [3, 5], 3: [2, 4, 3]}  # samples (images) per process
 D = 6
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data(n: int, seed: int = 0):
@@ -205,68 +191,21 @@ def _check_ddp(rank, world, start, stop):
     return out
 
 
-def _run_checks(rank: int, world: int, port: int) -> dict:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
+def _checks(rank: int, world: int):
     start = sum(SIZES[world][:rank])
     stop = start + SIZES[world][rank]
-    results, failures = [], []
-    try:
-        for check in (_check_all_gather, _check_losses, _check_ddp):
-            results += check(rank, world, start, stop)
-        for label, actual, expected in results:  # comparisons only after every collective
-            try:
-                torch.testing.assert_close(actual, expected, rtol=1e-7, atol=1e-9)
-            except AssertionError as err:
-                failures.append(f"{label}: {err}")
-    except Exception:
-        failures.append(traceback.format_exc())
-    finally:
-        dist.destroy_process_group()
-    return {"checks": [r[0] for r in results], "failures": failures}
+    for check in (_check_all_gather, _check_losses, _check_ddp):
+        yield from check(rank, world, start, stop)
 
 
-def _worker(rank: int, ports: list[int], out_dir: str) -> None:
-    """Three processes check the 3-process contract, then two of them the 2-process one (one
-    spawn: starting a process and importing torch is the slow part)."""
-    torch.set_num_threads(1)
-    report = {}
-    for world, port in zip((3, 2), ports):
-        if rank < world:
-            report[world] = _run_checks(rank, world, port)
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
-
-
-def _spawn(out_dir: Path, timeout: float = 240.0) -> list[dict]:
-    ports = [_free_port(), _free_port()]
-    ctx = mp.start_processes(
-        _worker, args=(ports, str(out_dir)), nprocs=3, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + timeout
-    while not ctx.join(timeout=1.0):
-        if time.monotonic() > deadline:
-            for p in ctx.processes:
-                p.kill()
-            pytest.fail(f"the processes did not finish within {timeout}s")
-    return [json.loads(Path(out_dir, f"rank{r}.json").read_text()) for r in range(3)]
-
-
-@pytest.mark.skipif(
-    not (dist.is_available() and dist.is_gloo_available()), reason="needs torch.distributed gloo"
-)
+@gloo_only
 def test_contract_with_2_and_3_processes(tmp_path):
-    reports = _spawn(tmp_path)
+    results = passed(spawn(_checks, tmp_path))
     floats = [k for _, sliced in LOSSES.values() for k in sliced if k not in ("labels", "masks")]
     expected = 6 + 2 * len(LOSSES) + 2 * len(floats)  # all_gather; value + grads, two modes
     expected += 1 + 2 * 2 * 4  # supcon "none"; two DDP losses x two modes x four parameters
-    for rank, report in enumerate(reports):
-        assert sorted(report) == (["2", "3"] if rank < 2 else ["3"])
-        for world, result in report.items():
-            assert not result["failures"], f"{world} processes, rank {rank}:\n" + "\n".join(
-                result["failures"]
-            )
-            assert len(result["checks"]) == expected, result["checks"]
+    for result in results:
+        assert len(result["checks"]) == expected, result["checks"]
 
 
 def test_single_process_gather_is_a_no_op():

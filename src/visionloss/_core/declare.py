@@ -24,6 +24,7 @@ import functools
 import inspect
 import re
 import typing
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +32,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import InputError, UnknownOptionError, did_you_mean
+from ..errors import InputError, InputTypeError, UnknownOptionError, did_you_mean
+from .migration import peer_hint
 from .module import LossModule
-from .options import PER_CALL, Check
+from .options import PER_CALL, Check, plain_sequence
 
 __all__ = ["DocParts", "Declaration", "loss_function", "loss_module", "declaration"]
 
@@ -64,19 +66,61 @@ class Declaration:
     per_call: tuple[inspect.Parameter, ...]
     checks: Mapping[str, tuple[Check, ...]]
     entries: Mapping[str, str]
+    # deprecated argument names -> their current names (accepted with a FutureWarning)
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    # appended to the error of a call that lacks a required input (another library's form)
+    call_hint: str = ""
+
+    def check_arity(self, args: tuple[Any, ...], kwargs: Mapping[str, Any], fn: str) -> None:
+        """A call without a required input is a TypeError naming it, and ``call_hint``."""
+        missing = [
+            p.name
+            for p in self.positional[len(args) :]
+            if p.default is p.empty and p.name not in kwargs
+        ]
+        if missing:
+            raise InputTypeError(
+                f"{fn}: missing required argument {missing[0]!r}; {self.call_hint}"
+            )
 
     @property
     def keywords(self) -> tuple[str, ...]:
         return tuple(p.name for p in (*self.options, *self.per_call))
 
     def check(self, key: str, value: Any, fn: str) -> Any:
+        value = plain_sequence(value)  # a ListConfig from a config file is a list here
         for check in self.checks.get(key, ()):
             value = check(value, key, fn)
         return value
 
+    def rename(self, kwargs: dict[str, Any], fn: str, stacklevel: int = 3) -> dict[str, Any]:
+        """``kwargs`` with every deprecated argument name replaced by its current name, and one
+        FutureWarning naming them (the old names are kept for one release)."""
+        if not self.renamed or not any(k in self.renamed for k in kwargs):
+            return kwargs
+        out = dict(kwargs)
+        moved = []
+        for old, new in self.renamed.items():
+            if old not in out:
+                continue
+            if new in out:
+                raise UnknownOptionError(
+                    f"{fn}: got both {old!r} (its former name) and {new!r}; pass only {new!r}"
+                )
+            out[new] = out.pop(old)
+            moved.append(f"{old!r} is now called {new!r}")
+        warnings.warn(
+            f"{fn}: the argument {'; '.join(moved)}; the old name will be removed in the next "
+            "release",
+            FutureWarning,
+            stacklevel=stacklevel,
+        )
+        return out
+
     def unknown(self, key: str, fn: str, allowed: tuple[str, ...]) -> UnknownOptionError:
         return UnknownOptionError(
             f"{fn}: got an unexpected keyword argument {key!r}{did_you_mean(key, allowed)}"
+            f"{peer_hint(key)}"  # another library's keyword: name our equivalent and the guide
         )
 
 
@@ -235,6 +279,8 @@ def loss_function(
     *,
     options: OptionGroup | Sequence[OptionGroup] = (),
     keep_autocast: bool = False,
+    renamed: Mapping[str, str] | None = None,
+    call_hint: str = "",
 ) -> Callable[[Callable[..., Tensor]], Callable[..., Tensor]]:
     """Declare a loss function: compose its docstring from ``parts`` and check the options a
     caller passes against their annotated option types.
@@ -249,6 +295,12 @@ def loss_function(
     returns fp32); ``keep_autocast=True`` is for losses whose main cost is a network the user
     passes (feature losses, gradient penalties): that network then runs under the user's
     autocast, and the loss is returned in fp32.
+
+    ``renamed``: ``{"old_name": "new_name"}`` for arguments that were renamed; a caller (of the
+    function or of the Module's ``forward`` and constructor) passing the old keyword gets a
+    ``FutureWarning`` and the value goes to the new argument, for one release.
+    ``call_hint``: a sentence added to the error of a call that lacks a required input, for
+    losses whose name another library uses with another calling form (say which call fits).
     """
     groups = (options,) if callable(options) else tuple(options)
 
@@ -269,7 +321,12 @@ def loss_function(
             per_call=tuple(p for p in keyword if p.name in per_call_names),
             checks=checks,
             entries=entries,
+            renamed=dict(renamed or {}),
+            call_hint=call_hint,
         )
+        for old, new in decl.renamed.items():
+            if new not in sig.parameters or old in sig.parameters:
+                raise TypeError(f"{function.__name__}: renamed={{{old!r}: {new!r}}} does not fit")
         for p in keyword:  # the declared defaults must pass their own checks
             if p.default is not p.empty:
                 decl.check(p.name, p.default, function.__name__)
@@ -279,6 +336,10 @@ def loss_function(
 
         @functools.wraps(function)
         def checked(*args: Any, **kwargs: Any) -> Tensor:
+            if decl.renamed:
+                kwargs = decl.rename(kwargs, fn_name)
+            if decl.call_hint and len(args) < len(arg_names):
+                decl.check_arity(args, kwargs, fn_name)
             for key in kwargs:
                 if key in checks:
                     kwargs[key] = decl.check(key, kwargs[key], fn_name)
@@ -335,6 +396,7 @@ def loss_module(
     summary = (function.__doc__ or "").strip().splitlines()[0]
 
     def __init__(self: LossModule, **kwargs: Any) -> None:
+        kwargs = decl.rename(kwargs, class_name)
         for key in kwargs:
             if key in call_names and key not in init_names:
                 raise UnknownOptionError(
@@ -349,6 +411,9 @@ def loss_module(
         base.__init__(self, **{**defaults, **checked})
 
     def forward(self: LossModule, *args: Any, **kwargs: Any) -> Tensor:
+        kwargs = decl.rename(kwargs, f"{class_name}.forward", stacklevel=5)
+        if decl.call_hint and len(args) < len(decl.positional):
+            decl.check_arity(args, kwargs, class_name)
         for key in kwargs:
             if key in init_names and key not in call_names:
                 raise UnknownOptionError(

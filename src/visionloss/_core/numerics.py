@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["div", "sqrt", "pow", "norm", "log1mexp", "focal_factor"]
+__all__ = ["div", "sqrt", "pow", "norm", "inverse_norm", "log1mexp", "focal_factor"]
 
 
 def _limits(x: Tensor) -> tuple[float, float]:
@@ -145,8 +145,15 @@ def norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     """Euclidean norm along ``dim`` without overflow or underflow of the squares: the vector is
     scaled by its largest magnitude first. A vector whose entries are all below ``tiny`` has
     norm 0 and a zero gradient; the gradient elsewhere is ``x / ||x||`` (at most 1). A norm
-    beyond the dtype's range is clamped to its largest value."""
+    beyond the dtype's range is clamped to its largest value.
+
+    Below float64 the squares are summed in float64 instead (one pass, no scaling: a float32
+    square can neither overflow nor underflow there)."""
     tiny, big = _limits(x)
+    if x.dtype != torch.float64:
+        zero, n64 = _norm64(x, dim)
+        n = torch.where(zero, torch.zeros_like(n64), n64).clamp(max=big).to(x.dtype)
+        return n if keepdim else n.squeeze(dim)
     scale = x.detach().abs().amax(dim=dim, keepdim=True)
     zero = scale < tiny
     scale = torch.where(zero, torch.ones_like(scale), scale)
@@ -155,6 +162,26 @@ def norm(x: Tensor, dim: int = -1, keepdim: bool = False) -> Tensor:
     n = (scale * torch.where(zero, torch.ones_like(sq), sq).sqrt()).clamp(max=big)
     n = torch.where(zero, torch.zeros_like(n), n)
     return n if keepdim else n.squeeze(dim)
+
+
+def _norm64(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """``(zero, n)``: rows whose entries are all below ``tiny`` (False for NaN), and the norm
+    along ``dim`` (kept) summed in float64."""
+    tiny, _ = _limits(x)
+    zero = x.detach().abs().amax(dim=dim, keepdim=True) < tiny
+    return zero, torch.linalg.vector_norm(x, dim=dim, keepdim=True, dtype=torch.float64)
+
+
+def inverse_norm(x: Tensor, dim: int = -1) -> Tensor:
+    """``1 / ||x||`` along ``dim`` (kept), in ``x``'s dtype; 0 with a zero gradient for a
+    vector whose entries are all below ``tiny``. Multiplying ``x`` by it normalises ``x`` in
+    one pass over ``x`` (the guards act on the per-vector norms only). Below float64 the norm
+    and its inverse are taken in float64, so a huge vector's inverse loses no range."""
+    if x.dtype == torch.float64:
+        return div(torch.ones((), dtype=x.dtype, device=x.device), norm(x, dim=dim, keepdim=True))
+    zero, n64 = _norm64(x, dim)
+    inv = 1.0 / torch.where(zero, torch.ones_like(n64), n64)
+    return torch.where(zero, torch.zeros_like(inv), inv).to(x.dtype)
 
 
 def log1mexp(x: Tensor) -> Tensor:

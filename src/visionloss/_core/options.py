@@ -42,6 +42,7 @@ __all__ = [
     "Fraction",
     "IgnoreIndex",
     "ClassWeights",
+    "plain_sequence",
 ]
 
 
@@ -213,6 +214,22 @@ class _SequenceLikeMeta(type):
 
 class _SequenceLike(metaclass=_SequenceLikeMeta):
     pass
+
+
+# option values passed through unchanged by :func:`plain_sequence` (the common, cheap case)
+_PLAIN = (bool, int, float, str, bytes, list, tuple, Tensor, type(None))
+
+
+def plain_sequence(value: Any) -> Any:
+    """A config library's sequence (OmegaConf ``ListConfig``, any ``Sequence``-like that is
+    not a list, a tuple, a string or a tensor) as a list, nested ones too; other values as
+    they are. The declaration applies it to every option before its check, so each option
+    type that accepts a list accepts these as well."""
+    if isinstance(value, _PLAIN) or not isinstance(value, _SequenceLike):
+        return value
+    if isinstance(value, torch.nn.Module) or hasattr(value, "__array__"):
+        return value  # a feature network (nn.Sequential), an array: not a config list
+    return [plain_sequence(v) for v in value]  # type: ignore[attr-defined]
 
 
 REDUCTIONS = ("mean", "sum", "none")

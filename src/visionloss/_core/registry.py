@@ -11,7 +11,13 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import OptionError, OptionTypeError, UnknownNameError, did_you_mean
+from ..errors import (
+    OptionError,
+    OptionTypeError,
+    UnknownNameError,
+    UnknownOptionError,
+    did_you_mean,
+)
 from .declare import loss_module
 from .module import LossModule
 
@@ -126,10 +132,18 @@ def build_loss(spec: str | Mapping[str, Any], **kwargs: Any) -> nn.Module:
     """Build a loss Module by name: ``build_loss("focal", gamma=2.0)`` or
     ``build_loss({"name": "focal", "gamma": 2.0})``.
 
+    ``spec`` may be a registry name, an alias, a function name (``"dice_loss"``) or a class
+    name (``"DiceLoss"``); a mapping (a dict, an OmegaConf ``DictConfig``) holds ``name`` and
+    the options. An option the loss does not take is an UnknownOptionError (a TypeError) with
+    close matches. ``{"name": "combined", "terms": {...}}`` builds a :class:`CombinedLoss`
+    (see there).
+
     Example:
         >>> import visionloss
         >>> type(visionloss.build_loss({"name": "mse"})).__name__
         'MSELoss'
+        >>> type(visionloss.build_loss("DiceCELoss")).__name__
+        'DiceCELoss'
     """
     if isinstance(spec, Mapping):
         options = dict(spec)
@@ -145,4 +159,28 @@ def build_loss(spec: str | Mapping[str, Any], **kwargs: Any) -> nn.Module:
         raise OptionTypeError(
             f"build_loss: expected a name or a mapping, got {type(spec).__name__}"
         )
+    if isinstance(name, str) and _key(name) in COMBINED_NAMES:
+        return _build_combined(options)
     return get_loss(name).module(**options)
+
+
+# ``build_loss({"name": "combined", "terms": {...}})`` builds a CombinedLoss
+COMBINED_NAMES = ("combined", "combinedloss", "combined_loss")
+
+
+def _build_combined(options: dict[str, Any]) -> nn.Module:
+    from .combined import CombinedLoss
+
+    allowed = ("terms", "return_parts")
+    for key in options:
+        if key not in allowed:
+            raise UnknownOptionError(
+                f"build_loss: CombinedLoss got an unexpected key {key!r}"
+                f"{did_you_mean(key, allowed)} (a combined config holds 'terms' and "
+                "optionally 'return_parts')"
+            )
+    if "terms" not in options:
+        raise OptionError("build_loss: a combined config needs 'terms': {name: term, ...}")
+    return CombinedLoss.from_config(
+        options["terms"], return_parts=options.get("return_parts", False)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .numerics import div, norm
+from .numerics import inverse_norm
 
 
 def normalize(x: Tensor, dim: int = -1) -> Tensor:
@@ -12,5 +12,7 @@ def normalize(x: Tensor, dim: int = -1) -> Tensor:
     smallest normal number) stays zero, with a zero gradient (``F.normalize`` divides by
     ``max(norm, 1e-12)`` and so gives a zero vector a gradient of ``1e12``). The norm is taken
     without overflow (entries up to the dtype's maximum), and a NaN entry makes the whole
-    vector NaN rather than zero, so a NaN embedding is never mistaken for a zero one."""
-    return div(x, norm(x, dim=dim, keepdim=True))
+    vector NaN rather than zero, so a NaN embedding is never mistaken for a zero one. The
+    guards act on the per-vector norms; ``x`` is read twice and multiplied once, as in
+    ``F.normalize``."""
+    return x * inverse_norm(x, dim)

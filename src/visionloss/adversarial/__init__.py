@@ -4,6 +4,7 @@ and identity losses."""
 
 from .clipping import clip_weights_
 from .cycle_consistency import CycleConsistencyLoss, cycle_consistency_loss
+from .feature_matching import FeatureMatchingLoss, feature_matching_loss
 from .gan import GAN_KINDS, DiscriminatorLoss, GeneratorLoss, discriminator_loss, generator_loss
 from .gradient_penalty import GradientPenalty, gradient_penalty
 from .identity import IdentityLoss, identity_loss
@@ -24,4 +25,6 @@ __all__ = [
     "CycleConsistencyLoss",
     "identity_loss",
     "IdentityLoss",
+    "feature_matching_loss",
+    "FeatureMatchingLoss",
 ]

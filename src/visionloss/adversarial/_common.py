@@ -17,7 +17,9 @@ from .._core.options import PER_CALL, Choice, NonNegative, Number, Reduction
 from .._core.reduction import reduce_loss
 from ..errors import OptionError
 
-GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge")
+GAN_KINDS = ("minimax", "nonsaturating", "lsgan", "wgan", "hinge", "rasgan", "ralsgan", "rahinge")
+# the relativistic average kinds of Jolicoeur-Martineau (ICLR 2019)
+RELATIVISTIC_KINDS = ("rasgan", "ralsgan", "rahinge")
 
 GanKind = Annotated[str, Choice(*GAN_KINDS)]
 LsganCode = Annotated[float | None, Number(optional=True)]
@@ -42,7 +44,8 @@ def penalty_options(
 ADVERSARIAL_DOCS = DocParts(
     args={
         "kind": """``"minimax"``, ``"nonsaturating"`` (default), ``"lsgan"``, ``"wgan"``,
-            ``"hinge"``.""",
+            ``"hinge"``, or a relativistic average kind: ``"rasgan"``, ``"ralsgan"``,
+            ``"rahinge"``.""",
         "reduction": """``"mean"`` (default), ``"sum"`` or ``"none"``.""",
         "scaler": """the ``torch.amp.GradScaler`` in use, if any (per call).""",
     },
@@ -60,7 +63,9 @@ ADVERSARIAL_DOCS = DocParts(
         "gan_references": """Goodfellow et al., *Generative Adversarial Nets*, NeurIPS 2014,
             arXiv:1406.2661; Mao et al., *Least Squares GANs*, ICCV 2017, arXiv:1611.04076;
             Arjovsky et al., *Wasserstein GAN*, ICML 2017, arXiv:1701.07875; Lim & Ye,
-            *Geometric GAN*, arXiv:1705.02894""",
+            *Geometric GAN*, arXiv:1705.02894; Jolicoeur-Martineau, *The relativistic
+            discriminator: a key element missing from standard GAN*, ICLR 2019,
+            arXiv:1807.00734""",
     },
 )
 
@@ -72,6 +77,18 @@ def lsgan_codes(kind: str, fn: str, **codes: float | None) -> dict[str, float]:
         raise OptionError(f"{fn}: {', '.join(given)} apply to kind='lsgan' only, got kind={kind!r}")
     defaults = {"a": 0.0, "b": 1.0, "c": 1.0}
     return {k: defaults[k] if v is None else float(v) for k, v in codes.items()}
+
+
+def relativistic_terms(kind: str, r: Tensor, f: Tensor) -> tuple[Tensor, Tensor]:
+    """The discriminator's real and fake terms of a relativistic average kind, from the centred
+    logits ``r - mean(f)`` and ``f - mean(r)`` (Jolicoeur-Martineau 2019, Eqs. for RaSGAN,
+    RaLSGAN and RaHingeGAN). The generator's terms are these with ``r`` and ``f`` swapped."""
+    dr, df = r - f.mean(), f - r.mean()
+    if kind == "rasgan":
+        return torch.nn.functional.softplus(-dr), torch.nn.functional.softplus(df)
+    if kind == "ralsgan":
+        return (dr - 1.0).square(), (df + 1.0).square()
+    return torch.relu(1.0 - dr), torch.relu(1.0 + df)
 
 
 def weighted_l1(input: Tensor, target: Tensor, weight: float, reduction: str, fn: str) -> Tensor:

@@ -3,7 +3,7 @@ Wasserstein and hinge."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -12,16 +12,20 @@ from .._core.checks import check_same_shape, check_tensor
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
+from .._core.options import PER_CALL
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ..errors import InputError
 from ._common import (
     ADVERSARIAL_DOCS,
     GAN_KINDS,
+    RELATIVISTIC_KINDS,
     LsganCode,
     gan_options,
     logit_examples,
     logit_pair_examples,
     lsgan_codes,
+    relativistic_terms,
 )
 
 __all__ = [
@@ -67,6 +71,14 @@ def discriminator_loss(
     | ``"lsgan"`` | :math:`\tfrac12 (r - b)^2 + \tfrac12 (f - a)^2` |
     | ``"wgan"`` | :math:`-r + f` (the critic maximises :math:`r - f`) |
     | ``"hinge"`` | :math:`\max(0, 1 - r) + \max(0, 1 + f)` |
+    | ``"rasgan"`` | :math:`\operatorname{softplus}(-\tilde r) + \operatorname{softplus}(\tilde f)` |
+    | ``"ralsgan"`` | :math:`(\tilde r - 1)^2 + (\tilde f + 1)^2` |
+    | ``"rahinge"`` | :math:`\max(0, 1 - \tilde r) + \max(0, 1 + \tilde f)` |
+
+    The relativistic average kinds (Jolicoeur-Martineau) compare each logit with the mean
+    logit of the other set: :math:`\tilde r = r - \bar f`, :math:`\tilde f = f - \bar r`
+    (:math:`\bar{\cdot}`: the mean over every element of the batch, e.g. of a PatchGAN map);
+    the least-squares form has no :math:`\tfrac12`, as in the paper.
 
     The two BCE kinds share the discriminator loss (Goodfellow et al.'s value function, written
     with ``softplus`` so it is exact for logits of any size); they differ for the generator
@@ -111,7 +123,9 @@ def discriminator_loss(
         check_same_shape(real_logits, fake_logits, fn, names=("real_logits", "fake_logits"))
     dtype = compute_dtype(real_logits, fake_logits)
     r, f = upcast(real_logits, dtype), upcast(fake_logits, dtype)
-    if kind in ("minimax", "nonsaturating"):
+    if kind in RELATIVISTIC_KINDS:
+        real_term, fake_term = relativistic_terms(kind, r, f)
+    elif kind in ("minimax", "nonsaturating"):
         real_term, fake_term = F.softplus(-r), F.softplus(f)
     elif kind == "lsgan":
         real_term, fake_term = 0.5 * (r - codes["b"]).square(), 0.5 * (f - codes["a"]).square()
@@ -125,7 +139,13 @@ def discriminator_loss(
 
 
 @loss_function(ADVERSARIAL_DOCS, options=gan_options)
-def generator_loss(fake_logits: Tensor, *, c: LsganCode = None, **options: Any) -> Tensor:
+def generator_loss(
+    fake_logits: Tensor,
+    *,
+    c: LsganCode = None,
+    real_logits: Annotated[Tensor | None, PER_CALL] = None,
+    **options: Any,
+) -> Tensor:
     r"""Generator loss of a GAN, from the discriminator's logits on generated samples.
 
     With :math:`f = D(G(z))`,
@@ -140,6 +160,15 @@ def generator_loss(fake_logits: Tensor, *, c: LsganCode = None, **options: Any) 
     | ``"nonsaturating"`` | :math:`-\log\sigma(f) = \operatorname{softplus}(-f)` |
     | ``"lsgan"`` | :math:`\tfrac12 (f - c)^2` |
     | ``"wgan"``, ``"hinge"`` | :math:`-f` |
+    | ``"rasgan"`` | :math:`\operatorname{softplus}(-\tilde f) + \operatorname{softplus}(\tilde r)` |
+    | ``"ralsgan"`` | :math:`(\tilde f - 1)^2 + (\tilde r + 1)^2` |
+    | ``"rahinge"`` | :math:`\max(0, 1 - \tilde f) + \max(0, 1 + \tilde r)` |
+
+    The relativistic average kinds need the discriminator's logits on real samples too
+    (``real_logits``), with :math:`\tilde f = f - \bar r` and :math:`\tilde r = r - \bar f`
+    as in :func:`discriminator_loss`: the discriminator's terms with real and fake swapped,
+    so the generator also lowers the realness of the real samples relative to its own (the
+    real term's gradient reaches the generator through :math:`\bar f`).
 
     ``"minimax"`` is the saturating loss of Goodfellow et al.'s value function: its gradient
     :math:`-\sigma(f)` vanishes when the discriminator rejects the samples
@@ -150,6 +179,8 @@ def generator_loss(fake_logits: Tensor, *, c: LsganCode = None, **options: Any) 
         fake_logits: discriminator outputs on generated samples, any shape.
         c: the LSGAN value the generator wants the discriminator to output (default 1); only
             for ``kind="lsgan"``.
+        real_logits: discriminator outputs on real samples (per call), for the relativistic
+            kinds only; with ``"none"`` the same shape as ``fake_logits``.
 
     Shape:
         output: scalar, or the shape of ``fake_logits`` for ``"none"``.
@@ -171,6 +202,26 @@ def generator_loss(fake_logits: Tensor, *, c: LsganCode = None, **options: Any) 
     kind = options["kind"]
     codes = lsgan_codes(kind, fn, c=c)
     check_tensor(fake_logits, "fake_logits", fn, floating=True)
+    if kind in RELATIVISTIC_KINDS:
+        if real_logits is None:
+            raise InputError(f"{fn}: kind={kind!r} needs real_logits (the outputs on real samples)")
+        check_tensor(real_logits, "real_logits", fn, floating=True)
+        if options["reduction"] == "none":
+            check_same_shape(fake_logits, real_logits, fn, names=("fake_logits", "real_logits"))
+        dtype = compute_dtype(fake_logits, real_logits)
+        fake_term, real_term = relativistic_terms(
+            kind, upcast(fake_logits, dtype), upcast(real_logits, dtype)
+        )
+        if options["reduction"] == "none":
+            return fake_term + real_term
+        return reduce_loss(fake_term, options["reduction"], fn=fn) + reduce_loss(
+            real_term, options["reduction"], fn=fn
+        )
+    if real_logits is not None:
+        raise InputError(
+            f"{fn}: real_logits apply to the relativistic kinds {RELATIVISTIC_KINDS} only, got "
+            f"kind={kind!r}"
+        )
     f = upcast(fake_logits, compute_dtype(fake_logits))
     if kind == "minimax":
         loss = -F.softplus(f)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -25,16 +28,75 @@ from ._common import (
 )
 
 
+def _log_one_minus(lp: Tensor, x: Tensor) -> Tensor:
+    """``log(1 - p) = log p - x`` (exact for finite logits); 0 at ``x = -inf`` (where it is
+    ``-inf - -inf``), NaN stays NaN in ``log p``."""
+    return (lp - x).nan_to_num_(0.0, math.inf, -math.inf)
+
+
+class _SigmoidFocal(torch.autograd.Function):
+    """Elementwise sigmoid focal loss for ``gamma > 0`` with a hand-derived backward.
+
+    With ``l+ = log p``, ``l- = log(1 - p)`` (``logsigmoid``, exact for any finite logit),
+    ``p = exp(l+)``, ``q = exp(l-)``, ``A = a y`` and ``B = (1 - a)(1 - y)``:
+
+    ``L = -(A q^g l+ + B p^g l-)``,
+    ``dL/dx = A q^g (g p l+ - q) + B p^g (p - g q l-)``
+
+    (``dl+/dx = q``, ``dl-/dx = -p``, ``dq^g/dx = -g p q^g``, ``dp^g/dx = g q p^g``). The
+    factors are powers of the sigmoids themselves, never of ``1 - p``, so nothing cancels,
+    and every term stays finite for saturated logits. The forward computes the derivative
+    with the value (they share every transcendental) and keeps only it: the backward is one
+    multiplication, where the autograd graph of the same formula keeps about ten tensors of
+    the input's size and runs as many kernels again.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, y: Tensor, a: float | Tensor | None, gamma: float, grad: bool
+    ) -> Tensor:
+        lp = F.logsigmoid(x)  # log p
+        ln = _log_one_minus(lp, x)
+        p = torch.exp(lp)
+        q = torch.exp(ln)
+        ya = y if a is None else y * a
+        yb = 1 - y if a is None else (1 - y) * (1 - a)
+        qa = q.pow(gamma).mul_(ya)  # A q^g
+        pb = p.pow(gamma).mul_(yb)  # B p^g
+        del ya, yb
+        # -(A q^g l+ + B p^g l-): each side apart, so an infinite log meets a zero weight only
+        # where the logit is infinite (outside the contract: NaN or inf, as BCE)
+        out = torch.mul(qa, lp).add_(torch.mul(pb, ln)).neg_()
+        if grad:
+            d = torch.mul(p, lp).mul_(gamma).sub_(q).mul_(qa)  # A q^g (g p l+ - q)
+            d.add_(ln.mul_(q).mul_(-gamma).add_(p).mul_(pb))  # + B p^g (p - g q l-)
+            ctx.save_for_backward(d)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (d,) = ctx.saved_tensors
+        return d * grad, None, None, None, None
+
+
 def _focal_terms(
     x: Tensor, y: Tensor, *, fn: str, alpha: float | Tensor | None, gamma: float
 ) -> Tensor:
+    a = class_vector(alpha, x, "alpha", fn, x.dtype)
+    if gamma != 0:
+        # one autograd node, eager and compiled (inductor fuses its forward into one kernel;
+        # the generic graph below compiles to a far slower one); the target is a constant
+        # (the generic path below is taken when it needs a gradient)
+        if not (y.requires_grad or (isinstance(a, Tensor) and a.requires_grad)):
+            need = torch.is_grad_enabled() and x.requires_grad
+            out: Tensor = _SigmoidFocal.apply(x, y, a, gamma, need)
+            return out
     pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
     pos_scale: float | Tensor | None = None
     neg_scale: float | Tensor | None = None
     if gamma != 0:
         pos_scale = focal_factor(-pos, gamma)  # (1 - p)^gamma
         neg_scale = focal_factor(-neg, gamma)  # p^gamma = (1 - (1 - p))^gamma
-    a = class_vector(alpha, x, "alpha", fn, x.dtype)
     if a is not None:
         pos_scale = a if pos_scale is None else a * pos_scale
         neg_scale = (1 - a) if neg_scale is None else (1 - a) * neg_scale

@@ -5,17 +5,24 @@ inputs of a loss, calls the registered function once per point and differentiate
 with respect to ``x``. The inputs are chosen, not guessed: the loss's family and the names of
 its declared positional arguments (``input, target``; ``pred, target``; ``embeddings,
 labels``; ...) select one :class:`Layout` of :data:`LAYOUTS`, which says what ``x`` may mean
-(the axes) and how it becomes the loss's inputs. Classification losses all take ``input,
-target`` and differ in what the target is; :data:`CLASS_TARGETS` names it for each.
+(the axes) and how it becomes the loss's inputs. Where losses take the same arguments but
+hold different things in them, the entry is a dict of layouts by kind, and :data:`KINDS` names
+a loss's kind when it is not the family's default ``""``: classification losses all take
+``input, target`` and differ in what the target is (:data:`CLASS_TARGETS`); segmentation
+losses that see shape (boundary distances, skeletons) are drawn against the shift of a
+predicted square, not on one pixel; rotated boxes are ``(cx, cy, w, h, angle)`` rows.
 
-A loss that takes a feature ``network`` gets a designed one-line reason instead of a curve
-(:data:`NO_VIEW`); a loss whose arguments have no layout gets the reason "no probe fits its
-arguments (...)", which a test keeps away from every registered loss. Anything the loss raises
-propagates, except a typed error (:mod:`visionloss.errors`) while options of the caller are in
-play (``options``, ``sweep``): that is the caller's value being rejected, and :func:`probe`
-raises :class:`OptionError` naming it (``visionloss plot`` prints it as one line, exit 2).
+A loss without a meaningful one-dimensional view gets a designed one-line reason instead of a
+curve, chosen by an option it takes (:data:`NO_VIEW`: a feature ``network``; DINO's teacher
+``center``; SwAV's batch-wide Sinkhorn codes); a loss whose arguments have no layout gets the
+reason "no probe fits its arguments (...)", which a test keeps away from every registered
+loss. Anything the loss raises propagates, except a typed error (:mod:`visionloss.errors`)
+while options of the caller are in play (``options``, ``sweep``): that is the caller's value
+being rejected, and :func:`probe` raises :class:`OptionError` naming it (``visionloss plot``
+prints it as one line, exit 2).
 
-Adding a family or an argument layout means adding an entry to :data:`LAYOUTS`.
+Adding a family or an argument layout means adding an entry to :data:`LAYOUTS` (and, for a
+second layout of the same arguments, the loss's kind to :data:`KINDS`).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class Axis:
     stop: float
     points: int = 201
     title: str = ""  # the name in plot titles, when not ``name``
+    symbol: str = "x"  # the variable in ``d loss / d <symbol>``
 
     def grid(self) -> list[float]:
         step = (self.stop - self.start) / (self.points - 1)
@@ -55,19 +63,32 @@ class Axis:
 AXES: dict[str, Axis] = {
     a.name: a
     for a in (
-        Axis("error", "error d = input - target", -3.0, 3.0),
-        Axis("logit", "logit z of the true class", -6.0, 6.0),
-        Axis("probability", "p_t, predicted probability of the true class", 0.005, 0.995),
-        Axis("offset", "centre offset of a unit box (box widths)", -2.5, 2.5),
-        Axis("iou", "IoU with the target box (horizontal shift)", 0.02, 1.0),
-        Axis("distance", "distance anchor-negative (anchor-positive = 1)", 0.0, 1.96),
-        Axis("similarity", "cosine similarity of the positive pair", -0.98, 0.98),
+        Axis("error", "error d = input - target", -3.0, 3.0, symbol="d"),
+        Axis("logit", "logit z of the true class", -6.0, 6.0, symbol="z"),
+        Axis(
+            "probability",
+            "p_t, predicted probability of the true class",
+            0.005,
+            0.995,
+            symbol="p_t",
+        ),
+        Axis("offset", "centre offset of a unit box (box widths)", -2.5, 2.5, symbol="offset"),
+        Axis("iou", "IoU with the target box (horizontal shift)", 0.02, 1.0, symbol="IoU"),
+        Axis(
+            "distance",
+            "distance anchor-negative (anchor-positive = 1)",
+            0.0,
+            1.96,
+            symbol="D(a, n)",
+        ),
+        Axis("similarity", "cosine similarity of the positive pair", -0.98, 0.98, symbol="s"),
         Axis(
             "negative",
             "cosine similarity of the negative pairs (positive pairs at 1)",
             -0.98,
             0.98,
             title="negative similarity",
+            symbol="s_neg",
         ),
         Axis(
             "slope",
@@ -75,6 +96,7 @@ AXES: dict[str, Axis] = {
             -3.0,
             3.0,
             title="discriminator slope s",
+            symbol="s",
         ),
         Axis(
             "step",
@@ -82,6 +104,55 @@ AXES: dict[str, Axis] = {
             -2.0,
             2.0,
             title="step height h",
+            symbol="h",
+        ),
+        Axis(
+            "shift",
+            "horizontal shift of the predicted 4 x 4 square from the target's (pixels)",
+            -6.0,
+            6.0,
+            title="mask shift",
+            symbol="shift",
+        ),
+        Axis(
+            "rotation",
+            "rotation of a 1 x 0.5 box from the same target box (radians)",
+            -math.pi / 2,
+            math.pi / 2,
+            symbol="theta",
+        ),
+        Axis(
+            "angle",
+            "angle to its class's weight (radians; the other class's at 90 deg)",
+            0.0,
+            3.1,
+            symbol="theta",
+        ),
+        Axis(
+            "bins",
+            "distance y_hat predicted by bins 0 and 1 (p of bin 1); target y = 0.3",
+            0.005,
+            0.995,
+            title="predicted distance",
+            symbol="y_hat",
+        ),
+        Axis(
+            "noise",
+            "standard deviation sigma of a fixed noise added to the input image",
+            0.0,
+            0.5,
+            points=51,  # one call costs a multi-scale SSIM of a 176 x 176 image
+            title="noise level",
+            symbol="sigma",
+        ),
+        Axis(
+            "view_noise",
+            "standard deviation sigma of a noise added to the first view (unit-variance "
+            "embeddings)",
+            0.0,
+            2.0,
+            title="view noise",
+            symbol="sigma",
         ),
     )
 }
@@ -244,6 +315,147 @@ def _real_and_fake_logits(x: Tensor, axis: str) -> Call:
     return (x.view(1), x.new_zeros(1)), {}
 
 
+def _float(rows: Any, like: Tensor) -> Tensor:
+    return torch.tensor(rows, dtype=like.dtype)
+
+
+def _softmax_pixel(x: Tensor, axis: str) -> Call:
+    """One pixel of two classes ``(1, 2, 1, 1)`` whose softmax gives ``p_t`` to the
+    foreground class 1, and the target index 1."""
+    logits = _two_class(_logit_of(x, axis), 1).view(1, 2, 1, 1)
+    return (logits, torch.ones(1, 1, 1, dtype=torch.long)), {}
+
+
+def _square_logits(shift: Tensor) -> Tensor:
+    """Logits ``(1, 1, 12, 20)`` of a 4 x 4 square centred at column ``10 + shift``, row 6:
+    ``4 * min(2 - |i - 6|, 2 - |j - 10 - shift|)`` at pixel centres, so the sigmoid is about
+    0.5 on the square's edges and its edges move with ``shift``."""
+    rows = torch.arange(12, dtype=shift.dtype) + 0.5
+    cols = torch.arange(20, dtype=shift.dtype) + 0.5
+    inside_rows = 2 - (rows - 6).abs()
+    inside_cols = 2 - (cols - 10 - shift).abs()
+    return 4 * torch.minimum(inside_rows.view(12, 1), inside_cols.view(1, 20)).view(1, 1, 12, 20)
+
+
+def _shifted_square(x: Tensor, axis: str) -> Call:
+    """Shape losses: a soft predicted square shifted by ``x`` pixels against the target square
+    (on the probability and logit axes, one pixel as :func:`_pixel`)."""
+    if axis != "shift":
+        return _pixel(x, axis)
+    target = (_square_logits(x.new_zeros(())) > 0).to(x.dtype)
+    return (_square_logits(x), target), {}
+
+
+def _rotated(x: Tensor, axis: str) -> Call:
+    """A ``(1, 5)`` cx, cy, w, h, angle box of 1 x 0.5 rotated by ``x`` (radians) or shifted by
+    ``x`` box widths, against the same box unrotated at the origin."""
+    zero = x.new_zeros(())
+    shift, angle = (zero, x) if axis == "rotation" else (x, zero)
+    pred = torch.stack([shift, zero, zero + 1, zero + 0.5, angle]).view(1, 5)
+    return (pred, _float([[0.0, 0.0, 1.0, 0.5, 0.0]], x)), {}
+
+
+def _coordinate_error(x: Tensor, axis: str) -> Call:
+    """Box deltas ``(1, 4)``: an error ``x`` on the first coordinate, the others exact."""
+    zero = x.new_zeros(())
+    return (torch.stack([x, zero, zero, zero]).view(1, 4), x.new_zeros(1, 4)), {}
+
+
+def _two_bins(x: Tensor, axis: str) -> Call:
+    """Logits of bins 0 and 1 giving probability ``x`` to bin 1 (the expected distance),
+    against the target distance 0.3."""
+    return (_two_class(_logit_of(x, "probability"), 1).view(1, 2), _float([0.3], x)), {}
+
+
+def _unit_embedding(x: Tensor) -> Tensor:
+    """``(1, 3)``: a unit vector at angle ``x`` from ``e1`` in the ``e1, e2`` plane."""
+    return torch.stack([torch.cos(x), torch.sin(x), x.new_zeros(())]).view(1, 3)
+
+
+def _class_weights(x: Tensor, axis: str) -> Call:
+    """An embedding of class 0 at angle ``x`` from its class weight ``e1``; class 1's weight
+    ``e3`` is orthogonal to it at every ``x``."""
+    weight = _float([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], x)
+    return (_unit_embedding(x), torch.tensor([0]), weight), {}
+
+
+def _norm_statistics(x: Tensor, axis: str) -> Call:
+    """:func:`_class_weights` and the running mean and std 1 of the embedding norms (the
+    embedding's norm is the mean: no quality adaptation)."""
+    (embedding, labels, weight), _ = _class_weights(x, axis)
+    return (embedding, labels, weight, x.new_ones(1), x.new_ones(1)), {}
+
+
+def _sub_centres(x: Tensor, axis: str) -> Call:
+    """Two sub-centres (proxies) per class, ``(2, 2, 3)``: class 0's at ``e1`` and ``e2``, so
+    the embedding at angle ``x`` from ``e1`` is pulled to the nearer one; class 1's at ``e3``."""
+    weight = _float([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]]], x)
+    return (_unit_embedding(x), torch.tensor([0]), weight), {}
+
+
+def _triplet_and_boundary(x: Tensor, axis: str) -> Call:
+    """:func:`_embeddings` and a shared boundary ``beta = 1.1``: the positive pair (distance 1)
+    inside the margin (at the paper's initial 1.2 and margin 0.2 it would sit on the hinge,
+    where rounding flips whether its term counts in the mean over non-zero terms)."""
+    return (_triplet_points(x), torch.tensor([0, 0, 1]), _float([1.1], x)), {}
+
+
+def _pair_batch(x: Tensor, axis: str) -> Call:
+    """The two views stacked as rows with each sample's label on both (n-pair batches)."""
+    return (torch.cat(_views(x, axis)), torch.tensor([0, 1, 0, 1])), {}
+
+
+def _fixed_normal(*shape: int, like: Tensor, seed: int) -> Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=generator, dtype=torch.float64).to(like.dtype)
+
+
+def _image_pair(size: int) -> Callable[[Tensor, str], Call]:
+    """``(input, target)`` images ``(1, 1, size, size)``: a smooth pattern in [0.25, 0.75] as
+    target, plus ``x`` times a fixed unit Gaussian noise as input."""
+
+    def inputs(x: Tensor, axis: str) -> Call:
+        grid = torch.arange(size, dtype=x.dtype)
+        target = 0.5 + 0.25 * torch.outer(
+            torch.sin(2 * math.pi * grid / 32), torch.cos(2 * math.pi * grid / 40)
+        )
+        target = target.view(1, 1, size, size)
+        noise = _fixed_normal(1, 1, size, size, like=x, seed=0)
+        return (target + x * noise, target), {}
+
+    return inputs
+
+
+def _noisy_views(x: Tensor, axis: str) -> Call:
+    """Two views ``(16, 8)`` of 16 unit-variance embeddings: the second exact, the first with
+    ``x`` times a fixed unit Gaussian noise added."""
+    key = _fixed_normal(16, 8, like=x, seed=0)
+    return (key + x * _fixed_normal(16, 8, like=x, seed=1), key), {}
+
+
+def _prediction_views(x: Tensor, axis: str) -> Call:
+    """:func:`_views` with the rows that depend on ``x`` as ``query`` (the prediction), so a
+    loss that stops the gradient through ``key`` still has one."""
+    query, key = _views(x, axis)
+    return (key, query), {}
+
+
+def _patch_views(x: Tensor, axis: str) -> Call:
+    """:func:`_prediction_views` as the ``(1, 2, 4)`` sampled patch features of one image."""
+    (query, key), _ = _prediction_views(x, axis)
+    return (query.unsqueeze(0), key.unsqueeze(0)), {}
+
+
+def _two_points(x: Tensor, axis: str) -> Call:
+    """Two unit embeddings at distance ``x``."""
+    return (_triplet_points(x)[[0, 2]],), {}
+
+
+def _features(x: Tensor, axis: str) -> Call:
+    """One discriminator with one feature: fake ``x``, real 0."""
+    return ([x.view(1, 1)], [x.new_zeros(1, 1)]), {}
+
+
 # --- layouts --------------------------------------------------------------------------------
 
 
@@ -264,8 +476,16 @@ class Layout:
 
 _PROBABILITY = ("probability", "logit")
 _GAN_LABEL = {"logit": "discriminator logit (on fakes for G; on reals, fakes at 0, for D)"}
+_PROXY_LABEL = {"angle": "angle to its class's proxy (radians; the other class's at 90 deg)"}
+_SUB_CENTRE_LABEL = {
+    "angle": "angle to sub-centre 1 of its class (radians; sub-centre 2 at 90 deg)"
+}
+_PIXEL = Layout((*_PROBABILITY, "shift"), _shifted_square, options={"activation": "sigmoid"})
+_SHAPE = Layout(("shift",), _shifted_square, options={"activation": "sigmoid"})
 
-# (family, required positional arguments) -> layout; classification has one per target kind.
+# (family, required positional arguments) -> layout; where the losses that take the same
+# arguments differ in what the arguments hold (a class index or a 0/1 target, rotated boxes),
+# a dict of layouts by kind: a loss's kind is in KINDS, the kind "" is the family's default.
 LAYOUTS: dict[tuple[str, tuple[str, ...]], Layout | dict[str, Layout]] = {
     ("regression", ("input", "target")): Layout(("error",), _error),
     ("classification", ("input", "target")): {
@@ -273,24 +493,71 @@ LAYOUTS: dict[tuple[str, tuple[str, ...]], Layout | dict[str, Layout]] = {
         "index": Layout(_PROBABILITY, _class_index),
         "distribution": Layout(_PROBABILITY, _distribution),
     },
-    ("segmentation", ("input", "target")): Layout(
-        _PROBABILITY, _pixel, options={"activation": "sigmoid"}
-    ),
-    ("boxes", ("pred", "target")): Layout(
-        ("offset", "iou"), _boxes, options={"image_size": (4.0, 4.0)}
-    ),
-    ("metric", ("embeddings", "labels")): Layout(("distance",), _embeddings),
+    # one pixel for the region losses; a shifted square for those that see shape (distances
+    # to boundaries, skeletons): one pixel has none
+    ("segmentation", ("input", "target")): {
+        "": _PIXEL,
+        "shape": _SHAPE,
+        "softmax": Layout(_PROBABILITY, _softmax_pixel, options={"dist_matrix": [[0, 1], [1, 0]]}),
+    },
+    ("boxes", ("pred", "target")): {
+        "": Layout(("offset", "iou"), _boxes, options={"image_size": (4.0, 4.0)}),
+        "rotated": Layout(("rotation", "offset"), _rotated),
+        "deltas": Layout(
+            ("error",), _coordinate_error, labels={"error": "error d on one box coordinate"}
+        ),
+    },
+    ("boxes", ("input", "target")): Layout(("bins",), _two_bins),
+    ("metric", ("embeddings", "labels")): {
+        "": Layout(("distance",), _embeddings),
+        "pairs": Layout(("similarity", "negative"), _pair_batch),
+    },
     ("metric", ("anchor", "positive", "negative")): Layout(("distance",), _triplet),
     ("metric", ("embeddings", "labels", "centers")): Layout(("distance",), _center),
-    ("contrastive", ("query", "positive_key")): Layout(("similarity", "negative"), _pairs),
-    ("contrastive", ("z1", "z2")): Layout(("similarity", "negative"), _pairs),
+    ("metric", ("embeddings", "labels", "beta")): Layout(("distance",), _triplet_and_boundary),
+    # margin heads (ArcFace, ...) and proxy losses: the embedding against its class's vector
+    ("metric", ("embeddings", "labels", "weight")): {
+        "": Layout(("angle",), _class_weights),
+        "sub_centres": Layout(("angle",), _sub_centres, labels=_SUB_CENTRE_LABEL),
+    },
+    ("metric", ("embeddings", "labels", "weight", "norm_mean", "norm_std")): Layout(
+        ("angle",), _norm_statistics
+    ),
+    ("metric", ("embeddings", "labels", "proxies")): {
+        "": Layout(("angle",), _class_weights, labels=_PROXY_LABEL),
+        "sub_centres": Layout(("angle",), _sub_centres, labels=_SUB_CENTRE_LABEL),
+    },
+    # image-text and two-view pairs; the patches of one image (PatchNCE, whose key gets no
+    # gradient: the rows that move are the query's)
+    ("contrastive", ("query", "key")): {
+        "": Layout(("similarity", "negative"), _pairs),
+        "patches": Layout(("similarity", "negative"), _patch_views),
+    },
     ("contrastive", ("features",)): Layout(("similarity", "negative"), _labelled_views),
     # dense losses have no positive pair to vary apart from its negatives
     ("contrastive", ("features", "mask")): Layout(("negative",), _forgery_map),
     # a regulariser of one image (total variation) against the height of a step edge
     ("synthesis", ("input",)): Layout(("step",), _step_edge),
+    # image quality against the noise added to a 48 x 48 image (176 x 176 for the five
+    # scales of MS-SSIM: 11-pixel windows at 1/16 of the size)
+    ("quality", ("input", "target")): {
+        "": Layout(("noise",), _image_pair(48)),
+        "pyramid": Layout(("noise",), _image_pair(176)),
+    },
+    # two-view losses of batch statistics against the noise between the views; the
+    # prediction losses (BYOL, SimSiam) against the similarity of one pair
+    ("self_supervised", ("query", "key")): {
+        "": Layout(("view_noise",), _noisy_views),
+        "pairs": Layout(("similarity", "negative"), _prediction_views),
+    },
+    ("self_supervised", ("embeddings",)): Layout(
+        ("distance",), _two_points, labels={"distance": "distance between two unit embeddings"}
+    ),
     # reconstruction terms (cycle consistency, identity)
     ("adversarial", ("input", "target")): Layout(("error",), _error),
+    ("adversarial", ("fake_features", "real_features")): Layout(
+        ("error",), _features, labels={"error": "error d = fake - real feature"}
+    ),
     # GAN objectives of the discriminator's logits
     ("adversarial", ("fake_logits",)): Layout(("logit",), _fake_logits, labels=_GAN_LABEL),
     ("adversarial", ("real_logits", "fake_logits")): Layout(
@@ -301,21 +568,70 @@ LAYOUTS: dict[tuple[str, tuple[str, ...]], Layout | dict[str, Layout]] = {
     ("adversarial", ("critic", "real", "fake")): Layout(("slope",), _gradient_penalty),
 }
 
-# What the target of each classification loss is: 0/1 of the input's shape (sigmoid losses),
-# a class index (softmax losses) or a distribution over the classes.
+# What the target of each classification loss is: 0/1 of the input's shape (sigmoid losses,
+# a quality score in [0, 1] for the detection ones, drawn at 1), a class index (softmax
+# losses) or a distribution over the classes.
 CLASS_TARGETS: dict[str, str] = {
     "binary_cross_entropy": "binary",
     "focal": "binary",
+    "sigmoid_poly": "binary",
+    "asymmetric": "binary",
+    "ghm_c": "binary",
+    "quality_focal": "binary",
+    "varifocal": "binary",
     "cross_entropy": "index",
     "softmax_focal": "index",
+    "poly": "index",
+    "softmax_asymmetric": "index",
+    "seesaw": "index",
     "kl_divergence": "distribution",
     "js_divergence": "distribution",
+}
+
+# The kind of the losses whose arguments have several layouts (see LAYOUTS), when not the
+# family's default "".
+KINDS: dict[str, str] = {
+    **CLASS_TARGETS,
+    # segmentation: distances to the boundary, skeletons, erosions; MCC, whose true
+    # negatives one pixel lacks
+    "boundary": "shape",
+    "mcc": "shape",
+    "cldice": "shape",
+    "dice_cldice": "shape",
+    "hausdorff_dt": "shape",
+    "hausdorff_er": "shape",
+    # segmentation: softmax over two channels with a distance matrix between the classes
+    "generalized_wasserstein_dice": "softmax",
+    # boxes: (cx, cy, w, h, angle) boxes; encoded deltas compared coordinate by coordinate
+    "probiou": "rotated",
+    "kld": "rotated",
+    "gwd": "rotated",
+    "balanced_l1": "deltas",
+    "ghm_r": "deltas",
+    # contrastive: sampled patch features (B, N, C)
+    "patch_nce": "patches",
+    # metric: batches of positive pairs; several sub-centres per class
+    "npair": "pairs",
+    "subcenter_arcface": "sub_centres",
+    "soft_triple": "sub_centres",
+    # quality: multi-scale on a pyramid of five scales
+    "ms_ssim": "pyramid",
+    # self-supervised: a prediction against a target, one pair at a time
+    "negative_cosine": "pairs",
 }
 
 # Options that mean a loss has no meaningful one-dimensional view, and the reason shown.
 NO_VIEW: dict[str, str] = {
     "network": "compares two images through a feature network (its `network` argument, e.g. "
     "VGG-19 features): no one-dimensional view; see `visionloss show {name}`",
+    # DINO
+    "center": "a student-teacher cross entropy over prototypes whose value rests on training "
+    "state (the teacher's running `center`, its temperature schedule): no one-dimensional "
+    "view; see `visionloss show {name}`",
+    # SwAV
+    "sinkhorn_iterations": "predicts codes that a Sinkhorn-Knopp equipartition computes over "
+    "the whole batch of prototype scores: no one-dimensional view of one sample; see "
+    "`visionloss show {name}`",
 }
 
 # Sweeps drawn when a single loss is plotted without --sweep: (family, option) -> values (None:
@@ -374,7 +690,7 @@ def _layout(spec: LossSpec) -> Layout | str:
             return reason.format(name=spec.name)
     entry = LAYOUTS.get((spec.family, names))
     if isinstance(entry, dict):
-        entry = entry.get(CLASS_TARGETS.get(spec.name, ""))
+        entry = entry.get(KINDS.get(spec.name, ""))
     if entry is None:
         return f"no probe fits its arguments ({', '.join(names)}) in the {spec.family} family"
     return entry
@@ -402,8 +718,24 @@ def default_sweep(name: str) -> tuple[str, tuple[Any, ...], dict[str, Any]] | No
         if spec.family == family and takes_option(spec, option):
             values = values if values is not None else _choices(spec, option)
             if values:
-                return option, values, {k: v for k, v in fixed.items() if takes_option(spec, k)}
+                return option, values, {k: v for k, v in fixed.items() if _accepts(spec, k, v)}
     return None
+
+
+def _accepts(spec: LossSpec, option: str, value: Any) -> bool:
+    """Whether ``spec`` takes ``option`` and its declaration accepts ``value`` (focal's
+    ``alpha=None`` is not varifocal's: there alpha weighs the negatives and is a number)."""
+    if not takes_option(spec, option):
+        return False
+    try:
+        decl = declaration(spec.function)
+    except TypeError:  # not a declared loss: its call checks its options
+        return True
+    try:
+        decl.check(option, value, decl.name)
+    except errors.VisionLossError:
+        return False
+    return True
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -483,6 +815,34 @@ def _describe(options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in options.items())
 
 
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else f"{value}"
+
+
+# options never shown in a legend: they do not change a curve's shape, or are the probe's own
+_QUIET = {"reduction", "gather", "ignore_index", "normalizer", "box_format", "image_size"}
+
+
+def in_force(spec: LossSpec, options: dict[str, Any], first: str | None = None) -> str:
+    """The options a curve is drawn with, for its legend: the caller's, and the declared
+    numeric defaults (focal's alpha and gamma, a temperature, a margin); ``first`` leads."""
+    shown: dict[str, Any] = {}
+    try:
+        decl = declaration(spec.function)
+    except TypeError:
+        decl = None
+    if decl is not None:
+        for p in decl.options:
+            default = p.default
+            if p.name in _QUIET or isinstance(default, bool):
+                continue
+            if isinstance(default, (int, float)) or p.name in options:
+                shown[p.name] = options.get(p.name, default)
+    shown.update({k: v for k, v in options.items() if k not in _QUIET})
+    order = sorted(shown, key=lambda k: (k != first, list(shown).index(k)))
+    return ", ".join(f"{k}={_shown(shown[k])}" for k in order)
+
+
 def _check_options(spec: LossSpec, options: dict[str, Any]) -> None:
     """Check the caller's options against their declared option types before any curve, so a
     bad value is reported as the caller's even where a preset sweep skips what does not draw."""
@@ -537,11 +897,10 @@ def probe(
     values: Sequence[Any] = sweep[1] if sweep else [None]
     for value in values:
         opts = dict(options or {})
-        label = spec.name
         if sweep:
             opts[sweep[0]] = value
-            shown = f"{value:g}" if isinstance(value, float) else f"{value}"
-            label = f"{spec.name} ({sweep[0]}={shown})"
+        force = in_force(spec, {**(fixed or {}), **opts}, sweep[0] if sweep else None)
+        label = f"{spec.name} ({force})" if force else spec.name
         try:
             xs, ys, dys = _curve(spec.function, layout, axis, {**own, **(fixed or {}), **opts})
         except (errors.VisionLossError, _Degenerate) as err:
@@ -559,4 +918,17 @@ def probe(
         result.curves.append(Curve(label, axis.name, xlabel, xs, ys, dys))
     if not result.curves:
         result.reason = "no sweep value could be drawn: " + "; ".join(result.notes)
+    elif preset and sweep and len(result.curves) > 1 and _all_equal(result.curves):
+        # the library's sweep does not act on this view (varifocal's gamma shapes the
+        # negatives only, the probe's target is a positive): one curve, and why
+        once = probe(name, against=against, options=options, points=points)
+        once.notes = [*result.notes, f"{sweep[0]} does not change {spec.name} on this view"]
+        return once
     return result
+
+
+def _all_equal(curves: list[Curve]) -> bool:
+    first = curves[0].y
+    return all(
+        all(abs(a - b) <= 1e-12 * max(1.0, abs(a)) for a, b in zip(first, c.y)) for c in curves
+    )

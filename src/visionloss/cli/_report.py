@@ -11,10 +11,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .._core.registry import LossSpec, list_losses
-from ..experiments import Experiment, ExperimentResult, _fmt
+from .._core.registry import LossSpec, get_loss, list_losses
+from ..experiments import Experiment, ExperimentResult, _fmt, format_cells
 
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif;
@@ -28,13 +27,20 @@ pre { background: #f6f6f8; padding: 0.6rem; overflow-x: auto; font-size: 0.85rem
 figure { margin: 0.8rem 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 .meta { color: #666; font-size: 0.9rem; } .ok { color: #137333; } .failed { color: #b3261e; }
 section.error { border-left: 4px solid #b3261e; padding-left: 1rem; }
+tr.best td { background: #e6f4ea; font-weight: 600; }
+.tag { font-size: 0.75rem; font-weight: 600; color: #137333; border: 1px solid #137333;
+       border-radius: 0.6rem; padding: 0 0.35rem; margin-left: 0.4rem; }
+.mode { background: #fff8e1; border-left: 4px solid #f9a825; padding: 0.5rem 0.8rem; }
 """
 
 _PAGE = """\
-{%- macro table(columns, rows) -%}
+{%- macro table(columns, rows, best=()) -%}
+{%- set cells = format_cells(columns, rows) -%}
 <table><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
-{%- for row in rows %}<tr>{% for v in row %}<td{% if v is number %} class="num"{% endif %}>
-{{- v | fmt }}</td>{% endfor %}</tr>{% endfor %}</tbody></table>
+{%- for row in rows %}{% set i = loop.index0 %}<tr{% if i in best %} class="best"{% endif %}>
+{%- for v in row %}<td{% if v is number %} class="num"{% endif %}>{{ cells[i][loop.index0] }}
+{%- if loop.first and i in best %}<span class="tag">best</span>{% endif %}</td>
+{%- endfor %}</tr>{% endfor %}</tbody></table>
 {%- endmacro -%}
 {%- macro formulas(specs) -%}
 <table><thead><tr><th>loss</th><th>family</th><th>formula</th><th>reference</th></tr></thead>
@@ -51,6 +57,15 @@ _PAGE = """\
 <p class="meta">visionloss {{ version }} &middot; {{ sections | length }} experiments
 ({{ "quick" if quick else "full" }} mode) &middot; {{ failed }} failed &middot;
 total wall time {{ "%.1f" | format(total_seconds) }} s</p>
+{% if quick -%}
+<p class="mode"><strong>Quick mode.</strong> Every experiment ran at a small size with few
+seeds (<code>visionloss tour --quick</code>): a check that everything runs, not a result. Its
+numbers can rank the losses differently from the full runs that the documentation quotes
+(<code>visionloss tour</code> without <code>--quick</code>).</p>
+{%- else -%}
+<p class="mode"><strong>Full mode.</strong> Every experiment ran at the size and number of
+seeds the documentation quotes.</p>
+{%- endif %}
 <h2>Contents</h2><ul>
 {%- for s in sections %}
 <li><a href="#{{ s.anchor }}">{{ s.experiment.name }}</a> &mdash;
@@ -67,8 +82,13 @@ total wall time {{ "%.1f" | format(total_seconds) }} s</p>
 {%- if exp.reference %} &middot; reference: {{ exp.reference }}{% endif %}</p>
 {% if s.error %}<pre>{{ s.error }}</pre>{% endif %}
 {%- if s.result is not none %}
-<h3>{{ s.result.title }}</h3>
-{{ table(s.result.columns, s.result.rows) }}
+<h3>{{ s.result.title }} ({{ "quick" if quick else "full" }} run)</h3>
+{{ table(s.result.columns, s.result.rows, s.best) }}
+{%- if exp.metric %}
+<p class="meta">best row: {{ "highest" if exp.metric[1] == "max" else "lowest" }}
+<em>{{ exp.metric[0] }}</em>{% if exp.baselines %} (reference rows not ranked:
+{{ exp.baselines | join(", ") }}){% endif %}</p>
+{%- endif %}
 {% if s.result.notes %}<p>{{ s.result.notes }}</p>{% endif %}
 {%- for f in s.result.figures %}{% set img = embed(f) %}
 {%- if img %}
@@ -79,7 +99,7 @@ total wall time {{ "%.1f" | format(total_seconds) }} s</p>
 {%- endif %}{% endfor %}
 {%- endif %}
 {%- if s.losses %}
-<h3>Losses in this experiment</h3>
+<h3>Losses compared in this experiment</h3>
 {{ formulas(s.losses) }}
 {%- endif %}
 </section>
@@ -112,9 +132,18 @@ class Section:
     error: str = ""
     losses: list[LossSpec] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not self.losses:
+            self.losses = declared_losses(self.experiment)
+
     @property
     def anchor(self) -> str:
         return "exp-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.experiment.name)
+
+    @property
+    def best(self) -> list[int]:
+        """The rows to mark: the best value of the experiment's declared metric."""
+        return self.experiment.best_rows(self.result) if self.result is not None else []
 
 
 def embed(path: str | Path) -> dict[str, str] | None:
@@ -128,16 +157,10 @@ def embed(path: str | Path) -> dict[str, str] | None:
     return {"name": path.name, "mime": mime, "data": data}
 
 
-def losses_mentioned(texts: Sequence[Any]) -> list[LossSpec]:
-    """Registered losses whose name, alias or function name appears as a word in ``texts``."""
-    blob = " ".join(str(t) for t in texts).lower()
-    found = []
-    for spec in list_losses():
-        keys = {spec.name, spec.function.__name__, *spec.aliases}
-        keys |= {k.replace("_", "-") for k in keys}
-        if any(re.search(rf"(?<![\w-]){re.escape(k.lower())}(?![\w-])", blob) for k in keys):
-            found.append(spec)
-    return found
+def declared_losses(experiment: Experiment) -> list[LossSpec]:
+    """The registry rows of the losses ``experiment`` declares (``register_experiment(...,
+    losses=...)``), in its order."""
+    return [get_loss(name) for name in experiment.losses]
 
 
 def render(
@@ -168,4 +191,5 @@ def render(
         total_seconds=total_seconds,
         version=version,
         embed=embed,
+        format_cells=format_cells,
     )

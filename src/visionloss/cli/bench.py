@@ -1,18 +1,18 @@
 """``visionloss bench [--family F] [--device cpu|cuda] [--peers]``: the benchmarks, here.
 
-Runs the repository's benchmark suite (``benchmarks/runner.py`` and its ``bench_<family>.py``
-cases) on this machine with a progress bar, prints a table of forward+backward times (p20 / p50
-/ p80 ms), peak extra memory (CUDA) and the ratio to the memory-bandwidth floor, and writes the
-rows as CSV (default ``out/bench/<family>-<device>.csv``). The suite lives in the source tree, so
-the command runs from a checkout (or with ``VISIONLOSS_BENCHMARKS`` naming the folder).
+Runs the benchmark suite shipped in the package (``visionloss.bench``: the runner and the
+``bench_<family>.py`` cases) on this machine with a progress bar, prints a table of times
+(p20 / p50 / p80 ms), peak extra memory and the ratio to the memory-bandwidth floor, and
+writes the rows as CSV (default ``out/bench/<family>-<device>.csv``). ``--peers`` runs the
+side-by-side suite at realistic sizes with every installed peer (torchvision, MONAI, smp,
+kornia, pytorch-metric-learning, plain torch), interleaved; ``--compile`` adds
+``torch.compile`` of each; ``--memory`` measures the CPU peak in a fresh process per case.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,31 +20,9 @@ from .experiment import make_folder
 from .main import CommandError
 
 
-def find_benchmarks() -> Path:
-    """The ``benchmarks/`` folder: $VISIONLOSS_BENCHMARKS, ./benchmarks, or the checkout's."""
-    import visionloss
-
-    candidates = [Path(p) for p in [os.environ.get("VISIONLOSS_BENCHMARKS")] if p]
-    candidates += [
-        Path.cwd() / "benchmarks",
-        Path(visionloss.__file__).resolve().parents[2] / "benchmarks",
-    ]
-    for folder in candidates:
-        if (folder / "runner.py").is_file() and (folder / "cases.py").is_file():
-            return folder.resolve()
-    raise CommandError(
-        "the benchmark suite (benchmarks/runner.py) was not found: run from a "
-        "visionloss checkout or set VISIONLOSS_BENCHMARKS"
-    )
-
-
 def load_runner() -> ModuleType:
-    """Import ``benchmarks.runner`` from the folder :func:`find_benchmarks` finds."""
-    folder = find_benchmarks()
-    root = str(folder.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    return importlib.import_module(f"{folder.name}.runner")
+    """The runner module (``visionloss.bench.runner``, part of the package)."""
+    return importlib.import_module("visionloss.bench.runner")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -68,7 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("float32", "float16", "bfloat16", "float64"),
         help="only this dtype (repeatable)",
     )
-    p.add_argument("--peers", action="store_true", help="also time installed peer libraries")
+    p.add_argument(
+        "--peers",
+        action="store_true",
+        help="the side-by-side suite at realistic sizes, with every installed peer library",
+    )
     p.add_argument(
         "--compile",
         dest="compile",
@@ -77,6 +59,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also time torch.compile (default on CUDA only)",
     )
     p.add_argument("--no-compile", dest="compile", action="store_false")
+    p.add_argument(
+        "--pass",
+        dest="passes",
+        action="append",
+        default=[],
+        choices=("fwd+bwd", "fwd"),
+        help="forward+backward (default) and / or forward only under no_grad (repeatable)",
+    )
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="CPU: peak extra memory of each case in a fresh process (CUDA: always measured)",
+    )
     p.add_argument("--quick", action="store_true", help="first shape of each case only")
     p.add_argument(
         "--warmup", type=int_at_least(0), default=None, help="untimed runs (default 3 / 10)"

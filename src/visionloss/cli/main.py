@@ -81,11 +81,21 @@ def int_at_least(low: int) -> Callable[[str], int]:
     return convert
 
 
+def version() -> str:
+    """visionloss's version (the package's ``__version__``)."""
+    from .. import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="visionloss",
         description="Computer-vision losses for PyTorch: catalogue, plots, benchmarks, "
         "experiments, the tour report, environment.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"visionloss {version()}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 
 from ..experiments import format_table, get_experiment, list_experiments, run_experiment
-from ..experiments._common import side_by_side
+from ..experiments._common import cores, side_by_side
 from ..experiments._progress import progress
 from . import _report
 from .env import environment
@@ -35,9 +35,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--jobs",
         type=int_at_least(1),
-        default=min(2, os.cpu_count() or 1),
+        default=cores(),
         help="experiments run at once, each in its own process with one torch thread "
-        "(default: the number of cores, at most 2)",
+        f"(default: the number of cores, {cores()} here)",
     )
     p.set_defaults(handler=run)
 
@@ -78,23 +78,16 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     finished = {}
     runs = _run_all(experiments, args.quick, out, args.jobs)
-    for exp, result, error, seconds in progress(runs, total=len(experiments), desc="tour"):
+    for exp, result, error, seconds in progress(
+        runs, total=len(experiments), desc="tour", unit="experiments"
+    ):
         status = "failed: " + error.strip().splitlines()[-1] if error else "ok"
         print(f"{exp.name}: {status} ({seconds:.1f}s)", flush=True)
         finished[exp.name] = (result, error, seconds)
     for exp in experiments:
         result, error, seconds = finished[exp.name]
-        texts = [exp.summary]
-        if result is not None:
-            texts += [
-                result.title,
-                result.notes,
-                *result.columns,
-                *(cell for row in result.rows for cell in row),
-            ]
-        sections.append(
-            _report.Section(exp, seconds, result, error, _report.losses_mentioned(texts))
-        )
+        # the losses listed are those the experiment declares (register_experiment(losses=))
+        sections.append(_report.Section(exp, seconds, result, error))
     total = time.perf_counter() - start
     page = _report.render(
         sections,

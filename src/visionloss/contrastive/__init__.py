@@ -28,11 +28,15 @@ over images run over every process's images. See :mod:`visionloss.distributed`::
     loss.backward()                              # == training on the concatenated batch
 """
 
+from .clip import CLIPLoss, clip_loss
+from .dcl import DCLLoss, dcl_loss
 from .info_nce import InfoNCELoss, info_nce_loss
 from .moco_queue import MoCoQueue
 from .nt_xent import NTXentLoss, nt_xent_loss
 from .patch_contrast import PatchContrastLoss, patch_contrast_loss
+from .patch_nce import PatchNCELoss, patch_nce_loss
 from .pixel_info_nce import PixelInfoNCELoss, pixel_info_nce_loss
+from .siglip import SigLIPLoss, siglip_loss
 from .supcon import SupConLoss, supcon_loss
 
 __all__ = [
@@ -45,6 +49,14 @@ __all__ = [
     "MoCoQueue",
     "patch_contrast_loss",
     "PatchContrastLoss",
+    "patch_nce_loss",
+    "PatchNCELoss",
     "pixel_info_nce_loss",
     "PixelInfoNCELoss",
+    "clip_loss",
+    "CLIPLoss",
+    "siglip_loss",
+    "SigLIPLoss",
+    "dcl_loss",
+    "DCLLoss",
 ]

@@ -480,6 +480,15 @@ def multiview_terms(
     device = features.device
     offsets = torch.arange(views, device=device)
     rows = (batch.anchor_index[:, None] * views + offsets).reshape(-1)
+    if labels is None and mode == "out" and views >= 2:
+        loss = view_terms(
+            batch.anchors.reshape(a * views, dim),
+            batch.keys.reshape(k * views, dim),
+            temperature,
+            rows,
+            views,
+        )
+        return Terms(loss.view(a, views), loss.new_ones((), dtype=torch.bool).expand(a, views))
     if labels is None:
         anchor_labels, key_labels = batch.anchor_index, torch.arange(k, device=device)
     else:
@@ -494,3 +503,43 @@ def multiview_terms(
         anchor_rows=rows,
     )
     return Terms(terms.loss.view(a, views), terms.valid.view(a, views))
+
+
+def view_terms(
+    anchors: Tensor, keys: Tensor, temperature: float | Tensor, rows: Tensor, views: int
+) -> Tensor:
+    """The ``"out"`` terms of :func:`multiview_terms` without labels (NT-Xent, multi-view
+    InfoNCE): anchor ``i`` (key row ``rows[i]``) against every other key row, its positives
+    the other views of its sample (rows ``rows[i] - rows[i] % V + v``). Every anchor has a
+    positive, so each term is a cross entropy: ``LSE_{k != self} l_k - mean_p l_p``.
+
+    No mask of the logits' size is built: the anchor's own logit is set to ``-inf`` in place
+    and ``F.cross_entropy`` (two views) or a ``logsumexp`` and a gather (more views) read the
+    row once; row blocks and checkpointing bound the memory as :func:`label_terms` does.
+    """
+    n, k = anchors.shape[0], keys.shape[0]
+    view_of = rows % views
+    start = rows - view_of
+    if views == 2:
+        partners = (start + (1 - view_of)).unsqueeze(1)
+    else:
+        others = torch.arange(1, views, device=rows.device)
+        partners = start.unsqueeze(1) + (view_of.unsqueeze(1) + others) % views
+
+    def block(a: Tensor, self_rows: Tensor, pos: Tensor) -> Tensor:
+        logits = similarity_logits(a, keys, temperature)
+        logits.scatter_(1, self_rows.unsqueeze(1), float("-inf"))
+        if pos.shape[1] == 1:
+            return F.cross_entropy(logits, pos.squeeze(1), reduction="none")
+        return torch.logsumexp(logits, 1) - logits.gather(1, pos).mean(1)
+
+    if n * k <= MAX_CHUNK_ELEMENTS:
+        return block(anchors, rows, partners)
+    step = max(1, BLOCK_ELEMENTS // max(k, 1))
+    tensors = [anchors, keys] + ([temperature] if isinstance(temperature, Tensor) else [])
+    recompute = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    parts = []
+    for lo in range(0, n, step):
+        part = (anchors[lo : lo + step], rows[lo : lo + step], partners[lo : lo + step])
+        parts.append(checkpoint(block, *part, use_reentrant=False) if recompute else block(*part))
+    return torch.cat(parts)

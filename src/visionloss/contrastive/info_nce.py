@@ -31,11 +31,11 @@ from ._core import (
 
 
 def _check(
-    fn: str, query: Tensor, positive_key: Tensor, negative_keys: Tensor | None, symmetric: bool
+    fn: str, query: Tensor, key: Tensor, negative_keys: Tensor | None, symmetric: bool
 ) -> None:
     check_vectors(query, "query", fn)
-    check_vectors(positive_key, "positive_key", fn)
-    check_same_shape(query, positive_key, fn, ("query", "positive_key"))
+    check_vectors(key, "key", fn)
+    check_same_shape(query, key, fn, ("query", "key"))
     if negative_keys is None:
         return
     check_vectors(negative_keys, "negative_keys", fn, ndim=(2, 3))
@@ -76,10 +76,10 @@ def _in_batch(
     return Terms(0.5 * (terms.loss + back.loss), terms.valid)
 
 
-@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options, renamed={"positive_key": "key"})
 def info_nce_loss(
     query: Tensor,
-    positive_key: Tensor,
+    key: Tensor,
     negative_keys: Tensor | None = None,
     *,
     temperature: Temperature = 0.07,
@@ -99,7 +99,7 @@ def info_nce_loss(
     * ``negative_keys`` of shape ``(M, D)``: shared by every query (e.g. a :class:`MoCoQueue`);
     * ``(N, M, D)``: ``M`` negatives of each query;
     * ``None``: in-batch negatives, the other queries' positive keys (CLIP, FOCAL's ``info_nce``):
-      cross entropy of ``query @ positive_key.T / tau`` with labels ``arange(N)``.
+      cross entropy of ``query @ key.T / tau`` with labels ``arange(N)``.
       ``symmetric=True`` averages it with the keys-to-queries direction (CLIP).
 
     A query without negatives (``M = 0``, or ``N = 1`` in-batch) has loss 0. Default
@@ -109,7 +109,8 @@ def info_nce_loss(
 
     Args:
         query: ``(N, D)`` floating point.
-        positive_key: ``(N, D)``, the positive of each query.
+        key: ``(N, D)``, the positive key of each query (formerly ``positive_key``: the old
+            keyword is still accepted, with a FutureWarning, until the next release).
         negative_keys: ``(M, D)``, ``(N, M, D)`` or ``None`` (in-batch negatives).
         symmetric: also the keys-to-queries direction (in-batch only; default False).
 
@@ -134,10 +135,10 @@ def info_nce_loss(
     """
     fn = "info_nce_loss"
     similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
-    _check(fn, query, positive_key, negative_keys, symmetric)
-    dtype = compute_dtype(query, positive_key, *(() if negative_keys is None else (negative_keys,)))
+    _check(fn, query, key, negative_keys, symmetric)
+    dtype = compute_dtype(query, key, *(() if negative_keys is None else (negative_keys,)))
     q = prepare(query, similarity, dtype)
-    k = prepare(positive_key, similarity, dtype)
+    k = prepare(key, similarity, dtype)
     if negative_keys is None:
         terms = _in_batch(q, k, temperature, symmetric, gather, fn)
         return reduce_terms(terms, reduction, gather=gather)

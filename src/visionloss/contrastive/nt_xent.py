@@ -7,10 +7,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.checks import check_same_shape
+from .._core.checks import check_same_shape, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
 from .._core.registry import register_loss
+from ..errors import InputTypeError
 from ._core import (
     CONTRASTIVE_DOCS,
     Temperature,
@@ -24,9 +25,23 @@ from ._core import (
 )
 
 
-@loss_function(CONTRASTIVE_DOCS, options=contrast_options)
+def _check_not_pml_form(key: Tensor, fn: str) -> None:
+    """pytorch-metric-learning's ``NTXentLoss()(embeddings, labels)`` passes integer labels
+    where this loss takes the second views: say which visionloss call takes that form."""
+    if isinstance(key, Tensor) and key.dim() == 1 and not key.is_floating_point():
+        raise InputTypeError(
+            f"{fn}: expected key of shape (N, D) (the second views, row i pairing with "
+            f"query[i]), got integer labels {shape_str(key)}; pytorch-metric-learning's "
+            "NTXentLoss()(embeddings, labels) form is visionloss.supcon_loss(features, labels) "
+            "(SupConLoss) for labelled views, or nt_xent_loss(z1, z2) for two views of each "
+            "sample (embeddings = cat([z1, z2])); note the default temperature here is 0.5, "
+            "pytorch-metric-learning's 0.07"
+        )
+
+
+@loss_function(CONTRASTIVE_DOCS, options=contrast_options, renamed={"z1": "query", "z2": "key"})
 def nt_xent_loss(
-    z1: Tensor, z2: Tensor, *, temperature: Temperature = 0.5, **options: Any
+    query: Tensor, key: Tensor, *, temperature: Temperature = 0.5, **options: Any
 ) -> Tensor:
     r"""NT-Xent (SimCLR): each of the ``2N`` views must find its partner among the other
     ``2N - 1``.
@@ -36,18 +51,23 @@ def nt_xent_loss(
         e^{s(z_i, z_k)/\tau}}, \qquad
         L = \frac{1}{2N}\sum_{k=1}^{N} \big(\ell_{2k-1,2k} + \ell_{2k,2k-1}\big)
 
-    over the ``2N`` rows ``z = [z1; z2]``, where ``(i, j)`` are the two views of one sample and
+    over the ``2N`` rows ``z = [query; key]``, where ``(i, j)`` are the two views of one sample and
     ``s`` is cosine similarity. The self-similarity is excluded with ``-inf`` inside a per-row
     log-sum-exp (the SiT / SimCLR codes multiply by a mask or subtract ``1e9``, which overflows
     in fp16), and the matrix is one ``2N x 2N`` product (the SiT code's
     ``cosine_similarity(x[:, None], x[None])`` materialises a ``2N x 2N x D`` tensor). It equals
-    :func:`supcon_loss` of ``stack([z1, z2], 1)`` without labels, and pytorch-metric-learning's
-    ``NTXentLoss`` with labels ``cat([arange(N), arange(N)])``. Default temperature 0.5, as
-    SiT (SimCLR uses 0.1 - 1).
+    :func:`supcon_loss` of ``stack([query, key], 1)`` without labels, and
+    pytorch-metric-learning's ``NTXentLoss`` with labels ``cat([arange(N), arange(N)])``.
+    Default temperature 0.5, as SiT (SimCLR uses 0.1 - 1); pytorch-metric-learning's
+    ``NTXentLoss`` defaults to 0.07: pass ``temperature=0.07`` for its numbers. Its calling
+    form ``(cat([z1, z2]), labels)`` is :func:`supcon_loss`'s
+    ``supcon_loss(stack([z1, z2], 1), labels)`` (or, with labels ``cat([arange(N),
+    arange(N)])``, this loss of ``(z1, z2)``).
 
     Args:
-        z1: ``(N, D)`` first views, floating point.
-        z2: ``(N, D)`` second views (row ``i`` pairs with ``z1[i]``).
+        query: ``(N, D)`` first views, floating point (formerly ``z1``: the old keyword is
+            still accepted, with a FutureWarning, until the next release).
+        key: ``(N, D)`` second views, row ``i`` pairing with ``query[i]`` (formerly ``z2``).
 
     Shape:
         output: scalar, or ``(N,)`` for ``"none"``: per sample, the mean of its two directions
@@ -64,17 +84,18 @@ def nt_xent_loss(
 
     Example:
         >>> import torch
-        >>> z1 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-        >>> nt_xent_loss(z1, z1, temperature=1.0)  # log(e + 2) - 1: partner 1, others 0
+        >>> z = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> nt_xent_loss(z, z, temperature=1.0)  # log(e + 2) - 1: partner 1, others 0
         tensor(0.5514)
     """
     fn = "nt_xent_loss"
     similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
-    check_vectors(z1, "z1", fn)
-    check_vectors(z2, "z2", fn)
-    check_same_shape(z1, z2, fn, ("z1", "z2"))
-    dtype = compute_dtype(z1, z2)
-    z = prepare(torch.stack([z1, z2], dim=1), similarity, dtype)
+    _check_not_pml_form(key, fn)
+    check_vectors(query, "query", fn)
+    check_vectors(key, "key", fn)
+    check_same_shape(query, key, fn, ("query", "key"))
+    dtype = compute_dtype(query, key)
+    z = prepare(torch.stack([query, key], dim=1), similarity, dtype)
     terms = multiview_terms(z, None, temperature, mode="out", gather=gather, fn=fn)
     # per sample: the mean of its two directions (every anchor has its partner)
     return reduce_terms(Terms(terms.loss.mean(1), terms.valid.all(1)), reduction, gather=gather)

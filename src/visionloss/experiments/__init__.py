@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import pkgutil
 import sys
 import time
@@ -35,6 +36,8 @@ __all__ = [
     "get_experiment",
     "run_experiment",
     "format_table",
+    "format_cells",
+    "column_formats",
 ]
 
 
@@ -80,6 +83,28 @@ class Experiment:
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
     # registry names of the losses the experiment compares (the report lists these)
     losses: tuple[str, ...] = ()
+    # the column that ranks the rows and whether "max" or "min" is best (the report marks it)
+    metric: tuple[str, str] | None = None
+    # first cells of rows that are references, not contenders (never marked best)
+    baselines: tuple[str, ...] = ()
+
+    def best_rows(self, result: ExperimentResult) -> list[int]:
+        """Indices of the rows of ``result`` with the best value of :attr:`metric` (ties all
+        marked; baselines and non-finite values never); empty without a declared metric."""
+        if self.metric is None or self.metric[0] not in result.columns:
+            return []
+        col = result.columns.index(self.metric[0])
+        values = {
+            i: float(row[col])
+            for i, row in enumerate(result.rows)
+            if _is_number(row[col])
+            and math.isfinite(row[col])
+            and str(row[0]) not in self.baselines
+        }
+        if not values:
+            return []
+        best = (max if self.metric[1] == "max" else min)(values.values())
+        return [i for i, v in values.items() if v == best]
 
 
 _EXPERIMENTS: dict[str, Experiment] = {}
@@ -94,16 +119,33 @@ def register_experiment(
     reference: str = "",
     arguments: Sequence[tuple[tuple[str, ...], dict[str, Any]]] = (),
     losses: Sequence[str] = (),
+    metric: tuple[str, str] | None = None,
+    baselines: Sequence[str] = (),
 ) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
     """Decorator registering ``fn(quick, out, **options) -> ExperimentResult`` under ``name``.
 
-    ``losses`` names (registry names) the losses the experiment compares."""
+    ``losses`` names (registry names) the losses the experiment compares; ``metric`` is
+    ``(column, "max" | "min")``, the column of the result table that ranks its rows (the
+    report marks the best row); ``baselines`` the first cells of reference rows that do not
+    compete (``"untrained"``, ``"target (floor)"``)."""
+    if metric is not None and (len(metric) != 2 or metric[1] not in ("max", "min")):
+        raise OptionError(
+            f"register_experiment: expected metric=(column, 'max' | 'min'), got {metric!r}"
+        )
 
     def decorate(fn: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
         if name in _EXPERIMENTS:
             raise OptionError(f"register_experiment: {name!r} is already registered")
         _EXPERIMENTS[name] = Experiment(
-            name, summary, family, fn, reference, tuple(arguments), tuple(losses)
+            name,
+            summary,
+            family,
+            fn,
+            reference,
+            tuple(arguments),
+            tuple(losses),
+            None if metric is None else (str(metric[0]), str(metric[1])),
+            tuple(baselines),
         )
         return fn
 
@@ -186,16 +228,71 @@ def run_experiment(
     return result
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-            return f"{value:.3e}"
-        return f"{value:.4f}"
-    return str(value)
+    """One value alone (see :func:`column_formats` for a table's columns)."""
+    return column_formats([[value]])[0](value)
+
+
+def column_formats(rows: Sequence[Sequence[Any]]) -> list[Callable[[Any], str]]:
+    """One formatter per column, so that a column's numbers share one format: integers as
+    integers; floats with 4 decimals (2 from 100 on), or in scientific notation when the
+    column's largest magnitude is 1e5 or more, or its smallest nonzero one below 0.001 (which
+    4 decimals would show as 0). Missing values (None, NaN) are
+    ``-``; a standard-deviation column (``... std``) that is 0 throughout (one seed) is ``-``
+    too. Text is text."""
+    width = max((len(r) for r in rows), default=0)
+    formats: list[Callable[[Any], str]] = []
+    for col in range(width):
+        values = [r[col] for r in rows if col < len(r)]
+        floats = [float(v) for v in values if _is_number(v) and math.isfinite(v)]
+        if floats and all(isinstance(v, int) for v in values if _is_number(v)):
+            spec = "d"
+        elif floats:
+            top = max(abs(v) for v in floats)
+            low = min((abs(v) for v in floats if v != 0), default=0.0)
+            spec = ".3e" if top >= 1e5 or 0 < low < 1e-3 else (".2f" if top >= 100 else ".4f")
+        else:
+            spec = ".4f"
+        formats.append(_formatter(spec))
+    return formats
+
+
+def _formatter(spec: str) -> Callable[[Any], str]:
+    def fmt(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if _is_number(value):
+            if math.isinf(value):
+                return "inf" if value > 0 else "-inf"
+            return format(int(value), "d") if spec == "d" else format(float(value), spec)
+        return str(value)
+
+    return fmt
+
+
+def format_cells(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[list[str]]:
+    """The rows as text, one format per column (:func:`column_formats`); a ``... std`` column
+    that is 0 in every row (a single seed) is ``-``."""
+    formats = column_formats(rows)
+    cells = [[formats[i](v) for i, v in enumerate(row)] for row in rows]
+    for i, name in enumerate(columns):
+        values = [r[i] for r in rows if i < len(r)]
+        if (
+            str(name).strip().lower().endswith("std")
+            and values
+            and all(_is_number(v) and v == 0 for v in values)
+        ):
+            for row in cells:
+                row[i] = "-"
+    return cells
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table with aligned columns.
+    """A plain-text table with aligned columns, one number format per column.
 
     Example:
         >>> print(format_table(["loss", "AP"], [["bce", 0.5], ["focal", 0.75]]))
@@ -204,7 +301,7 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         bce    0.5000
         focal  0.7500
     """
-    cells = [[_fmt(v) for v in row] for row in rows]
+    cells = format_cells(columns, rows)
     widths = [len(c) for c in columns]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]

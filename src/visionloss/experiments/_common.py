@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -23,14 +24,24 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def cores() -> int:
+    """The CPU cores this process may use (its CPU affinity where the OS tells, else
+    ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def default_threads() -> int:
-    """At most 2, the machine's cores, or ``VISIONLOSS_THREADS`` when set (the tour sets 1
+    """The machine's cores (:func:`cores`), or ``VISIONLOSS_THREADS`` when set (the tour sets 1
     when it runs experiments side by side)."""
-    return max(1, int(os.environ.get("VISIONLOSS_THREADS", min(2, os.cpu_count() or 1))))
+    return max(1, int(os.environ.get("VISIONLOSS_THREADS", cores())))
 
 
 def limit_threads() -> None:
-    """Keep experiments polite on small machines: :func:`default_threads` intra-op threads."""
+    """Set torch's intra-op threads to :func:`default_threads` (``VISIONLOSS_THREADS=2`` keeps
+    an experiment polite on a shared machine)."""
     torch.set_num_threads(default_threads())
 
 
@@ -111,3 +122,26 @@ def digits_split(experiment: str, *, seed: int = 0, test_size: float = 0.4):
         torch.from_numpy(x_te),
         torch.from_numpy(y_te).long(),
     )
+
+
+def plot_masks(images: Tensor, masks: Tensor, preds: dict[str, Tensor], path: Path) -> Path:
+    """Rows of held-out images: the image, its target mask and each loss's prediction."""
+    plt = pyplot()
+    cols = 2 + len(preds)
+    fig, axes = plt.subplots(
+        len(images), cols, figsize=(1.6 * cols, 1.6 * len(images)), squeeze=False
+    )
+    for r in range(len(images)):
+        panels = [("image", images[r, 0], "gray"), ("target", masks[r], "magma")]
+        panels += [(name, p[r], "magma") for name, p in preds.items()]
+        for c, (title, panel, cmap) in enumerate(panels):
+            ax = axes[r][c]
+            ax.imshow(
+                panel.numpy(), cmap=cmap, vmin=None if c == 0 else 0, vmax=None if c == 0 else 1
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=8)
+    fig.suptitle("held-out images: target and argmax prediction per loss (seed 0)", fontsize=9)
+    return save_figure(fig, path)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from torch import Tensor
 
 from ..errors import ExperimentError
 from . import ExperimentResult, register_experiment
-from ._common import pyplot, save_figure
+from ._common import cores, pyplot, save_figure
 from ._progress import progress
 
 STEPS = 200
@@ -390,6 +389,8 @@ def _parse_losses(losses: str, mode: str) -> list[str]:
 
 @register_experiment(
     "diou-simulation",
+    losses=("iou", "giou", "diou", "ciou"),
+    metric=("sum_t E(t)", "min"),
     summary="DIoU paper's 1,715,000-case regression simulation (IoU/GIoU/DIoU/CIoU, ...)",
     family="boxes",
     reference="Zheng et al., Distance-IoU Loss, AAAI 2020, arXiv:1911.08287, Sec. Simulation",
@@ -427,7 +428,7 @@ def diou_simulation(
     curves, finals = {}, {}
     # one intra-op thread per worker: chunks run in parallel instead of each small operation;
     # the numbers do not depend on workers or chunk (see simulate)
-    workers = min(2, os.cpu_count() or 1)
+    workers = cores()
     n_chunks = workers * math.ceil(anchors.shape[0] / (workers * CHUNK))  # balanced workers
     chunk = math.ceil(anchors.shape[0] / n_chunks)
     # flush-to-zero for speed; torch has no getter, so it is put back to its default (off)

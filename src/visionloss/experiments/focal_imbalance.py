@@ -77,6 +77,8 @@ def _train(
 
 @register_experiment(
     "focal-imbalance",
+    losses=("binary_cross_entropy", "focal"),
+    metric=("AP", "max"),
     summary="BCE vs class-weighted BCE vs focal loss on 1-in-10 imbalanced digits",
     family="classification",
     reference="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017, arXiv:1708.02002",

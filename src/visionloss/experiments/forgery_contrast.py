@@ -296,6 +296,9 @@ def _masks_figure(images: Tensor, masks: Tensor, preds: dict[str, Tensor], path:
 
 @register_experiment(
     "forgery-contrast",
+    losses=("pixel_info_nce", "patch_contrast"),
+    metric=("IoU", "max"),
+    baselines=("untrained",),
     summary="per-image vs batch-level InfoNCE++ (FOCAL) and patch contrast (CFL-Net) on "
     "generated splicing forgeries; 2-means localisation IoU",
     family="contrastive",

@@ -157,6 +157,9 @@ def _train_all(steps: int, seed: int, n: int, workers: int):
 
 @register_experiment(
     "gan-2d",
+    losses=("gan_discriminator", "gan_generator", "gradient_penalty"),
+    metric=("sliced W1 to target", "min"),
+    baselines=("target (floor)",),
     summary="each GAN objective (and WGAN-GP) on a 2-D mixture of 8 Gaussians",
     family="adversarial",
     reference="Goodfellow et al. arXiv:1406.2661; Mao et al. arXiv:1611.04076; Arjovsky et al. "

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import ExperimentError
 from ..segmentation import dice_ce_loss, dice_loss, focal_tversky_loss, lovasz_loss, tversky_loss
 from . import ExperimentResult, register_experiment
-from ._common import pyplot, save_figure, seed_everything
+from ._common import plot_masks, seed_everything
 from ._progress import progress
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -138,6 +138,8 @@ def scores(pred: Tensor, masks: Tensor) -> dict[str, float]:
 
 @register_experiment(
     "segmentation-imbalance",
+    losses=("cross_entropy", "dice", "dice_ce", "tversky", "focal_tversky", "lovasz"),
+    metric=("fg Dice", "max"),
     summary="CE vs Dice, Dice+CE, Tversky, focal Tversky, Lovasz on ~2% foreground",
     family="segmentation",
     reference="Milletari et al. arXiv:1606.04797; Salehi et al. arXiv:1706.05721; "
@@ -215,7 +217,7 @@ def _run(
             ]
         )
     fg = float(y_tr.float().mean())
-    figure = _plot(x_te[:4], y_te[:4], shown, out / "predictions.png")
+    figure = plot_masks(x_te[:4], y_te[:4], shown, out / "predictions.png")
     return ExperimentResult(
         title=f"segmentation-imbalance: {n_train} training images {size}x{size}, foreground "
         f"{100 * fg:.1f}% of pixels, {seeds} seed(s) x {steps} steps",
@@ -248,25 +250,3 @@ def _run(
             "n_test": n_test,
         },
     )
-
-
-def _plot(images: Tensor, masks: Tensor, preds: dict[str, Tensor], path: Path) -> Path:
-    plt = pyplot()
-    cols = 2 + len(preds)
-    fig, axes = plt.subplots(
-        len(images), cols, figsize=(1.6 * cols, 1.6 * len(images)), squeeze=False
-    )
-    for r in range(len(images)):
-        panels = [("image", images[r, 0], "gray"), ("target", masks[r], "magma")]
-        panels += [(name, p[r], "magma") for name, p in preds.items()]
-        for c, (title, panel, cmap) in enumerate(panels):
-            ax = axes[r][c]
-            ax.imshow(
-                panel.numpy(), cmap=cmap, vmin=None if c == 0 else 0, vmax=None if c == 0 else 1
-            )
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=8)
-    fig.suptitle("held-out images: target and argmax prediction per loss (seed 0)", fontsize=9)
-    return save_figure(fig, path)

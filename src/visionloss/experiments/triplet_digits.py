@@ -131,6 +131,8 @@ def _scatter(z: Tensor, y: Tensor, name: str, recall1: float, path: Path) -> Pat
 
 @register_experiment(
     "triplet-digits",
+    losses=("batch_triplet", "contrastive", "center"),
+    metric=("recall@1", "max"),
     summary="batch-hard / semi-hard triplet, contrastive and center loss on digits embeddings",
     family="metric",
     reference="Hermans et al. arXiv:1703.07737; Schroff et al. arXiv:1503.03832; "

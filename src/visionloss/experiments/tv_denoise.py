@@ -96,6 +96,9 @@ def denoise(noisy: Tensor, kind: str, lam: float, steps: int, lr: float = 0.01) 
 
 @register_experiment(
     "tv-denoise",
+    losses=("total_variation", "mse"),
+    metric=("PSNR (dB)", "max"),
+    baselines=("noisy input",),
     summary="total-variation denoising (MSE + lambda TV) of a sample photograph, per TV variant",
     family="synthesis",
     reference="Rudin, Osher & Fatemi, Physica D 1992; Chambolle, JMIV 2004",

@@ -29,11 +29,25 @@ How the peers' conventions map to ours:
 | KaiyangZhou `CenterLoss` | learned centres, no 1/2, a `B x C` distance matrix | `CenterLoss(learn_centers=True)`: half its value, `B x D` memory |
 """
 
+from .adaface import AdaFaceLoss, adaface_loss
+from .arcface import ArcFaceLoss, arcface_loss
 from .batch_triplet import BatchTripletLoss, batch_triplet_loss
 from .center import CenterLoss, center_loss, update_centers
+from .circle import CircleLoss, circle_loss
 from .contrastive import ContrastiveLoss, contrastive_loss
+from .cosface import CosFaceLoss, cosface_loss
+from .cross_batch_memory import CrossBatchMemory
 from .distance import pairwise_distance
+from .lifted_structure import LiftedStructureLoss, lifted_structure_loss
+from .margin import MarginLoss, distance_weights, margin_loss
 from .mining import mine_triplets
+from .multi_similarity import MultiSimilarityLoss, mine_multi_similarity, multi_similarity_loss
+from .npair import NPairLoss, npair_loss
+from .proxy_anchor import ProxyAnchorLoss, proxy_anchor_loss
+from .proxy_nca import ProxyNCALoss, proxy_nca_loss
+from .soft_triple import SoftTripleLoss, soft_triple_loss
+from .sphereface import SphereFaceLoss, sphereface_loss
+from .subcenter_arcface import SubCenterArcFaceLoss, subcenter_arcface_loss, subcenter_outliers
 from .triplet_margin import TripletMarginLoss, triplet_margin_loss
 
 __all__ = [
@@ -48,4 +62,34 @@ __all__ = [
     "BatchTripletLoss",
     "center_loss",
     "CenterLoss",
+    "arcface_loss",
+    "ArcFaceLoss",
+    "cosface_loss",
+    "CosFaceLoss",
+    "circle_loss",
+    "CircleLoss",
+    "mine_multi_similarity",
+    "multi_similarity_loss",
+    "MultiSimilarityLoss",
+    "proxy_anchor_loss",
+    "ProxyAnchorLoss",
+    "proxy_nca_loss",
+    "ProxyNCALoss",
+    "soft_triple_loss",
+    "SoftTripleLoss",
+    "subcenter_arcface_loss",
+    "SubCenterArcFaceLoss",
+    "subcenter_outliers",
+    "lifted_structure_loss",
+    "LiftedStructureLoss",
+    "npair_loss",
+    "NPairLoss",
+    "CrossBatchMemory",
+    "sphereface_loss",
+    "SphereFaceLoss",
+    "margin_loss",
+    "MarginLoss",
+    "distance_weights",
+    "adaface_loss",
+    "AdaFaceLoss",
 ]

@@ -25,7 +25,14 @@ from ._common import (
 from ._mining import hinge
 
 
-@loss_function(METRIC_DOCS, options=triplet_options)
+@loss_function(
+    METRIC_DOCS,
+    options=triplet_options,
+    call_hint="this loss takes explicit (anchor, positive, negative) triplets; for "
+    "embeddings with labels (pytorch-metric-learning's TripletMarginLoss()(embeddings, "
+    "labels) form, with online mining) use visionloss.batch_triplet_loss(embeddings, labels) "
+    "or visionloss.BatchTripletLoss",
+)
 def triplet_margin_loss(
     anchor: Tensor, positive: Tensor, negative: Tensor, *, swap: Bool = False, **options: Any
 ) -> Tensor:
@@ -43,7 +50,10 @@ def triplet_margin_loss(
     that torch computes :math:`\lVert a - p + \epsilon \rVert` (``eps`` shifts every
     coordinate); ``eps=0`` there gives our values. Hermans' soft margin is
     ``soft=True, margin=0``; pytorch-metric-learning's ``smooth_loss=True`` keeps the margin
-    inside the softplus, as ``soft=True`` does here.
+    inside the softplus, as ``soft=True`` does here. pytorch-metric-learning's
+    ``TripletMarginLoss()(embeddings, labels)`` (triplets mined from a labelled batch) is
+    :func:`batch_triplet_loss` (:class:`BatchTripletLoss`); called that way, this loss raises a
+    TypeError that says so.
 
     Args:
         anchor: ``(B, D)`` floating point.

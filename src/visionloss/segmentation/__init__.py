@@ -26,13 +26,30 @@ kornia's ``average="macro"`` Dice and its Tversky are ``empty="exclude"`` with
 ``smooth=(0, eps)``.
 """
 
+from .asymmetric_unified_focal import AsymmetricUnifiedFocalLoss, asymmetric_unified_focal_loss
+from .boundary import BoundaryLoss, boundary_loss
+from .cldice import ClDiceLoss, cldice_loss
+from .deep_supervision import DeepSupervisionLoss
 from .dice import DiceLoss, dice_loss
 from .dice_ce import DiceCELoss, dice_ce_loss
+from .dice_cldice import DiceClDiceLoss, dice_cldice_loss
 from .dice_focal import DiceFocalLoss, dice_focal_loss
+from .dice_topk import DiceTopKLoss, dice_topk_loss
+from .distance_map import signed_distance_map
 from .focal_tversky import FocalTverskyLoss, focal_tversky_loss
 from .generalized_dice import GeneralizedDiceLoss, generalized_dice_loss
+from .generalized_wasserstein_dice import (
+    GeneralizedWassersteinDiceLoss,
+    generalized_wasserstein_dice_loss,
+)
+from .hausdorff_dt import HausdorffDTLoss, hausdorff_dt_loss
+from .hausdorff_er import HausdorffERLoss, hausdorff_er_loss
 from .jaccard import JaccardLoss, jaccard_loss
+from .log_cosh_dice import LogCoshDiceLoss, log_cosh_dice_loss
 from .lovasz import LovaszLoss, lovasz_loss
+from .mcc import MCCLoss, mcc_loss
+from .skeleton import soft_skeleton
+from .topk_ce import TopKCrossEntropyLoss, topk_cross_entropy_loss
 from .tversky import TverskyLoss, tversky_loss
 
 __all__ = [
@@ -52,4 +69,29 @@ __all__ = [
     "DiceCELoss",
     "dice_focal_loss",
     "DiceFocalLoss",
+    "signed_distance_map",
+    "soft_skeleton",
+    "boundary_loss",
+    "BoundaryLoss",
+    "hausdorff_dt_loss",
+    "HausdorffDTLoss",
+    "cldice_loss",
+    "ClDiceLoss",
+    "dice_cldice_loss",
+    "DiceClDiceLoss",
+    "topk_cross_entropy_loss",
+    "TopKCrossEntropyLoss",
+    "dice_topk_loss",
+    "DiceTopKLoss",
+    "hausdorff_er_loss",
+    "HausdorffERLoss",
+    "log_cosh_dice_loss",
+    "LogCoshDiceLoss",
+    "mcc_loss",
+    "MCCLoss",
+    "generalized_wasserstein_dice_loss",
+    "GeneralizedWassersteinDiceLoss",
+    "asymmetric_unified_focal_loss",
+    "AsymmetricUnifiedFocalLoss",
+    "DeepSupervisionLoss",
 ]

@@ -45,6 +45,7 @@ from .._core.checks import check_labels, check_tensor, require, shape_str
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, integers, normal
+from .._core.migration import guide_page
 from .._core.options import (
     Bool,
     Check,
@@ -57,6 +58,7 @@ from .._core.options import (
 )
 from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
+from ._fused import IndexedOverlap, compiled_sums, target_counts
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 EMPTY_POLICIES = ("penalize", "include", "exclude")
@@ -355,20 +357,11 @@ def check_dense_target(target: Tensor, ignore_index: int | None, fn: str) -> Non
 # ---------------------------------------------------------------- 1. inputs
 
 
-def prepare_inputs(
-    input: Tensor,
-    target: Tensor,
-    *,
-    fn: str,
-    activation: str,
-    weight: Tensor | Sequence[float] | None,
-    include_background: bool,
-    classes: Sequence[int] | None,
-    ignore_index: int | None,
-    log_probs: bool = False,
-) -> Prepared:
-    """Check ``input (B, C, *spatial)`` and ``target``, flatten, activate (see module doc).
-    The options were checked by the public function (their option types)."""
+def check_inputs(
+    input: Tensor, target: Tensor, *, fn: str, activation: str, ignore_index: int | None
+) -> tuple[int, int, int, Tensor, bool]:
+    """The input checks of :func:`prepare_inputs`: ``(B, C, N, target, is_index)`` (a bool
+    index target made int64)."""
     check_tensor(input, "input", fn, floating=True)
     check_tensor(target, "target", fn)
     if not 3 <= input.dim() <= 5:
@@ -400,14 +393,40 @@ def prepare_inputs(
         is_index = False
         check_dense_target(target, ignore_index, fn)
     else:
+        hint = ""
+        if c > 1 and tuple(target.shape) == (b, 1, *spatial):  # MONAI's index-target layout
+            hint = (
+                f"; class indices with a channel dim (MONAI's to_onehot_y layout) are passed "
+                f"as target[:, 0] (shape {shape_str((b, *spatial))}), see {guide_page('monai')}"
+            )
         raise InputError(
             f"{fn}: expected target of shape {shape_str((b, *spatial))} (class indices) or "
             f"{shape_str(input)} (one-hot / soft) matching input {shape_str(input)}, "
-            f"got {shape_str(target)}"
+            f"got {shape_str(target)}{hint}"
         )
 
     if activation == "none":
         check_probabilities(input, fn)
+    return b, c, n, target, is_index
+
+
+def prepare_inputs(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    activation: str,
+    weight: Tensor | Sequence[float] | None,
+    include_background: bool,
+    classes: Sequence[int] | None,
+    ignore_index: int | None,
+    log_probs: bool = False,
+) -> Prepared:
+    """Check ``input (B, C, *spatial)`` and ``target``, flatten, activate (see module doc).
+    The options were checked by the public function (their option types)."""
+    b, c, n, target, is_index = check_inputs(
+        input, target, fn=fn, activation=activation, ignore_index=ignore_index
+    )
     dtype = compute_dtype(input, target)
     x = input.reshape(b, c, n)
     logits = log_prob = None
@@ -423,6 +442,34 @@ def prepare_inputs(
     else:
         prob = x.to(dtype)
 
+    index, dense, valid = _split_target(target, is_index, b, c, n, ignore_index, dtype)
+    chosen, class_weight, pixel_weight = _selection(
+        c, weight, include_background, classes, fn, dtype=dtype, device=input.device
+    )
+    return Prepared(
+        prob=prob,
+        logits=logits,
+        log_prob=log_prob,
+        index=index,
+        dense=dense,
+        valid=valid,
+        classes=chosen,
+        class_weight=class_weight,
+        pixel_weight=pixel_weight,
+        activation=activation,
+    )
+
+
+def _split_target(
+    target: Tensor,
+    is_index: bool,
+    b: int,
+    c: int,
+    n: int,
+    ignore_index: int | None,
+    dtype: torch.dtype,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``(index, dense, valid)`` of a checked target (see :class:`Prepared`)."""
     index = dense = valid = None
     if is_index:
         index = target.reshape(b, n)
@@ -439,24 +486,28 @@ def prepare_inputs(
         dense = t.to(dtype)
         if valid is not None:
             dense = dense * valid.unsqueeze(1)
+    return index, dense, valid
 
+
+def _selection(
+    c: int,
+    weight: Tensor | Sequence[float] | None,
+    include_background: bool,
+    classes: Sequence[int] | None,
+    fn: str,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[list[int], Tensor, Tensor]:
+    """``(classes, class_weight (K,), pixel_weight (C,))`` of the options."""
     chosen = resolve_classes(c, include_background, classes, fn)
-    full = resolve_weight(weight, c, fn, dtype=dtype, device=input.device)
-    selected = torch.zeros(c, dtype=torch.bool, device=input.device)
+    full = resolve_weight(weight, c, fn, dtype=dtype, device=device)
+    if chosen == list(range(c)):
+        return chosen, full, full
+    selected = torch.zeros(c, dtype=torch.bool, device=device)
     selected[chosen] = True
-    cls = torch.tensor(chosen, device=input.device)
-    return Prepared(
-        prob=prob,
-        logits=logits,
-        log_prob=log_prob,
-        index=index,
-        dense=dense,
-        valid=valid,
-        classes=chosen,
-        class_weight=full.index_select(0, cls),
-        pixel_weight=full * selected,
-        activation=activation,
-    )
+    cls = torch.tensor(chosen, device=device)
+    return chosen, full.index_select(0, cls), full * selected
 
 
 def selected_channels(x: Tensor, classes: list[int]) -> Tensor:
@@ -484,7 +535,13 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
 
     prob_sum = valid_sum(p)
     pred_sum = valid_sum(p * p) if squared else prob_sum
-    if prep.index is not None:
+    if prep.index is not None and _compiling():
+        # one broadcast comparison, fused by inductor into the reductions (no recompilation
+        # per class count, no per-class graph)
+        inter_all, counts = compiled_sums(p, prep.index, prep.valid)
+        intersection = selected_channels(inter_all, prep.classes)
+        target_sum = selected_channels(counts, prep.classes)
+    elif prep.index is not None:
         inter, tsum = [], []
         for c in prep.classes:
             hit = prep.index == c  # (B, N); ignored pixels hold -1
@@ -591,6 +648,91 @@ def measure(
     return prep, st, smooth_pair(smooth)
 
 
+def _compiling() -> bool:
+    return bool(torch.compiler.is_compiling())
+
+
+@dataclass
+class Fused:
+    """The selection of a :func:`fused_measure` call (the part of :class:`Prepared` its
+    callers read)."""
+
+    index: Tensor  # (B, N) int64 class indices, ignored pixels = -1
+    valid: Tensor | None  # (B, N) bool, None when no pixel can be ignored
+    classes: list[int]
+    class_weight: Tensor  # (K,)
+    pixel_weight: Tensor  # (C,)
+    log_p_target: Tensor | None  # (B, N) log p of each pixel's target class (log_probs=True)
+
+
+def fused_applies(input: Tensor, target: Tensor, activation: str) -> bool:
+    """True when :func:`fused_measure` takes the call: class-index targets of a >= 2-channel
+    input, eager mode (under ``torch.compile`` the plain ops fuse better)."""
+    return (
+        isinstance(input, Tensor)
+        and isinstance(target, Tensor)
+        and 3 <= input.dim() <= 5
+        and target.dim() == input.dim() - 1
+        and input.shape[1] >= 2
+        and activation in ACTIVATIONS
+        and not _compiling()
+    )
+
+
+def fused_measure(
+    input: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    smooth: Smooth,
+    squared: bool,
+    per_image: bool,
+    log_probs: bool = False,
+    **selection: Any,
+) -> tuple[Fused, Stats, tuple[float, float]]:
+    """:func:`measure` for class-index targets (:func:`fused_applies`), through
+    :class:`~._fused.IndexedOverlap`: the same checks, sums and guarantees, one tensor of
+    the input's size forward and one backward. ``log_probs`` (softmax) also returns the
+    target class's log-probability of every pixel instead of the full ``log_softmax``."""
+    activation = selection["activation"]
+    ignore_index = selection["ignore_index"]
+    b, c, n, target, _ = check_inputs(
+        input, target, fn=fn, activation=activation, ignore_index=ignore_index
+    )
+    dtype = compute_dtype(input, target)
+    index, _, valid = _split_target(target, True, b, c, n, ignore_index, dtype)
+    assert index is not None  # c >= 2 (fused_applies)
+    chosen, class_weight, pixel_weight = _selection(
+        c,
+        selection["weight"],
+        selection["include_background"],
+        selection["classes"],
+        fn,
+        dtype=dtype,
+        device=input.device,
+    )
+    inter, psum, q, logpt = IndexedOverlap.apply(
+        input.reshape(b, c, n), index, valid, activation, dtype, squared, log_probs
+    )
+    counts = target_counts(index, valid, c, dtype)
+    if valid is None:
+        count = psum.new_full((b, 1), float(n))
+    else:
+        count = valid.sum(-1, keepdim=True).to(dtype)
+    intersection = selected_channels(inter, chosen)
+    prob_sum = selected_channels(psum, chosen)
+    pred_sum = selected_channels(q, chosen) if squared else prob_sum
+    target_sum = selected_channels(counts, chosen)
+    if not per_image:
+        intersection, pred_sum, target_sum, count = (
+            t.sum(0, keepdim=True) for t in (intersection, pred_sum, target_sum, count)
+        )
+        prob_sum = prob_sum.sum(0, keepdim=True) if squared else pred_sum
+    fused = Fused(index, valid, chosen, class_weight, pixel_weight, logpt if log_probs else None)
+    st = Stats(intersection, pred_sum, target_sum, count, prob_sum)
+    return fused, st, smooth_pair(smooth)
+
+
 def overlap_loss(
     input: Tensor,
     target: Tensor,
@@ -607,7 +749,12 @@ def overlap_loss(
     :func:`measure` (:data:`MEASURED`) and the score's own parameters (Tversky's ``alpha``
     and ``beta``)."""
     per_image = options["per_image"]
-    prep, st, smooth = measure(input, target, fn=fn, **{k: options.pop(k) for k in MEASURED})
+    measured = {k: options.pop(k) for k in MEASURED}
+    if fused_applies(input, target, measured["activation"]):
+        prep: Prepared | Fused
+        prep, st, smooth = fused_measure(input, target, fn=fn, **measured)
+    else:
+        prep, st, smooth = measure(input, target, fn=fn, **measured)
     loss, counted = pair_losses(score(st, *smooth, **options), st, empty)
     out = reduce_pairs(numerics.pow(loss, gamma), counted, prep.class_weight, reduction, fn)
     return out if per_image or reduction != "none" else out.squeeze(0)

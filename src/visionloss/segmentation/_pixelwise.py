@@ -33,9 +33,12 @@ from .._core.reduction import reduce_loss
 from ..errors import OptionError
 from ._overlap import (
     EmptyPolicy,
+    Fused,
     Prepared,
     class_options,
     dice_score,
+    fused_applies,
+    fused_measure,
     measure,
     pair_losses,
     reduce_pairs,
@@ -108,19 +111,27 @@ def _valid_elements(prep: Prepared) -> Tensor:
     return prep.count().sum() * len(prep.classes)
 
 
+def _target_term(
+    prep: Prepared | Fused, logpt: Tensor, gamma: float, reduction: str, fn: str
+) -> Tensor:
+    """``-w_t (1 - p_t)^gamma log p_t`` from the target class's ``log p_t`` ``(B, N)``."""
+    assert prep.index is not None
+    idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked by their weight below
+    wt = prep.pixel_weight[idx]
+    if prep.valid is not None:
+        wt = wt * prep.valid
+    loss = -logpt * numerics.focal_factor(logpt, gamma) if gamma != 0 else -logpt
+    return reduce_loss(loss, reduction, fn=fn, weight=wt, denominator=wt.sum())
+
+
 def softmax_term(prep: Prepared, gamma: float, reduction: str, fn: str) -> Tensor:
     """``-w_t (1 - p_t)^gamma log p_t`` (cross entropy at gamma = 0)."""
     lp = prep.log_prob
     assert lp is not None  # prepare_inputs(log_probs=True) with softmax
     w = prep.pixel_weight
     if prep.index is not None:
-        idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked by their weight below
-        logpt = lp.gather(1, idx.unsqueeze(1)).squeeze(1)
-        wt = w[idx]
-        if prep.valid is not None:
-            wt = wt * prep.valid
-        loss = -logpt * numerics.focal_factor(logpt, gamma)
-        return reduce_loss(loss, reduction, fn=fn, weight=wt, denominator=wt.sum())
+        idx = prep.index.clamp_min(0)
+        return _target_term(prep, lp.gather(1, idx.unsqueeze(1)).squeeze(1), gamma, reduction, fn)
     g = prep.dense  # zero at ignored pixels
     assert g is not None
     wg = g * w.view(1, -1, 1)  # w'_c g_c: a one-hot pixel weighs w'_y, as its class index
@@ -187,6 +198,14 @@ def compound_loss(
             f"{fn}: alpha (positive / negative balance) applies to activation='sigmoid'; "
             "with softmax, balance classes with weight"
         )
+    if options["activation"] == "softmax" and fused_applies(input, target, "softmax"):
+        # class indices: one fused pass gives the Dice sums and log p of the target class
+        fused, st, smooth = fused_measure(input, target, fn=fn, log_probs=True, **options)
+        loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
+        dice = reduce_pairs(loss, counted, fused.class_weight, reduction, fn)
+        assert fused.log_p_target is not None
+        pixel = _target_term(fused, fused.log_p_target, gamma, reduction, fn)
+        return lambda_dice * dice + lambda_pixel * pixel
     prep, st, smooth = measure(input, target, fn=fn, log_probs=True, **options)
     loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
     dice = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)

@@ -17,6 +17,7 @@ When the cache file is missing the error names the file, its URL and the exact p
 from .content import ContentLoss, content_loss
 from .content_style import ContentStyleLoss, content_style_loss
 from .gram import gram_matrix
+from .lpips import LPIPS, LPIPSNetwork, lpips_loss, lpips_network
 from .perceptual import PerceptualLoss, perceptual_loss
 from .style import StyleLoss, style_loss
 from .texture import TextureLoss, texture_loss
@@ -29,6 +30,10 @@ __all__ = [
     "vgg_layer_names",
     "torch_hub_checkpoint_path",
     "gram_matrix",
+    "lpips_loss",
+    "LPIPS",
+    "LPIPSNetwork",
+    "lpips_network",
     "perceptual_loss",
     "PerceptualLoss",
     "content_loss",

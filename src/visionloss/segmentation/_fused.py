@@ -1,0 +1,193 @@
+"""One-pass overlap sums from class-index targets, with a hand-derived backward.
+
+:class:`IndexedOverlap` maps the input ``(B, C, N)`` (logits, or probabilities with
+``activation="none"``) and class indices ``(B, N)`` to the per-(image, class) sums of the
+overlap losses, for every class:
+
+* ``I[b, c] = sum_n v p[b, c, n] [y_bn = c]`` (intersection), ``P[b, c] = sum_n v p`` (and
+  ``Q = sum_n v p^2`` with ``squared``), ``v`` the valid-pixel mask;
+* optionally ``log p`` of each pixel's target class (``(B, N)``, for the cross-entropy term of
+  Dice + CE / Dice + focal).
+
+Why. The autograd graph of the per-class loop (one masked sum per class over a slice of ``p``)
+costs one zero-filled tensor of the input's size per class in the backward (the slice's
+gradient), and the generic softmax backward then reads them all again. Here the backward is
+written out: with ``gp = v (gP + 2 p gQ) + v [y = c] gI`` the gradient of ``p``, the softmax
+backward is ``p (gp - sum_c p gp)``, plus ``g_logp ([y = c] - p)`` for the log-probabilities;
+the target-class terms touch one entry per pixel (a gather and a scatter along the class dim,
+one write per pixel, so deterministic). Forward and backward each make one tensor of the
+input's size (``p``, the gradient); no one-hot tensor is built.
+
+Sums. ``P`` and ``Q`` are torch reductions (pairwise). ``I`` groups the target-class
+probabilities by class: on the CPU one ``bincount`` with float64 weights (a sequential float64
+sum: exact to ~1e-12 relative on any volume, deterministic); on other devices one masked
+reduction per class (torch reductions, repeatable). Under ``torch.compile`` the caller uses
+the broadcast form of :func:`compiled_sums` instead, which inductor fuses into one reduction
+(forward and backward) without materialising the comparison.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _class_sums(values: Tensor, flat: Tensor, bins: int, dtype: torch.dtype) -> Tensor:
+    """``out[k] = sum of values where flat == k``, ``k < bins`` (``flat == bins``: dropped)."""
+    if values.device.type == "cpu":
+        out = torch.bincount(flat.reshape(-1), weights=values.reshape(-1).double(), minlength=bins)
+        return out[:bins].to(dtype)
+    return torch.stack([torch.where(flat == k, values, 0).sum() for k in range(bins)]).to(dtype)
+
+
+def _bins(index: Tensor, valid: Tensor | None, c: int) -> Tensor:
+    """Flat bin ``b * C + y`` of each pixel, ``B * C`` for ignored pixels (``index`` is -1 at
+    ignored pixels)."""
+    b = index.shape[0]
+    offset = torch.arange(b, device=index.device).unsqueeze(1) * c
+    flat = index + offset
+    if valid is not None:
+        flat = flat.masked_fill(~valid, b * c)
+    return flat
+
+
+def target_counts(index: Tensor, valid: Tensor | None, c: int, dtype: torch.dtype) -> Tensor:
+    """``G[b, c]``: the number of valid pixels labelled ``c``, ``(B, C)`` (exact integers)."""
+    b = index.shape[0]
+    flat = _bins(index, valid, c).reshape(-1)
+    if index.device.type == "cpu":
+        counts = torch.bincount(flat, minlength=b * c + 1)
+    else:
+        counts = torch.stack([(flat == k).sum() for k in range(b * c)])
+    return counts[: b * c].view(b, c).to(dtype)
+
+
+def _activate(x: Tensor, activation: str, dtype: torch.dtype, log: bool) -> tuple[Tensor, Any]:
+    """``(p, log_p or None)`` in ``dtype``."""
+    if activation == "softmax":
+        if log:
+            lp = F.log_softmax(x, dim=1, dtype=dtype)
+            return lp.exp(), lp
+        return F.softmax(x, dim=1, dtype=dtype), None
+    if activation == "sigmoid":
+        return torch.sigmoid(x.to(dtype)), None
+    return x.to(dtype), None
+
+
+def _gather(x: Tensor, safe: Tensor) -> Tensor:
+    """``x[b, safe[b, 0, n], n]``, ``(B, N)``."""
+    return x.gather(1, safe).squeeze(1)
+
+
+def _channel_dot(w: Tensor, p: Tensor) -> Tensor:
+    """``sum_c w[b, c] p[b, c, n]``, ``(B, N)``: a ``bmm``, or a few fused multiply-adds for a
+    few channels (where ``bmm`` of a 1-row matrix is slow on the CPU)."""
+    c = p.shape[1]
+    if c > 4:
+        return torch.bmm(w.unsqueeze(1), p).squeeze(1)
+    out = p[:, 0] * w[:, :1]
+    for k in range(1, c):
+        out = out.addcmul_(p[:, k], w[:, k : k + 1])
+    return out
+
+
+class IndexedOverlap(torch.autograd.Function):
+    """``(x, index, valid) -> (I, P, Q, log_p_target)``, see the module doc.
+
+    ``Q`` is an empty tensor unless ``squared``; ``log_p_target`` is empty unless
+    ``with_logpt`` (softmax only).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        index: Tensor,
+        valid: Tensor | None,
+        activation: str,
+        dtype: torch.dtype,
+        squared: bool,
+        with_logpt: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        b, c, n = x.shape
+        p, lp = _activate(x, activation, dtype, with_logpt)
+        # (B, 1, N); ignored pixels: class 0, v = 0
+        safe = (index if valid is None else index.clamp_min(0)).unsqueeze(1)
+        p_true = _gather(p, safe)
+        inter = _class_sums(p_true, _bins(index, valid, c), b * c, dtype).view(b, c)
+        if valid is None:
+            psum = p.sum(-1)
+            q = (p * p).sum(-1) if squared else p.new_empty(0)
+        else:
+            vf = valid.to(dtype).unsqueeze(-1)
+            psum = torch.bmm(p, vf).squeeze(-1)
+            q = torch.bmm(p * p, vf).squeeze(-1) if squared else p.new_empty(0)
+        logpt = _gather(lp, safe) if lp is not None else p.new_empty(0)
+        ctx.save_for_backward(p, safe, valid, p_true)
+        ctx.activation, ctx.squared, ctx.with_logpt, ctx.in_dtype = (
+            activation,
+            squared,
+            with_logpt,
+            x.dtype,
+        )
+        ctx.mark_non_differentiable(*(t for t in (q, logpt) if t.numel() == 0))
+        return inter, psum, q, logpt
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        p, safe, valid, p_true = ctx.saved_tensors
+        b, c, n = p.shape
+        vf = None if valid is None else valid.to(p.dtype)
+        # target-class part of dL/dp, one entry per pixel: v gI[b, y]
+        g_true = g_inter.gather(1, safe.squeeze(1))
+        if vf is not None:
+            g_true = g_true * vf
+        if ctx.activation == "softmax":
+            if ctx.squared:
+                gp = g_psum.unsqueeze(-1) + 2.0 * g_q.unsqueeze(-1) * p
+                if vf is not None:
+                    gp = gp * vf.unsqueeze(1)
+                s = (p * gp).sum(1)
+            else:
+                gp = g_psum.unsqueeze(-1)
+                if vf is not None:
+                    gp = gp * vf.unsqueeze(1)
+                s = _channel_dot(g_psum, p)  # sum_c gP p
+                if vf is not None:
+                    s = s * vf
+            s = s + p_true * g_true  # sum_c p gp
+            add = p_true * g_true
+            if ctx.with_logpt:
+                s = s + g_logpt
+                add = add + g_logpt
+            dx = torch.sub(gp, s.unsqueeze(1))
+            dx.mul_(p)
+            dx.scatter_add_(1, safe, add.unsqueeze(1))
+        else:
+            gp = g_psum.unsqueeze(-1).expand(b, c, n)
+            if ctx.squared:
+                gp = gp + 2.0 * g_q.unsqueeze(-1) * p
+            if vf is not None:
+                gp = gp * vf.unsqueeze(1)
+            else:
+                gp = gp.clone()
+            gp.scatter_add_(1, safe, g_true.unsqueeze(1))
+            if ctx.activation == "sigmoid":
+                gp.mul_(torch.addcmul(p, p, p, value=-1.0))  # p (1 - p)
+            dx = gp
+        return dx.to(ctx.in_dtype), None, None, None, None, None, None
+
+
+def compiled_sums(p: Tensor, index: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(I, G)``, ``(B, C)`` each, as one broadcast comparison that inductor fuses into the
+    reductions (forward and backward); ``index`` is -1 at ignored pixels (never matches)."""
+    c = p.shape[1]
+    hit = index.unsqueeze(1) == torch.arange(c, device=p.device).view(1, c, 1)
+    inter = torch.where(hit, p, 0.0).sum(-1)
+    counts = hit.sum(-1).to(p.dtype)
+    return inter, counts

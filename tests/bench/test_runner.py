@@ -1,0 +1,146 @@
+"""The packaged benchmark (``visionloss.bench``): interleaved timing, passes, compiled and
+unchecked rows, the CPU memory probe in a fresh process, the CSV, and ``visionloss bench
+--peers`` end to end at a tiny size."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from visionloss._core.checks import value_checks_enabled
+from visionloss.bench import cases as bench_cases
+from visionloss.bench import runner
+
+
+def _inputs(shape, dtype, device):
+    return (torch.randn(shape, device=device).to(dtype).requires_grad_(True),)
+
+
+def _case(**kw):
+    return bench_cases.BenchCase(
+        "total_variation",
+        _inputs,
+        {"cpu": [(2, 3, 8, 8)]},
+        reference=lambda x: x.abs().mean(),
+        peers={"broken": lambda: lambda x: 1 / 0, "absent": _absent},
+        check_cost=True,
+        **kw,
+    )
+
+
+def _absent():
+    import visionloss_peer_that_is_not_installed  # noqa: F401
+
+
+def test_interleaved_rotates_and_reports_errors():
+    calls: list[str] = []
+
+    def impl(name):
+        def f(x):
+            calls.append(name)
+            return x.sum()
+
+        return f
+
+    def bad(x):
+        raise RuntimeError("boom")
+
+    x = torch.ones(3, requires_grad=True)
+    out = runner.interleaved(
+        [impl("a"), bad, impl("b")], (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=4
+    )
+    assert isinstance(out[1], RuntimeError)
+    assert [len(t) for t in (out[0], out[2])] == [4, 4]
+    timed = calls[2:]  # after one warm-up of each live implementation
+    assert timed[:2] == ["a", "b"] and timed[2:4] == ["b", "a"]  # the order rotates
+
+
+def test_tasks_and_rows_with_both_passes(tmp_path):
+    case = _case()
+    todo = runner.tasks(
+        [case],
+        torch.device("cpu"),
+        peers=True,
+        compile=False,
+        quick=True,
+        passes=["fwd+bwd", "fwd"],
+    )
+    names = [t.implementation for t in todo if t.pass_ == "fwd"]
+    assert names == ["ours", "ours[no checks]", "torch", "broken", "absent"]
+    rows = runner.run_tasks(todo, torch.device("cpu"), warmup=1, repeat=3, show_progress=False)
+    by = {(r.implementation, r.pass_): r for r in rows}
+    for impl in ("ours", "ours[no checks]", "torch"):
+        for pass_ in ("fwd+bwd", "fwd"):
+            r = by[impl, pass_]
+            assert 0 < r.p20_ms <= r.p50_ms <= r.p80_ms, r
+    assert by["broken", "fwd"].note.startswith("failed: ZeroDivisionError")
+    assert by["absent", "fwd"].note.startswith("not installed")
+    assert value_checks_enabled()  # restored after the unchecked rows
+    path = runner.write_csv(rows, tmp_path / "r.csv")
+    with path.open() as f:
+        got = list(csv.DictReader(f))
+    assert list(got[0]) == runner.COLUMNS
+    assert {r["pass"] for r in got} == {"fwd+bwd", "fwd"}
+    assert got[0]["torch"] == torch.__version__
+    assert "cores" in got[0]["device"]
+
+
+def test_compiled_rows_are_named_and_skip_the_unchecked_one():
+    todo = runner.tasks([_case()], torch.device("cpu"), peers=False, compile=True, quick=True)
+    names = [t.implementation for t in todo]
+    assert names == ["ours", "ours[no checks]", "torch", "ours+compile", "torch+compile"]
+
+
+def test_peer_suite_is_registered_at_realistic_sizes():
+    peers = bench_cases.load(None, "peers")
+    losses = {c.loss for c in peers}
+    assert {"dice", "dice_ce", "tversky", "focal", "cross_entropy", "nt_xent"} <= losses
+    dice = next(c for c in peers if c.loss == "dice" and not c.label)
+    assert tuple(dice.shapes["cpu"][0]) == (4, 19, 128, 256)
+    assert {"kornia", "monai", "smp"} <= set(dice.peers)
+    assert dice.check_cost
+    assert all(c.suite == "default" for c in bench_cases.load())
+
+
+def test_cpu_memory_probe_in_a_fresh_process():
+    case = next(c for c in bench_cases.load(None, "peers") if c.loss == "total_variation")
+    task = runner.tasks([case], torch.device("cpu"), peers=False, compile=False, quick=True)[0]
+    mib = runner.cpu_peak(task)
+    assert mib is not None
+    x_mib = 8 * 3 * 256 * 256 * 4 / 2**20  # the fp32 input's gradient is at least this
+    assert x_mib * 0.9 <= mib < 20 * x_mib
+
+
+@pytest.mark.slow
+def test_cli_peers_end_to_end(tmp_path):
+    out = tmp_path / "peers.csv"
+    cmd = [
+        sys.executable,
+        "-m",
+        "visionloss",
+        "bench",
+        "--peers",
+        "--loss",
+        "total_variation",
+        "--dtype",
+        "float32",
+        "--pass",
+        "fwd",
+        "--warmup",
+        "0",
+        "--repeat",
+        "1",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "kornia" in proc.stdout
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["implementation"] for r in rows} >= {"ours", "torch", "kornia"}
+    assert {r["pass"] for r in rows} == {"fwd"}

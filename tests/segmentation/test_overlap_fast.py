@@ -1,0 +1,156 @@
+"""The fused class-index path of the overlap losses (``_fused.IndexedOverlap``).
+
+Its hand-derived backward is checked by gradcheck in float64 for every activation, with and
+without ignored pixels, ``squared`` and the target-class log-probability; its sums and
+gradients equal the generic path's (``measure``: the plain autograd pipeline, which the dense
+one-hot target also takes) and MONAI's ``DiceLoss`` / ``DiceCELoss`` on the same inputs.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import visionloss as vl
+from visionloss.segmentation import _overlap
+from visionloss.segmentation._fused import IndexedOverlap, compiled_sums, target_counts
+
+OPTS = dict(weight=None, include_background=True, classes=None)
+
+
+def _inputs(b=2, c=4, n=30, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, c, n, generator=gen, dtype=dtype)
+    y = torch.randint(0, c, (b, n), generator=gen)
+    return x, y
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid", "none"])
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("ignored", [False, True])
+def test_gradcheck(activation, squared, ignored):
+    x, y = _inputs()
+    if activation == "none":
+        x = torch.rand_like(x) * 0.8 + 0.1
+    valid = None
+    if ignored:
+        valid = torch.rand(y.shape, generator=torch.Generator().manual_seed(1)) > 0.3
+        y = y.masked_fill(~valid, -1)
+    logpt = activation == "softmax"
+    x.requires_grad_(True)
+
+    def f(x):
+        out = IndexedOverlap.apply(x, y, valid, activation, torch.float64, squared, logpt)
+        return tuple(o for o in out if o.numel())
+
+    assert torch.autograd.gradcheck(f, (x,))
+
+
+def _generic(x, y, **kw):
+    prep, st, _ = _overlap.measure(
+        x, y, fn="t", smooth=0.0, per_image=kw.pop("per_image", True), **kw
+    )
+    return st
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+@pytest.mark.parametrize("ignore_index", [None, 255])
+@pytest.mark.parametrize("squared", [False, True])
+def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squared):
+    x, y = _inputs(b=3, c=5, n=64, dtype=torch.float32)
+    x = x.view(3, 5, 8, 8)
+    y = y.view(3, 8, 8)
+    if ignore_index is not None:
+        y[:, 0] = ignore_index
+    kw = dict(activation=activation, ignore_index=ignore_index, squared=squared, **OPTS)
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    assert _overlap.fused_applies(a, y, activation)
+    _, fast, _ = _overlap.fused_measure(a, y, fn="t", smooth=0.0, per_image=True, **kw)
+    slow = _generic(b, y, **kw)
+    w = torch.randn(3, 5)
+    for name in ("intersection", "pred_sum", "target_sum", "count", "prob_sum"):
+        torch.testing.assert_close(getattr(fast, name), getattr(slow, name))
+    ga = torch.autograd.grad((fast.intersection * w).sum() + (fast.pred_sum * w.cos()).sum(), a)
+    gb = torch.autograd.grad((slow.intersection * w).sum() + (slow.pred_sum * w.cos()).sum(), b)
+    torch.testing.assert_close(ga[0], gb[0])
+
+
+@pytest.mark.parametrize("name", ["dice_loss", "tversky_loss", "dice_ce_loss", "dice_focal_loss"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_index_target_equals_its_one_hot(name, per_image):
+    """The fused path (class indices) and the generic one (the equivalent one-hot target)
+    give the same value and gradient, with ignored pixels and a class selection."""
+    fn = getattr(vl, name)
+    x, y = _inputs(b=2, c=4, n=48, seed=3, dtype=torch.float32)
+    x = x.view(2, 4, 6, 8)
+    y = y.view(2, 6, 8)
+    y[0, 0, :4] = 255
+    onehot = F.one_hot(y.clamp_max(3), 4).permute(0, 3, 1, 2).float()
+    onehot[:, :, 0, :4] = torch.where(y[:, None, 0, :4] == 255, 255.0, onehot[:, :, 0, :4])
+    kw = dict(ignore_index=255, per_image=per_image, classes=[1, 2, 3])
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    la, lb = fn(a, y, **kw), fn(b, onehot, **kw)
+    torch.testing.assert_close(la, lb)
+    torch.testing.assert_close(torch.autograd.grad(la, a)[0], torch.autograd.grad(lb, b)[0])
+
+
+def test_peer_monai_dice_and_dice_ce():
+    monai = pytest.importorskip("monai")
+    x, y = _inputs(b=2, c=5, n=256, seed=4, dtype=torch.float32)
+    x = x.view(2, 5, 16, 16)
+    y = y.view(2, 16, 16)
+    # MONAI DiceLoss(softmax, to_onehot_y) = our Dice with empty="include" and a tiny smooth
+    # (MONAI's default smooth_nr = smooth_dr = 1e-5); DiceCELoss adds the mean CE.
+    cases = [
+        (vl.dice_loss, monai.losses.DiceLoss(softmax=True, to_onehot_y=True)),
+        (vl.dice_ce_loss, monai.losses.DiceCELoss(softmax=True, to_onehot_y=True)),
+    ]
+    for ours, peer in cases:
+        a = x.clone().requires_grad_(True)
+        b = x.clone().requires_grad_(True)
+        la = ours(a, y, smooth=1e-5, empty="include")
+        lb = peer(b, y[:, None])
+        torch.testing.assert_close(la, lb, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            torch.autograd.grad(la, a)[0], torch.autograd.grad(lb, b)[0], rtol=1e-4, atol=1e-7
+        )
+
+
+def test_degenerate_inputs_finite():
+    for shape in [(0, 3, 4, 4), (2, 3, 0, 4)]:
+        x = torch.randn(*shape, requires_grad=True)
+        y = torch.zeros(shape[0], *shape[2:], dtype=torch.long)
+        for fn in (vl.dice_loss, vl.dice_ce_loss, vl.tversky_loss):
+            loss = fn(x, y)
+            (g,) = torch.autograd.grad(loss, x)
+            assert torch.isfinite(loss) and torch.isfinite(g).all()
+    x = torch.tensor([[[1e4, -1e4]], [[-1e4, 1e4]]]).unsqueeze(0).requires_grad_(True)
+    y = torch.tensor([[[1, 0]]])
+    loss = vl.dice_ce_loss(x, y)
+    (g,) = torch.autograd.grad(loss, x)
+    assert torch.isfinite(loss) and torch.isfinite(g).all() and loss > 1
+
+
+def test_bf16_input_fp32_sums_and_bf16_gradient():
+    x, y = _inputs(b=2, c=3, n=64, dtype=torch.float32)
+    xb = x.bfloat16().requires_grad_(True)
+    loss = vl.dice_loss(xb.view(2, 3, 8, 8), y.view(2, 8, 8))
+    assert loss.dtype == torch.float32
+    (g,) = torch.autograd.grad(loss, xb)
+    assert g.dtype == torch.bfloat16
+    ref = vl.dice_loss(xb.float().view(2, 3, 8, 8), y.view(2, 8, 8))
+    torch.testing.assert_close(loss, ref)
+
+
+def test_compiled_sums_match_counts():
+    x, y = _inputs(b=2, c=4, n=40, dtype=torch.float32)
+    y[0, :5] = -1
+    valid = y >= 0
+    p = x.softmax(1)
+    inter, counts = compiled_sums(p, y, valid)
+    torch.testing.assert_close(counts, target_counts(y, valid, 4, torch.float32))
+    ref = torch.stack([(p[:, k] * (y == k)).sum(-1) for k in range(4)], 1)
+    torch.testing.assert_close(inter, ref)
