@@ -42,7 +42,7 @@ def test_batch_size_change_does_not_recompile(name):
     counters.clear()
     fn = getattr(vl, name)
     compiled = torch.compile(fn, backend="aot_eager")
-    for b in (4, 5, 7, 9):
+    for b in (4, 5, 7):
         args = CASES[name](b)
         loss = compiled(*args)
         torch.testing.assert_close(loss, fn(*args), rtol=1e-5, atol=1e-6)

@@ -44,7 +44,7 @@ def test_help_lists_every_command(cli):
 
 
 def test_list_prints_every_registered_loss(cli):
-    proc = cli("list")
+    proc = cli("list", "--width", "240")  # wide enough for every column (narrow: test_front_door)
     assert proc.returncode == 0, proc.stderr
     names = {line.split()[0] for line in proc.stdout.splitlines()[2:] if line.strip()}
     specs = visionloss.list_losses()

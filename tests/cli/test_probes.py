@@ -435,6 +435,6 @@ def test_a_preset_sweep_that_does_not_act_on_the_view_is_drawn_once():
     # and focal's alpha=None is no value of varifocal's alpha (it weighs the negatives)
     option, values, fixed = _probes.default_sweep("varifocal")
     assert option == "gamma" and "alpha" not in fixed
-    result = _probes.probe("varifocal", sweep=(option, values), fixed=fixed, preset=True)
+    result = _probes.probe("varifocal", sweep=(option, values), fixed=fixed, preset=True, points=11)
     assert [c.label for c in result.curves] == ["varifocal (alpha=0.75, gamma=2)"]
     assert result.notes == ["gamma does not change varifocal on this view"]

@@ -17,11 +17,11 @@ from torch import Tensor
 
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 from . import numerics
-from .checks import shape_str
+from .checks import check_broadcastable, check_tensor, shape_str
 from .declare import DocParts, declaration, loss_module
 from .options import PER_CALL, Check, Number
 
-__all__ = ["density_weights", "running_counts", "check_counts"]
+__all__ = ["density_weights", "running_counts", "check_counts", "ghm_weights", "valid_mask"]
 
 
 def _bins(g: Tensor, bins: int) -> Tensor:
@@ -61,6 +61,29 @@ def density_weights(
     per_bin = numerics.div(total.to(counts.dtype).expand_as(density), n * density)
     w = per_bin.gather(0, index.reshape(-1)).reshape(index.shape)
     return torch.where(valid, w, torch.zeros_like(w)).detach()
+
+
+def valid_mask(mask: Tensor | None, shape: torch.Size, fn: str, device: torch.device) -> Tensor:
+    """The elements to use: ``mask != 0`` (checked, broadcast to ``shape``), or all of them."""
+    if mask is None:
+        return torch.ones(shape, dtype=torch.bool, device=device)
+    check_tensor(mask, "mask", fn)
+    check_broadcastable(mask, shape, "mask", fn)
+    return torch.broadcast_to(mask != 0, shape)
+
+
+def ghm_weights(
+    g: Tensor, valid: Tensor, bins: int, bin_counts: Tensor | None, momentum: float, fn: str
+) -> Tensor:
+    """The harmonising weights of the gradient norms ``g`` (:func:`density_weights`, the
+    valid elements' total shared by the filled bins), the densities from this batch's
+    histogram or, with ``momentum``, the running ones (``bin_counts`` checked)."""
+    index, counts = batch_counts(g, valid, bins)
+    if bin_counts is not None:
+        bin_counts = check_counts(bin_counts, bins, fn)
+    density = running_counts(counts, bin_counts, momentum)
+    total = valid.sum().to(g.dtype).clamp_min(1)
+    return density_weights(index, counts, density, valid, total)
 
 
 def check_counts(counts: object, bins: int, fn: str) -> Tensor:
@@ -136,14 +159,29 @@ def counts_to_function(module: Any) -> dict[str, Any]:
 GradientNorm = Callable[[Tensor, Tensor, "Tensor | None", Any], "tuple[Tensor, Tensor]"]
 
 
+def _module_intro(function: str) -> str:
+    return f"""Module form of :func:`{function}` with the running bin populations.
+
+    The buffer ``bin_counts`` (persistent, ``(bins,)`` zeros at first) is what the function
+    takes as ``bin_counts``: in training mode each call computes the loss with it and then
+    stores ``momentum * bin_counts + (1 - momentum) * batch_counts`` in the bins the batch
+    fills (mmdetection's ``acc_sum``); in eval mode it is only read. With ``momentum=0`` it is
+    never used.
+
+"""
+
+
 def ghm_module(
-    function: Callable[..., Tensor], name: str, module: str, doc: str, norm: GradientNorm
+    function: Callable[..., Tensor], name: str, module: str, example: str, norm: GradientNorm
 ) -> type:
     """The Module of a GHM loss: the declared Module of ``function`` plus the persistent buffer
     ``bin_counts``, passed to the function as ``bin_counts`` and, in training mode with
     ``momentum > 0``, updated after each call from ``norm(a, b, mask, module) -> (g, valid)``
-    (the gradient norms and the valid elements of the batch)."""
+    (the gradient norms and the valid elements of the batch). Its docstring: the shared
+    description of the buffer, then ``example`` (its ``Example:`` section, the lines after the
+    first indented as in a class docstring), then the options."""
     declared = loss_module(function, name, module=module)
+    doc = _module_intro(function.__name__) + "    " + example
 
     def __init__(self: Any, **options: Any) -> None:
         declared.__init__(self, **options)

@@ -104,10 +104,16 @@ def peer_markdown(runs: Sequence[Sequence[dict[str, str]]]) -> str:
     for rows in runs:
         groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
         for r in rows:
-            key = (r["device"], r["loss"], r["shape"], r["dtype"], r.get("pass", "fwd+bwd"))
-            groups.setdefault(key, []).append(r)
-        for key, group in groups.items():
-            keys.setdefault(key, []).append(group)
+            found: tuple[str, ...] = (
+                r["device"],
+                r["loss"],
+                r["shape"],
+                r["dtype"],
+                r.get("pass", "fwd+bwd"),
+            )
+            groups.setdefault(found, []).append(r)
+        for found, group in groups.items():
+            keys.setdefault(found, []).append(group)
 
     def cell(values: list[tuple[float, str] | None]) -> str:
         got = [v for v in values if v is not None]
@@ -135,12 +141,12 @@ def peer_markdown(runs: Sequence[Sequence[dict[str, str]]]) -> str:
             "compiled peer | peak memory / lowest peer | checks on / off |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for key, groups in keys.items():
-            if key[0] != device:
+        for case, runs_of_case in keys.items():
+            if case[0] != device:
                 continue
-            ratios = [_ratios(g) for g in groups]
+            ratios = [_ratios(g) for g in runs_of_case]
             out.append(
-                f"| `{key[1]}` | {key[2]} | {key[3]} | {key[4]} "
+                f"| `{case[1]}` | {case[2]} | {case[3]} | {case[4]} "
                 + "".join(
                     f"| {cell([r[k] for r in ratios])} "
                     for k in ("eager", "compiled", "memory", "checks")

@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 from .._core import density as D
-from .._core.checks import check_broadcastable, check_tensor
 from .._core.declare import DocParts, loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import ModuleCall
@@ -26,13 +25,7 @@ def _prepare(
     pred, target = G.check_pair(pred, target, fn)
     dtype = compute_dtype(pred, target)
     diff = upcast(pred, dtype) - upcast(target, dtype)
-    shape = pred.shape[:-1]
-    if mask is None:
-        valid = torch.ones(shape, dtype=torch.bool, device=pred.device)
-    else:
-        check_tensor(mask, "mask", fn)
-        check_broadcastable(mask, shape, "mask", fn)
-        valid = torch.broadcast_to(mask != 0, shape)
+    valid = D.valid_mask(mask, pred.shape[:-1], fn, pred.device)
     return diff, valid, valid.unsqueeze(-1).expand(diff.shape)
 
 
@@ -92,12 +85,7 @@ def ghm_r_loss(
     """
     fn = "ghm_r_loss"
     diff, valid_box, valid = _prepare(pred, target, mask, fn)
-    index, counts = D.batch_counts(_gradient_norm(diff, mu), valid, bins)
-    if bin_counts is not None:
-        bin_counts = D.check_counts(bin_counts, bins, fn)
-    density = D.running_counts(counts, bin_counts, momentum)
-    total = valid.sum().to(diff.dtype).clamp_min(1)
-    w = D.density_weights(index, counts, density, valid, total)
+    w = D.ghm_weights(_gradient_norm(diff, mu), valid, bins, bin_counts, momentum, fn)
     asl1 = torch.sqrt(diff * diff + mu * mu) - mu
     return reduce_loss((w * asl1).sum(-1), reduction, fn=fn, mask=valid_box)
 
@@ -107,15 +95,7 @@ def _norm(pred: Tensor, target: Tensor, mask: Tensor | None, module: Any) -> tup
     return _gradient_norm(diff, module.mu), valid
 
 
-_DOC = r"""Module form of :func:`ghm_r_loss` with the running bin populations.
-
-    The buffer ``bin_counts`` (persistent, ``(bins,)`` zeros at first) is what the function
-    takes as ``bin_counts``: in training mode each call computes the loss with it and then
-    stores ``momentum * bin_counts + (1 - momentum) * batch_counts`` in the bins the batch
-    fills (mmdetection's ``acc_sum``); in eval mode it is only read. With ``momentum=0`` it is
-    never used.
-
-    Example:
+_EXAMPLE = r"""Example:
         >>> import torch
         >>> crit = GHMRLoss(bins=2, momentum=0.5)
         >>> _ = crit(torch.tensor([[0.0, 0.0, 0.0, 1.0]]), torch.zeros(1, 4))
@@ -123,7 +103,7 @@ _DOC = r"""Module form of :func:`ghm_r_loss` with the running bin populations.
         tensor([1.5000, 0.5000])
     """
 
-GHMRLoss = D.ghm_module(ghm_r_loss, "GHMRLoss", __name__, _DOC, _norm)
+GHMRLoss = D.ghm_module(ghm_r_loss, "GHMRLoss", __name__, _EXAMPLE, _norm)
 
 
 def _ghm_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:

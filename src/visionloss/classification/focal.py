@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.autograd import differentiable_grad, double_backward
 from .._core.declare import loss_function
 from .._core.numerics import focal_factor
 from .._core.registry import register_loss
@@ -70,12 +71,18 @@ class _SigmoidFocal(torch.autograd.Function):
         if grad:
             d = torch.mul(p, lp).mul_(gamma).sub_(q).mul_(qa)  # A q^g (g p l+ - q)
             d.add_(ln.mul_(q).mul_(-gamma).add_(p).mul_(pb))  # + B p^g (p - g q l-)
-            ctx.save_for_backward(d)
+            ctx.save_for_backward(d, x, y)
+            ctx.a, ctx.gamma = a, gamma
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (d,) = ctx.saved_tensors
+        d, x, y = ctx.saved_tensors
+        if double_backward():  # create_graph=True: d is a constant here, differentiate anew
+            (dx,) = differentiable_grad(
+                lambda t: _generic_focal_terms(t, y, ctx.a, ctx.gamma), (x,), (grad,)
+            )
+            return dx, None, None, None, None
         return d * grad, None, None, None, None
 
 
@@ -91,6 +98,12 @@ def _focal_terms(
             need = torch.is_grad_enabled() and x.requires_grad
             out: Tensor = _SigmoidFocal.apply(x, y, a, gamma, need)
             return out
+    return _generic_focal_terms(x, y, a, gamma)
+
+
+def _generic_focal_terms(x: Tensor, y: Tensor, a: float | Tensor | None, gamma: float) -> Tensor:
+    """The elementwise focal loss as a plain autograd graph (targets or alpha with a gradient,
+    ``gamma = 0``, and the second derivative of :class:`_SigmoidFocal`)."""
     pos, neg = binary_terms(x, from_logits=True)  # -log p, -log(1 - p)
     pos_scale: float | Tensor | None = None
     neg_scale: float | Tensor | None = None

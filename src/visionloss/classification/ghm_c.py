@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .._core import density as D
-from .._core.checks import check_broadcastable, check_tensor
+from .._core.checks import check_tensor
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import ModuleCall
@@ -17,14 +17,6 @@ from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import binary_terms, check_binary_target
 from ._dense import DENSE_DOCS, score_examples
-
-
-def _valid(mask: Tensor | None, shape: torch.Size, fn: str, device: torch.device) -> Tensor:
-    if mask is None:
-        return torch.ones(shape, dtype=torch.bool, device=device)
-    check_tensor(mask, "mask", fn)
-    check_broadcastable(mask, shape, "mask", fn)
-    return torch.broadcast_to(mask != 0, shape)
 
 
 @loss_function(DENSE_DOCS | D.GHM_DOCS)
@@ -85,32 +77,19 @@ def ghm_c_loss(
     check_binary_target(input, target, fn)
     dtype = compute_dtype(input, target)
     x, y = upcast(input, dtype), target.detach().to(dtype)
-    valid = _valid(mask, x.shape, fn, x.device)
-    index, counts = D.batch_counts((torch.sigmoid(x.detach()) - y).abs(), valid, bins)
-    if bin_counts is not None:
-        bin_counts = D.check_counts(bin_counts, bins, fn)
-    density = D.running_counts(counts, bin_counts, momentum)
-    total = valid.sum().to(dtype).clamp_min(1)
-    w = D.density_weights(index, counts, density, valid, total)
+    valid = D.valid_mask(mask, x.shape, fn, x.device)
+    w = D.ghm_weights((torch.sigmoid(x.detach()) - y).abs(), valid, bins, bin_counts, momentum, fn)
     pos, neg = binary_terms(x, from_logits=True)
     return reduce_loss(w * (y * pos + (1 - y) * neg), reduction, fn=fn, mask=valid)
 
 
 def _norm(input: Tensor, target: Tensor, mask: Tensor | None, module: Any) -> tuple[Tensor, Tensor]:
     x = input.to(module.bin_counts.dtype)
-    valid = _valid(mask, x.shape, type(module).__name__, x.device)
+    valid = D.valid_mask(mask, x.shape, type(module).__name__, x.device)
     return (torch.sigmoid(x) - target.to(x.dtype)).abs(), valid
 
 
-_DOC = r"""Module form of :func:`ghm_c_loss` with the running bin populations.
-
-    The buffer ``bin_counts`` (persistent, ``(bins,)`` zeros at first) is what the function
-    takes as ``bin_counts``: in training mode each call computes the loss with it and then
-    stores ``momentum * bin_counts + (1 - momentum) * batch_counts`` in the bins the batch
-    fills (mmdetection's ``acc_sum``); in eval mode it is only read. With ``momentum=0`` it is
-    never used.
-
-    Example:
+_EXAMPLE = r"""Example:
         >>> import torch
         >>> crit = GHMCLoss(bins=4, momentum=0.5)
         >>> _ = crit(torch.tensor([-4.0, -4.0, 0.5]), torch.tensor([0.0, 0.0, 1.0]))
@@ -118,7 +97,7 @@ _DOC = r"""Module form of :func:`ghm_c_loss` with the running bin populations.
         tensor([1.0000, 0.5000, 0.0000, 0.0000])
     """
 
-GHMCLoss = D.ghm_module(ghm_c_loss, "GHMCLoss", __name__, _DOC, _norm)
+GHMCLoss = D.ghm_module(ghm_c_loss, "GHMCLoss", __name__, _EXAMPLE, _norm)
 
 
 def _ghm_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Any:

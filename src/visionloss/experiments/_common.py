@@ -1,19 +1,25 @@
-"""Helpers shared by experiments: seeding, threads and worker processes, saving figures."""
+"""Helpers shared by experiments: seeding, threads and worker processes, saving figures, the
+option checks and the seed loop of the segmentation experiments."""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from ..errors import ExperimentError
+from ._progress import progress
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -43,6 +49,63 @@ def limit_threads() -> None:
     """Set torch's intra-op threads to :func:`default_threads` (``VISIONLOSS_THREADS=2`` keeps
     an experiment polite on a shared machine)."""
     torch.set_num_threads(default_threads())
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op threads set to 1 inside (small convolutions: one thread is as fast and
+    never oversubscribes), the caller's number restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def check_steps_seeds(experiment: str, steps: int, seeds: int) -> None:
+    """ExperimentError naming ``experiment`` unless ``steps >= 1`` and ``seeds >= 1``."""
+    if steps < 1 or seeds < 1:
+        raise ExperimentError(
+            f"{experiment}: expected steps >= 1 and seeds >= 1, got steps={steps}, seeds={seeds}"
+        )
+
+
+def train_each_seed(
+    losses: Sequence[tuple[str, Any]],
+    seeds: int,
+    train: Callable[[Any, int], nn.Module],
+    x_test: Tensor,
+    score: Callable[[Tensor], dict[str, Any]],
+    *,
+    desc: str,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Tensor]]:
+    """Train a segmentation net ``train(fn, seed)`` for every ``(name, fn)`` of ``losses`` and
+    seed ``0 .. seeds - 1`` (everything seeded first), and score its argmax prediction on
+    ``x_test``: ``(per_seed, shown)``, ``per_seed[name]`` the list of ``{"seed", **score(pred)}``
+    and ``shown[name]`` seed 0's first four predictions."""
+    runs = [(name, fn, s) for name, fn in losses for s in range(seeds)]
+    per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in losses}
+    shown: dict[str, Tensor] = {}
+    for name, fn, s in progress(runs, desc=desc):
+        seed_everything(s)
+        net = train(fn, s)
+        with torch.no_grad():
+            pred = net(x_test).argmax(1)
+        per_seed[name].append({"seed": s, **score(pred)})
+        if s == 0:
+            shown[name] = pred[:4]
+    return per_seed, shown
+
+
+def seed_mean(runs: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
+    """The mean over the runs (seeds) of each of ``keys``."""
+    return {k: sum(r[k] for r in runs) / len(runs) for k in keys}
+
+
+def seed_std(runs: Sequence[dict[str, Any]], mean: dict[str, float], key: str) -> float:
+    """The standard deviation over the runs (seeds) of ``key`` (population form)."""
+    return math.sqrt(sum((r[key] - mean[key]) ** 2 for r in runs) / len(runs))
 
 
 def side_by_side(

@@ -12,20 +12,23 @@ over all pixels, recall, precision, and the false-positive pixels per empty imag
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ExperimentError
 from ..segmentation import dice_ce_loss, dice_loss, focal_tversky_loss, lovasz_loss, tversky_loss
 from . import ExperimentResult, register_experiment
-from ._common import plot_masks, seed_everything
-from ._progress import progress
+from ._common import (
+    check_steps_seeds,
+    one_thread,
+    plot_masks,
+    seed_mean,
+    seed_std,
+    train_each_seed,
+)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -164,14 +167,8 @@ def segmentation_imbalance(
 ) -> ExperimentResult:
     steps = steps if steps is not None else (150 if quick else 400)
     seeds = seeds if seeds is not None else (1 if quick else 3)
-    if steps < 1 or seeds < 1:
-        raise ExperimentError(
-            f"segmentation-imbalance: expected steps >= 1 and seeds >= 1, "
-            f"got steps={steps}, seeds={seeds}"
-        )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: one thread is as fast and never oversubscribes
-    try:
+    check_steps_seeds("segmentation-imbalance", steps, seeds)
+    with one_thread():
         return _run(
             out,
             steps,
@@ -180,8 +177,6 @@ def segmentation_imbalance(
             n_train=256 if quick else 1024,
             n_test=96 if quick else 256,
         )
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
@@ -189,27 +184,23 @@ def _run(
 ) -> ExperimentResult:
     x_tr, y_tr = make_images(n_train, size, seed=1000)
     x_te, y_te = make_images(n_test, size, seed=2000)
-    runs = [(name, fn, s) for name, fn in LOSSES for s in range(seeds)]
-    per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in LOSSES}
-    shown: dict[str, Tensor] = {}
-    for name, fn, s in progress(runs, desc="segmentation-imbalance"):
-        seed_everything(s)
-        net = _train(fn, x_tr, y_tr, seed=s, steps=steps, batch_size=12)
-        with torch.no_grad():
-            pred = net(x_te).argmax(1)
-        per_seed[name].append({"seed": s, **scores(pred, y_te)})
-        if s == 0:
-            shown[name] = pred[:4]
+    per_seed, shown = train_each_seed(
+        LOSSES,
+        seeds,
+        lambda fn, s: _train(fn, x_tr, y_tr, seed=s, steps=steps, batch_size=12),
+        x_te,
+        lambda pred: scores(pred, y_te),
+        desc="segmentation-imbalance",
+    )
     keys = ["dice", "iou", "recall", "precision", "fp_per_empty_image"]
     rows = []
     for name, _ in LOSSES:
-        mean = {k: sum(r[k] for r in per_seed[name]) / seeds for k in keys}
-        std = math.sqrt(sum((r["dice"] - mean["dice"]) ** 2 for r in per_seed[name]) / seeds)
+        mean = seed_mean(per_seed[name], keys)
         rows.append(
             [
                 name,
                 mean["dice"],
-                std,
+                seed_std(per_seed[name], mean, "dice"),
                 mean["iou"],
                 mean["recall"],
                 mean["precision"],

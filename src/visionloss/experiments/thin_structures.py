@@ -54,8 +54,14 @@ from ..segmentation import (
     signed_distance_map,
 )
 from . import ExperimentResult, register_experiment
-from ._common import plot_masks, seed_everything
-from ._progress import progress
+from ._common import (
+    check_steps_seeds,
+    one_thread,
+    plot_masks,
+    seed_mean,
+    seed_std,
+    train_each_seed,
+)
 
 NAME = "thin-structures"
 _FG: dict[str, Any] = {"classes": [1]}
@@ -310,15 +316,10 @@ def thin_structures(
     steps = steps if steps is not None else (120 if quick else 400)
     seeds = seeds if seeds is not None else (1 if quick else 3)
     size = size if size is not None else (32 if quick else 48)
-    if steps < 1 or seeds < 1:
-        raise ExperimentError(
-            f"{NAME}: expected steps >= 1 and seeds >= 1, got steps={steps}, seeds={seeds}"
-        )
+    check_steps_seeds(NAME, steps, seeds)
     if size < 16 or size % 4:
         raise ExperimentError(f"{NAME}: expected size >= 16 and a multiple of 4, got {size}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small convolutions: one thread is as fast and never oversubscribes
-    try:
+    with one_thread():
         return _run(
             out,
             steps,
@@ -327,8 +328,6 @@ def thin_structures(
             n_train=64 if quick else 512,
             n_test=24 if quick else 96,
         )
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
@@ -337,31 +336,28 @@ def _run(
     x_tr, y_tr = make_images(n_train, size, seed=1000)
     x_te, y_te = make_images(n_test, size, seed=2000)
     maps = signed_distance_map(y_tr, num_classes=2)  # once, as a data loader would
-    runs = [(name, fn, s) for name, fn in LOSSES for s in range(seeds)]
-    per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in LOSSES}
-    shown: dict[str, Tensor] = {}
-    for name, fn, s in progress(runs, desc=NAME):
-        seed_everything(s)
-        net = _train(fn, x_tr, y_tr, maps, seed=s, steps=steps, batch_size=8)
-        with torch.no_grad():
-            pred = net(x_te).argmax(1)
-        per_seed[name].append({"seed": s, **scores(pred, y_te)})
-        if s == 0:
-            shown[name] = pred[:4]
+    per_seed, shown = train_each_seed(
+        LOSSES,
+        seeds,
+        lambda fn, s: _train(fn, x_tr, y_tr, maps, seed=s, steps=steps, batch_size=8),
+        x_te,
+        lambda pred: scores(pred, y_te),
+        desc=NAME,
+    )
     keys = ["dice", "cldice", "betti0_error", "betti1_error", "hd95"]
-    rows = []
+    rows: list[list[Any]] = []
     for name, _ in LOSSES:
         runs_of = per_seed[name]
-        mean = {k: sum(r[k] for r in runs_of) / seeds for k in keys}
+        mean = seed_mean(runs_of, keys)
 
         rows.append(
             [
                 name,
                 mean["dice"],
-                _std(runs_of, mean, "dice"),
+                seed_std(runs_of, mean, "dice"),
                 mean["cldice"],
                 mean["betti0_error"],
-                _std(runs_of, mean, "betti0_error"),
+                seed_std(runs_of, mean, "betti0_error"),
                 mean["betti1_error"],
                 mean["hd95"],
             ]
@@ -405,10 +401,6 @@ def _run(
             "n_test": n_test,
         },
     )
-
-
-def _std(runs: list[dict[str, Any]], mean: dict[str, float], key: str) -> float:
-    return math.sqrt(sum((r[key] - mean[key]) ** 2 for r in runs) / len(runs))
 
 
 def _verdict(by: dict[str, list[Any]]) -> str:

@@ -29,6 +29,8 @@ from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, ModuleCall, generator, normal
 from .._core.module import LossModule
 from .._core.numerics import sqrt
+from .._core.reduction import reduce_loss
+from .._core.registry import register_loss
 from .._core.vectors import normalize
 from ..errors import InputError, OptionError
 from ._common import METRIC_DOCS, check_embeddings_labels
@@ -46,6 +48,19 @@ HEAD_DOCS = METRIC_DOCS | DocParts(
             embedding on its class weight, or opposite to it, gives a finite value and finite
             gradients (no ``acos``). A zero embedding has cosine 0 to every class (zero
             gradient through its normalisation).""",
+        "head_output": """Shape:
+            output: scalar, or ``(B,)`` for ``"none"``.
+
+        Returns:
+            the loss; float32 for fp16/bf16 inputs. An empty batch gives 0 with a graph.""",
+    },
+)
+
+# the additive angular margin heads (ArcFace, sub-center ArcFace)
+ARC_DOCS = HEAD_DOCS | DocParts(
+    args={
+        "margin": """the additive angular margin ``m`` in radians (default 0.5).""",
+        "easy_margin": """apply the margin only where ``cos(theta) > 0`` (default False).""",
     },
 )
 
@@ -115,6 +130,24 @@ def target_column(c: Tensor, labels: Tensor) -> Tensor:
 def softmax_head(logits: Tensor, labels: Tensor) -> Tensor:
     """Per-sample cross entropy of ``logits`` ``(B, C)`` (an empty batch gives ``(0,)``)."""
     return F.cross_entropy(logits, labels, reduction="none")
+
+
+def head_cosines(
+    embeddings: Tensor, labels: Tensor, matrix: Tensor, fn: str, name: str = "weight"
+) -> Tensor:
+    """Check the inputs (:func:`check_class_matrix`), then the ``(B, num_classes)`` cosines
+    of the embeddings to the rows of ``matrix`` in the compute dtype."""
+    check_class_matrix(embeddings, labels, matrix, fn, name)
+    return cosine_to(embeddings, matrix, compute_in(embeddings, matrix))
+
+
+def margin_softmax(
+    c: Tensor, labels: Tensor, target: Tensor, scale: float | Tensor, reduction: str, fn: str
+) -> Tensor:
+    """The reduced cross entropy of ``scale * c`` with the target column replaced by
+    ``target`` (the margin-softmax heads)."""
+    loss = softmax_head(scale * replace_target(c, labels, target), labels)
+    return reduce_loss(loss, reduction, fn=fn)
 
 
 # --------------------------------------------------------------------------------- Modules
@@ -236,6 +269,32 @@ def head_module(
         method.__qualname__ = f"{class_name}.{attr}"
         method.__module__ = cls.__module__
     return cls
+
+
+def register_head(
+    name: str,
+    function: Callable[..., Tensor],
+    class_name: str,
+    *,
+    formula: str,
+    reference: str,
+    aliases: tuple[str, ...] = (),
+    examples: Callable[..., Example] | None = None,
+    **module_options: Any,
+) -> type[nn.Module]:
+    """Register a loss of the metric family whose Module is :func:`head_module`
+    ``(function, class_name, **module_options)``; returns that Module (``examples`` defaults
+    to :func:`head_examples`)."""
+    return register_loss(
+        name,
+        family="metric",
+        function=function,
+        module=head_module(function, class_name, **module_options),
+        formula=formula,
+        aliases=aliases,
+        reference=reference,
+        examples=head_examples if examples is None else examples,
+    ).module
 
 
 # -------------------------------------------------------------------------------- examples

@@ -6,23 +6,17 @@ from torch import Tensor
 
 from .._core.declare import loss_function
 from .._core.options import Bool, NonNegative, Positive, Reduction
-from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
 from ._margin import (
-    HEAD_DOCS,
+    ARC_DOCS,
     arc_margin,
-    check_class_matrix,
-    compute_in,
-    cosine_to,
-    head_examples,
-    head_module,
-    replace_target,
-    softmax_head,
+    head_cosines,
+    margin_softmax,
+    register_head,
     target_column,
 )
 
 
-@loss_function(HEAD_DOCS)
+@loss_function(ARC_DOCS)
 def arcface_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -51,15 +45,7 @@ def arcface_loss(
     is ``margin=math.radians(deg), weight=W.T``; it takes ``acos`` of the cosine, so its
     gradient is NaN at ``cos = +-1``.
 
-    Args:
-        margin: the additive angular margin ``m`` in radians (default 0.5).
-        easy_margin: apply the margin only where ``cos(theta) > 0`` (default False).
-
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs. An empty batch gives 0 with a graph.
+    {{head_output}}
 
     Reference:
         Deng, Guo, Xue and Zafeiriou, *ArcFace: Additive Angular Margin Loss for Deep Face
@@ -73,19 +59,15 @@ def arcface_loss(
         tensor(0.3133)
     """
     fn = "arcface_loss"
-    check_class_matrix(embeddings, labels, weight, fn, "weight")
-    c = cosine_to(embeddings, weight, compute_in(embeddings, weight))
+    c = head_cosines(embeddings, labels, weight, fn)
     target = arc_margin(target_column(c, labels), float(margin), easy_margin)
-    loss = softmax_head(scale * replace_target(c, labels, target), labels)
-    return reduce_loss(loss, reduction, fn=fn)
+    return margin_softmax(c, labels, target, scale, reduction, fn)
 
 
-ArcFaceLoss = register_loss(
+ArcFaceLoss = register_head(
     "arcface",
-    family="metric",
-    function=arcface_loss,
-    module=head_module(arcface_loss, "ArcFaceLoss"),
+    arcface_loss,
+    "ArcFaceLoss",
     formula="CE(s * [cos(theta_y + m), cos theta_j])",
     reference="Deng et al., ArcFace, CVPR 2019, arXiv:1801.07698",
-    examples=head_examples,
-).module
+)

@@ -6,19 +6,7 @@ from torch import Tensor
 
 from .._core.declare import loss_function
 from .._core.options import NonNegative, Positive, Reduction
-from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
-from ._margin import (
-    HEAD_DOCS,
-    check_class_matrix,
-    compute_in,
-    cosine_to,
-    head_examples,
-    head_module,
-    replace_target,
-    softmax_head,
-    target_column,
-)
+from ._margin import HEAD_DOCS, head_cosines, margin_softmax, register_head, target_column
 
 
 @loss_function(HEAD_DOCS)
@@ -46,11 +34,7 @@ def cosface_loss(
     Args:
         margin: the cosine margin ``m`` (default 0.35).
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs. An empty batch gives 0 with a graph.
+    {{head_output}}
 
     Reference:
         Wang, Wang, Zhou, Ji, Gong, Zhou, Li and Liu, *CosFace: Large Margin Cosine Loss for
@@ -63,20 +47,16 @@ def cosface_loss(
         tensor(0.3133)
     """
     fn = "cosface_loss"
-    check_class_matrix(embeddings, labels, weight, fn, "weight")
-    c = cosine_to(embeddings, weight, compute_in(embeddings, weight))
+    c = head_cosines(embeddings, labels, weight, fn)
     target = target_column(c, labels) - margin
-    loss = softmax_head(scale * replace_target(c, labels, target), labels)
-    return reduce_loss(loss, reduction, fn=fn)
+    return margin_softmax(c, labels, target, scale, reduction, fn)
 
 
-CosFaceLoss = register_loss(
+CosFaceLoss = register_head(
     "cosface",
-    family="metric",
-    function=cosface_loss,
-    module=head_module(cosface_loss, "CosFaceLoss"),
+    cosface_loss,
+    "CosFaceLoss",
     formula="CE(s * [cos theta_y - m, cos theta_j])",
     aliases=("large_margin_cosine",),
     reference="Wang et al., CosFace, CVPR 2018, arXiv:1801.09414",
-    examples=head_examples,
-).module
+)

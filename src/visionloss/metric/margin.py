@@ -201,11 +201,7 @@ class MarginLoss(LossModule):
             num_classes: one ``beta`` per class (default None: one shared).
             beta_init: its initial value (default 1.2).
             learn_beta: make ``beta`` a Parameter (default True) or a fixed buffer.
-            margin: ``alpha`` (default 0.2).
-            nu: the weight of ``beta``'s regulariser (default 0).
-            sampling: ``"all"`` (default) or ``"distance"``.
-            cutoff: the distances' lower clip in the sampling weights (default 0.5).
-            nonzero_loss_cutoff: negatives at least this far are never sampled (default 1.4).
+            {{sampling_options}}
             normalize: L2-normalise the embeddings first (default True).
             gather: ``"none"`` (default), ``"global"`` or ``"local"``.
             reduction: ``"mean"``, ``"sum"`` or ``"none"``.
@@ -253,6 +249,14 @@ class MarginLoss(LossModule):
         return margin_loss(embeddings, labels, self.beta, **self.options())
 
 
+# the sampling options' descriptions are margin_loss's own
+MarginLoss.__init__.__doc__ = (MarginLoss.__init__.__doc__ or "").replace(
+    "{{sampling_options}}",
+    "\n            ".join(
+        margin_loss.__visionloss__.entries[k]  # type: ignore[attr-defined]
+        for k in ("margin", "nu", "sampling", "cutoff", "nonzero_loss_cutoff")
+    ),
+)
 MarginLoss.__doc__ = (
     inspect.cleandoc(MarginLoss.__doc__ or "")
     + "\n\nArgs:\n"

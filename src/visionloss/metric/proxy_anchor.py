@@ -10,7 +10,6 @@ from .._core.declare import loss_function
 from .._core.numerics import div
 from .._core.options import NonNegative, Positive, Reduction
 from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
 from ..distributed import gather_batch
 from ._common import Gather, batch_labels
 from ._margin import (
@@ -18,8 +17,8 @@ from ._margin import (
     check_class_matrix,
     compute_in,
     cosine_to,
-    head_module,
     proxy_examples,
+    register_head,
 )
 from ._pairs import masked_logsumexp
 
@@ -89,12 +88,12 @@ def proxy_anchor_loss(
     return reduce_loss(per_proxy, reduction, fn=fn)
 
 
-ProxyAnchorLoss = register_loss(
+ProxyAnchorLoss = register_head(
     "proxy_anchor",
-    family="metric",
-    function=proxy_anchor_loss,
-    module=head_module(proxy_anchor_loss, "ProxyAnchorLoss", matrix="proxies"),
+    proxy_anchor_loss,
+    "ProxyAnchorLoss",
     formula="mean_{p in P+} log(1 + sum e^{-a(s - d)}) + mean_p log(1 + sum e^{a(s + d)})",
     reference="Kim et al., Proxy Anchor Loss, CVPR 2020, arXiv:2003.13911",
     examples=proxy_examples,
-).module
+    matrix="proxies",
+)

@@ -9,14 +9,11 @@ from torch import Tensor
 from .._core.declare import loss_function
 from .._core.options import Bool, Positive, Reduction
 from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
 from ._margin import (
     HEAD_DOCS,
-    check_class_matrix,
-    compute_in,
-    cosine_to,
-    head_module,
+    head_cosines,
     proxy_examples,
+    register_head,
     softmax_head,
     target_column,
 )
@@ -57,11 +54,7 @@ def proxy_nca_loss(
         temperature: ``T > 0`` (default 1).
         exclude_positive: the original ProxyNCA denominator (default False).
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs. An empty batch gives 0 with a graph.
+    {{head_output}}
 
     Reference:
         Movshovitz-Attias, Toshev, Leung, Ioffe and Singh, *No Fuss Distance Metric Learning
@@ -75,8 +68,7 @@ def proxy_nca_loss(
         tensor(0.1269)
     """
     fn = "proxy_nca_loss"
-    check_class_matrix(embeddings, labels, proxies, fn, "proxies")
-    c = cosine_to(embeddings, proxies, compute_in(embeddings, proxies))
+    c = head_cosines(embeddings, labels, proxies, fn, "proxies")
     logits = -(2.0 - 2.0 * c) / temperature
     if not exclude_positive:
         return reduce_loss(softmax_head(logits, labels), reduction, fn=fn)
@@ -86,13 +78,13 @@ def proxy_nca_loss(
     return reduce_loss(loss, reduction, fn=fn)
 
 
-ProxyNCALoss = register_loss(
+ProxyNCALoss = register_head(
     "proxy_nca",
-    family="metric",
-    function=proxy_nca_loss,
-    module=head_module(proxy_nca_loss, "ProxyNCALoss", matrix="proxies"),
+    proxy_nca_loss,
+    "ProxyNCALoss",
     formula="-log softmax(-||x - p||^2 / T)_y on unit vectors",
     aliases=("proxy_nca_pp",),
     reference="Movshovitz-Attias et al., ICCV 2017, arXiv:1703.07464; Teh et al., ECCV 2020",
     examples=proxy_examples,
-).module
+    matrix="proxies",
+)

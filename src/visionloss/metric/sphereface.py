@@ -12,20 +12,8 @@ from .._core.declare import loss_function
 from .._core.dtypes import upcast
 from .._core.numerics import norm
 from .._core.options import NonNegative, Number, Positive, Reduction
-from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
 from ..errors import OptionError
-from ._margin import (
-    HEAD_DOCS,
-    check_class_matrix,
-    compute_in,
-    cosine_to,
-    head_examples,
-    head_module,
-    replace_target,
-    softmax_head,
-    target_column,
-)
+from ._margin import HEAD_DOCS, head_cosines, margin_softmax, register_head, target_column
 
 
 class _WholeNumber(Number):
@@ -104,28 +92,23 @@ def sphereface_loss(
         tensor(0.3133)
     """
     fn = "sphereface_loss"
-    check_class_matrix(embeddings, labels, weight, fn, "weight")
-    dtype = compute_in(embeddings, weight)
     m = int(margin)
-    c = cosine_to(embeddings, weight, dtype)
+    c = head_cosines(embeddings, labels, weight, fn)
     ct = target_column(c, labels)
     with torch.no_grad():
         k = torch.floor(torch.acos(ct) * m / math.pi).clamp(0, m - 1)
     sign = 1.0 - 2.0 * torch.remainder(k, 2.0)
     psi = sign * cos_multiple(ct, m) - 2.0 * k
     target = (anneal * ct + psi) / (1.0 + anneal)
-    x_norm = norm(upcast(embeddings, dtype), dim=1, keepdim=True)
-    logits = scale * x_norm * replace_target(c, labels, target)
-    return reduce_loss(softmax_head(logits, labels), reduction, fn=fn)
+    x_norm = norm(upcast(embeddings, c.dtype), dim=1, keepdim=True)
+    return margin_softmax(c, labels, target, scale * x_norm, reduction, fn)
 
 
-SphereFaceLoss = register_loss(
+SphereFaceLoss = register_head(
     "sphereface",
-    family="metric",
-    function=sphereface_loss,
-    module=head_module(sphereface_loss, "SphereFaceLoss"),
+    sphereface_loss,
+    "SphereFaceLoss",
     formula="CE(s ||x|| [psi(theta_y), cos theta_j]), psi = (-1)^k cos(m theta) - 2k",
     aliases=("a_softmax",),
     reference="Liu et al., SphereFace, CVPR 2017, arXiv:1704.08063",
-    examples=head_examples,
-).module
+)

@@ -10,17 +10,14 @@ from torch import Tensor
 
 from .._core.declare import loss_function
 from .._core.options import Bool, NonNegative, Positive, Reduction
-from .._core.reduction import reduce_loss
-from .._core.registry import register_loss
 from ._margin import (
-    HEAD_DOCS,
+    ARC_DOCS,
     arc_margin,
     check_class_matrix,
     compute_in,
     cosine_to,
-    head_module,
-    replace_target,
-    softmax_head,
+    margin_softmax,
+    register_head,
     subcenter_examples,
     target_column,
 )
@@ -32,7 +29,7 @@ def _subcenter_cosines(embeddings: Tensor, weight: Tensor) -> Tensor:
     return c.view(c.shape[0], weight.shape[0], weight.shape[1])
 
 
-@loss_function(HEAD_DOCS)
+@loss_function(ARC_DOCS)
 def subcenter_arcface_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -62,14 +59,8 @@ def subcenter_arcface_loss(
     Args:
         weight: ``(num_classes, K, D)`` sub-centres (the Module's ``sub_centers``, default
             3).
-        margin: the additive angular margin ``m`` in radians (default 0.5).
-        easy_margin: apply the margin only where ``cos(theta) > 0`` (default False).
 
-    Shape:
-        output: scalar, or ``(B,)`` for ``"none"``.
-
-    Returns:
-        the loss; float32 for fp16/bf16 inputs. An empty batch gives 0 with a graph.
+    {{head_output}}
 
     Reference:
         Deng, Guo, Liu, Cao and Zafeiriou, *Sub-center ArcFace: Boosting Face Recognition by
@@ -86,8 +77,7 @@ def subcenter_arcface_loss(
     check_class_matrix(embeddings, labels, weight, fn, "weight", grouped=True)
     c = _subcenter_cosines(embeddings, weight).amax(2)
     target = arc_margin(target_column(c, labels), float(margin), easy_margin)
-    loss = softmax_head(scale * replace_target(c, labels, target), labels)
-    return reduce_loss(loss, reduction, fn=fn)
+    return margin_softmax(c, labels, target, scale, reduction, fn)
 
 
 @torch.no_grad()
@@ -130,16 +120,12 @@ def subcenter_outliers(
     return outliers, dominant
 
 
-SubCenterArcFaceLoss = register_loss(
+SubCenterArcFaceLoss = register_head(
     "subcenter_arcface",
-    family="metric",
-    function=subcenter_arcface_loss,
-    module=head_module(
-        subcenter_arcface_loss,
-        "SubCenterArcFaceLoss",
-        per_class=("sub_centers", 3, "``K``, sub-centres per class"),
-    ),
+    subcenter_arcface_loss,
+    "SubCenterArcFaceLoss",
     formula="ArcFace on max_k cos(x, w_c^k)",
     reference="Deng et al., Sub-center ArcFace, ECCV 2020",
     examples=subcenter_examples,
-).module
+    per_class=("sub_centers", 3, "``K``, sub-centres per class"),
+)

@@ -10,6 +10,7 @@ unchanged in exact arithmetic), which keeps the cancellation small for images fa
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from numbers import Real
@@ -166,6 +167,21 @@ QUALITY_DOCS = DocParts(
             Quality Assessment*, Asilomar Conference on Signals, Systems and Computers,
             2003""",
     },
+)
+# the end of the losses' descriptions (ssim_loss, ms_ssim_loss): degenerate cases, dtypes,
+# shape and the returned value
+QUALITY_DOCS |= DocParts(
+    paragraphs={
+        "loss_tail": "\n\n".join(
+            [
+                *(
+                    inspect.cleandoc(QUALITY_DOCS.paragraphs[k])
+                    for k in ("degenerate", "dtypes", "shape")
+                ),
+                "Returns:\n    the loss, float32 for fp16/bf16 inputs.",
+            ]
+        )
+    }
 )
 
 

@@ -50,14 +50,7 @@ def ms_ssim_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     1`` (161 pixels for the defaults); a smaller image is an error naming that size, and
     ``scales=k`` (or shorter ``weights``) gives fewer scales explicitly.
 
-    {{degenerate}}
-
-    {{dtypes}}
-
-    {{shape}}
-
-    Returns:
-        the loss, float32 for fp16/bf16 inputs.
+    {{loss_tail}}
 
     Reference:
         {{wang_2003}}.

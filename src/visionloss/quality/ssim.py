@@ -21,14 +21,7 @@ def ssim_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
 
     The loss of each image is :math:`1 - \mathrm{SSIM}`, in ``[0, 2]``.
 
-    {{degenerate}}
-
-    {{dtypes}}
-
-    {{shape}}
-
-    Returns:
-        the loss, float32 for fp16/bf16 inputs.
+    {{loss_tail}}
 
     Reference:
         {{wang_2004}}.

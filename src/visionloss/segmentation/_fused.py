@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.autograd import differentiable_grad, double_backward
+
 
 def _class_sums(values: Tensor, flat: Tensor, bins: int, dtype: torch.dtype) -> Tensor:
     """``out[k] = sum of values where flat == k``, ``k < bins`` (``flat == bins``: dropped)."""
@@ -126,7 +128,8 @@ class IndexedOverlap(torch.autograd.Function):
             psum = torch.bmm(p, vf).squeeze(-1)
             q = torch.bmm(p * p, vf).squeeze(-1) if squared else p.new_empty(0)
         logpt = _gather(lp, safe) if lp is not None else p.new_empty(0)
-        ctx.save_for_backward(p, safe, valid, p_true)
+        ctx.save_for_backward(p, safe, valid, p_true, x, index)
+        ctx.dtype = dtype
         ctx.activation, ctx.squared, ctx.with_logpt, ctx.in_dtype = (
             activation,
             squared,
@@ -140,7 +143,16 @@ class IndexedOverlap(torch.autograd.Function):
     def backward(
         ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor
     ) -> tuple[Tensor | None, ...]:
-        p, safe, valid, p_true = ctx.saved_tensors
+        p, safe, valid, p_true, x, index = ctx.saved_tensors
+        if double_backward():  # create_graph=True: p is a constant here, differentiate anew
+            (dx,) = differentiable_grad(
+                lambda t: _plain_sums(
+                    t, index, valid, ctx.activation, ctx.dtype, ctx.squared, ctx.with_logpt
+                ),
+                (x,),
+                (g_inter, g_psum, g_q, g_logpt),
+            )
+            return dx, None, None, None, None, None, None
         b, c, n = p.shape
         vf = None if valid is None else valid.to(p.dtype)
         # target-class part of dL/dp, one entry per pixel: v gI[b, y]
@@ -181,6 +193,29 @@ class IndexedOverlap(torch.autograd.Function):
                 gp.mul_(torch.addcmul(p, p, p, value=-1.0))  # p (1 - p)
             dx = gp
         return dx.to(ctx.in_dtype), None, None, None, None, None, None
+
+
+def _plain_sums(
+    x: Tensor,
+    index: Tensor,
+    valid: Tensor | None,
+    activation: str,
+    dtype: torch.dtype,
+    squared: bool,
+    with_logpt: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The outputs of :class:`IndexedOverlap` as a plain autograd graph (its second
+    derivative)."""
+    p, lp = _activate(x, activation, dtype, with_logpt)
+    safe = (index if valid is None else index.clamp_min(0)).unsqueeze(1)
+    idx = index if valid is None else index.masked_fill(~valid, -1)
+    inter, _ = compiled_sums(p, idx, valid)
+    vf = None if valid is None else valid.to(dtype).unsqueeze(1)
+    pv = p if vf is None else p * vf
+    psum = pv.sum(-1)
+    q = (pv * p).sum(-1) if squared else p.new_empty(0)
+    logpt = _gather(lp, safe) if lp is not None else p.new_empty(0)
+    return inter, psum, q, logpt
 
 
 def compiled_sums(p: Tensor, index: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:

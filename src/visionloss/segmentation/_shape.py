@@ -33,7 +33,14 @@ from .._core.examples import Example, generator, normal
 from .._core.options import Bool, Check, Number, Reduction
 from ..errors import InputError, OptionError, OptionTypeError
 from ._distance import convolve, cross_kernel, mask_distances, skeleton
-from ._overlap import Prepared, Smooth, prepare_inputs
+from ._overlap import (
+    Prepared,
+    Smooth,
+    activation_options,
+    class_options,
+    prepare_inputs,
+    reduce_pairs,
+)
 
 
 class _SpacingCheck(Check):
@@ -78,6 +85,10 @@ def shape_reduction(*, reduction: Reduction = "mean") -> None:
     """The reduction of a per-pair shape loss."""
 
 
+# the option groups of a per-pair shape loss (boundary, Hausdorff)
+SHAPE_OPTIONS = (activation_options, class_options, shape_reduction)
+
+
 SHAPE_DOCS = DocParts(
     args={
         "spacing": """the pixel (voxel) size of each spatial dim, for anisotropic data: a
@@ -101,6 +112,10 @@ SHAPE_DOCS = DocParts(
             MONAI's and Kervadec's code do; its pair then contributes 0 (boundary) or only the
             other mask's distances (Hausdorff). A pair whose pixels are all ignored leaves the
             mean; all pixels ignored gives 0 with a graph and zero gradients.""",
+        # the body of the Hausdorff losses' ``Reference:`` section
+        "hausdorff_reference": """
+            Karimi and Salcudean, *Reducing the Hausdorff distance in medical image segmentation
+            with convolutional neural networks*, IEEE TMI 2019, arXiv:1904.10030.""",
     },
 )
 
@@ -129,6 +144,31 @@ class Spatial:
 
     def pair_counted(self) -> Tensor:
         return (self.count > 0).expand(self.prob.shape[0], self.prob.shape[1])
+
+    def reduce(self, loss: Tensor, reduction: str, fn: str) -> Tensor:
+        """:func:`~._overlap.reduce_pairs` of per-pair values ``(B, K)`` (the pairs with a
+        valid pixel counted, the selected classes' weights)."""
+        return reduce_pairs(loss, self.pair_counted(), self.prep.class_weight, reduction, fn)
+
+
+def batch_pairs(out: Tensor, per_image: bool, reduction: str) -> Tensor:
+    """A loss reduced over ``(B', K)`` pairs as returned: without ``per_image`` the batch is one
+    row (``B' = 1``), and ``"none"`` gives ``(K,)``."""
+    return out if per_image or reduction != "none" else out.squeeze(0)
+
+
+def reduce_batch_pairs(
+    loss: Tensor,
+    counted: Tensor,
+    class_weight: Tensor,
+    reduction: str,
+    per_image: bool,
+    fn: str,
+) -> Tensor:
+    """:func:`~._overlap.reduce_pairs`, then :func:`batch_pairs`."""
+    return batch_pairs(
+        reduce_pairs(loss, counted, class_weight, reduction, fn), per_image, reduction
+    )
 
 
 def spatial_inputs(input: Tensor, target: Tensor, *, fn: str, **selection: Any) -> Spatial:
@@ -269,6 +309,10 @@ def cldice_options(
     """The soft skeleton's iterations and the clDice ratios' smoothing and grouping."""
 
 
+# the option groups of the clDice losses
+CLDICE_OPTIONS = (activation_options, class_options, cldice_options, shape_reduction)
+
+
 CLDICE_DOCS = DocParts(
     args={
         "smooth": r"""added to the numerator and the denominator of :math:`T_{prec}` and
@@ -278,6 +322,12 @@ CLDICE_DOCS = DocParts(
         "per_image": """one score per (image, class) (default), or per class over the whole
             batch (``False``: the authors' code, which sums over the batch; ``"none"`` is then
             ``(K,)``).""",
+    },
+    paragraphs={
+        # the body of the clDice losses' ``Reference:`` section
+        "cldice_reference": """
+            Shit et al., *clDice - a novel topology-preserving loss function for tubular
+            structure segmentation*, CVPR 2021, arXiv:2003.07311.""",
     },
 )
 

@@ -8,24 +8,21 @@ from torch import Tensor
 
 from .._core.declare import loss_function
 from .._core.registry import register_loss
-from ._overlap import OVERLAP_DOCS, activation_options, class_options, reduce_pairs, smooth_pair
+from ._overlap import OVERLAP_DOCS, smooth_pair
 from ._shape import (
     CLDICE_DOCS,
+    CLDICE_OPTIONS,
     SHAPE_DOCS,
-    cldice_options,
     cldice_pairs,
+    reduce_batch_pairs,
     selected_inputs,
     shape_examples,
-    shape_reduction,
 )
 
 _FN = "cldice_loss"
 
 
-@loss_function(
-    OVERLAP_DOCS | SHAPE_DOCS | CLDICE_DOCS,
-    options=(activation_options, class_options, cldice_options, shape_reduction),
-)
+@loss_function(OVERLAP_DOCS | SHAPE_DOCS | CLDICE_DOCS, options=CLDICE_OPTIONS)
 def cldice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     r"""Soft clDice loss: the harmonic mean of topology precision and sensitivity, from soft
     skeletons.
@@ -52,8 +49,7 @@ def cldice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     {{pair_shape}}
 
     Reference:
-        Shit et al., *clDice - a novel topology-preserving loss function for tubular
-        structure segmentation*, CVPR 2021, arXiv:2003.07311.
+        {{cldice_reference}}
 
     Example:
         >>> import torch
@@ -68,8 +64,9 @@ def cldice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     loss, counted = cldice_pairs(
         sp, options["iterations"], *smooth_pair(options["smooth"]), per_image
     )
-    out = reduce_pairs(loss, counted, sp.prep.class_weight, options["reduction"], _FN)
-    return out if per_image or options["reduction"] != "none" else out.squeeze(0)
+    return reduce_batch_pairs(
+        loss, counted, sp.prep.class_weight, options["reduction"], per_image, _FN
+    )
 
 
 ClDiceLoss = register_loss(

@@ -12,32 +12,26 @@ from .._core.registry import register_loss
 from ._overlap import (
     OVERLAP_DOCS,
     EmptyPolicy,
-    activation_options,
-    class_options,
     dice_score,
     overlap_stats,
     pair_losses,
-    prepare_inputs,
     reduce_pairs,
     smooth_pair,
 )
 from ._shape import (
     CLDICE_DOCS,
+    CLDICE_OPTIONS,
     SHAPE_DOCS,
-    cldice_options,
+    batch_pairs,
     cldice_pairs,
+    selected_inputs,
     shape_examples,
-    shape_reduction,
-    spatial_of,
 )
 
 _FN = "dice_cldice_loss"
 
 
-@loss_function(
-    OVERLAP_DOCS | SHAPE_DOCS | CLDICE_DOCS,
-    options=(activation_options, class_options, cldice_options, shape_reduction),
-)
+@loss_function(OVERLAP_DOCS | SHAPE_DOCS | CLDICE_DOCS, options=CLDICE_OPTIONS)
 def dice_cldice_loss(
     input: Tensor,
     target: Tensor,
@@ -67,8 +61,7 @@ def dice_cldice_loss(
     {{pair_shape}}
 
     Reference:
-        Shit et al., *clDice - a novel topology-preserving loss function for tubular
-        structure segmentation*, CVPR 2021, arXiv:2003.07311.
+        {{cldice_reference}}
 
     Example:
         >>> import torch
@@ -80,27 +73,16 @@ def dice_cldice_loss(
     """
     per_image = options["per_image"]
     reduction = options["reduction"]
-    prep = prepare_inputs(
-        input,
-        target,
-        fn=_FN,
-        activation=options["activation"],
-        weight=options["weight"],
-        include_background=options["include_background"],
-        classes=options["classes"],
-        ignore_index=options["ignore_index"],
-    )
+    sp = selected_inputs(input, target, _FN, options)
     smooth = smooth_pair(options["smooth"])
-    st = overlap_stats(prep, squared=False, per_image=per_image)
+    st = overlap_stats(sp.prep, squared=False, per_image=per_image)
     dice, dice_counted = pair_losses(dice_score(st, *smooth), st, empty)
-    cl, cl_counted = cldice_pairs(
-        spatial_of(prep, input), options["iterations"], *smooth, per_image
-    )
-    w = prep.class_weight
+    cl, cl_counted = cldice_pairs(sp, options["iterations"], *smooth, per_image)
+    w = sp.prep.class_weight
     out = (1.0 - alpha) * reduce_pairs(dice, dice_counted, w, reduction, _FN) + alpha * (
         reduce_pairs(cl, cl_counted, w, reduction, _FN)
     )
-    return out if per_image or reduction != "none" else out.squeeze(0)
+    return batch_pairs(out, per_image, reduction)
 
 
 DiceClDiceLoss = register_loss(

@@ -10,13 +10,13 @@ from torch import Tensor
 from .._core.declare import loss_function
 from .._core.options import Bool, NonNegative
 from .._core.registry import register_loss
-from ._overlap import OVERLAP_DOCS, activation_options, class_options, reduce_pairs
+from ._overlap import OVERLAP_DOCS
 from ._shape import (
     SHAPE_DOCS,
+    SHAPE_OPTIONS,
     Spacing,
     selected_inputs,
     shape_examples,
-    shape_reduction,
     spacing_of,
     unsigned_map,
 )
@@ -24,9 +24,7 @@ from ._shape import (
 _FN = "hausdorff_dt_loss"
 
 
-@loss_function(
-    OVERLAP_DOCS | SHAPE_DOCS, options=(activation_options, class_options, shape_reduction)
-)
+@loss_function(OVERLAP_DOCS | SHAPE_DOCS, options=SHAPE_OPTIONS)
 def hausdorff_dt_loss(
     input: Tensor,
     target: Tensor,
@@ -62,8 +60,7 @@ def hausdorff_dt_loss(
     {{pair_shape}}
 
     Reference:
-        Karimi and Salcudean, *Reducing the Hausdorff distance in medical image segmentation
-        with convolutional neural networks*, IEEE TMI 2019, arXiv:1904.10030.
+        {{hausdorff_reference}}
 
     Example:
         >>> import torch
@@ -87,7 +84,7 @@ def hausdorff_dt_loss(
     loss = sp.pixel_mean((sp.prob - sp.target).square() * weight)
     if log:
         loss = torch.log1p(loss)
-    return reduce_pairs(loss, sp.pair_counted(), sp.prep.class_weight, options["reduction"], _FN)
+    return sp.reduce(loss, options["reduction"], _FN)
 
 
 HausdorffDTLoss = register_loss(

@@ -10,22 +10,20 @@ from torch import Tensor
 from .._core.declare import loss_function
 from .._core.options import NonNegative
 from .._core.registry import register_loss
-from ._overlap import OVERLAP_DOCS, activation_options, class_options, reduce_pairs
+from ._overlap import OVERLAP_DOCS
 from ._shape import (
     SHAPE_DOCS,
+    SHAPE_OPTIONS,
     Erosions,
     erosion_estimate,
     selected_inputs,
     shape_examples,
-    shape_reduction,
 )
 
 _FN = "hausdorff_er_loss"
 
 
-@loss_function(
-    OVERLAP_DOCS | SHAPE_DOCS, options=(activation_options, class_options, shape_reduction)
-)
+@loss_function(OVERLAP_DOCS | SHAPE_DOCS, options=SHAPE_OPTIONS)
 def hausdorff_er_loss(
     input: Tensor,
     target: Tensor,
@@ -60,8 +58,7 @@ def hausdorff_er_loss(
     {{pair_shape}}
 
     Reference:
-        Karimi and Salcudean, *Reducing the Hausdorff distance in medical image segmentation
-        with convolutional neural networks*, IEEE TMI 2019, arXiv:1904.10030.
+        {{hausdorff_reference}}
 
     Example:
         >>> import torch
@@ -75,7 +72,7 @@ def hausdorff_er_loss(
     if sp.valid is not None:
         bound = torch.where(sp.valid, bound, bound.new_zeros(()))
     loss = sp.pixel_mean(erosion_estimate(bound, erosions, alpha))
-    return reduce_pairs(loss, sp.pair_counted(), sp.prep.class_weight, options["reduction"], _FN)
+    return sp.reduce(loss, options["reduction"], _FN)
 
 
 HausdorffERLoss = register_loss(

@@ -17,8 +17,8 @@ from ._overlap import (
     measure,
     overlap_examples,
     pair_losses,
-    reduce_pairs,
 )
+from ._shape import reduce_batch_pairs
 
 _FN = "log_cosh_dice_loss"
 
@@ -59,8 +59,7 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     prep, st, smooth = measure(input, target, fn=_FN, **options)
     loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
     loss = loss + F.softplus(-2.0 * loss) - math.log(2.0)
-    out = reduce_pairs(loss, counted, prep.class_weight, reduction, _FN)
-    return out if per_image or reduction != "none" else out.squeeze(0)
+    return reduce_batch_pairs(loss, counted, prep.class_weight, reduction, per_image, _FN)
 
 
 LogCoshDiceLoss = register_loss(

@@ -20,8 +20,8 @@ from ._overlap import (
     overlap_examples,
     pair_losses,
     policy_options,
-    reduce_pairs,
 )
+from ._shape import reduce_batch_pairs
 
 _FN = "mcc_loss"
 
@@ -92,8 +92,7 @@ def mcc_loss(
         input, target, fn=_FN, smooth=smooth, squared=False, per_image=per_image, **options
     )
     loss, counted = pair_losses(mcc_score(st, *s), st, empty)
-    out = reduce_pairs(loss, counted, prep.class_weight, reduction, _FN)
-    return out if per_image or reduction != "none" else out.squeeze(0)
+    return reduce_batch_pairs(loss, counted, prep.class_weight, reduction, per_image, _FN)
 
 
 MCCLoss = register_loss(

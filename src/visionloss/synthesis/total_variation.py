@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.autograd import differentiable_grad, double_backward
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
@@ -20,6 +21,13 @@ from ._features import tv_examples
 __all__ = ["total_variation_loss", "TotalVariationLoss"]
 
 TV_KINDS = ("anisotropic", "isotropic", "squared")
+
+
+def _anisotropic_sum(x: Tensor) -> Tensor:
+    """The sum of :class:`_AnisotropicSum` as a plain autograd graph."""
+    dh = x[..., :, 1:] - x[..., :, :-1]
+    dv = x[..., 1:, :] - x[..., :-1, :]
+    return dh.abs().sum() + dv.abs().sum()
 
 
 class _AnisotropicSum(torch.autograd.Function):
@@ -40,6 +48,10 @@ class _AnisotropicSum(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
+        if double_backward():  # create_graph=True: the same sums as a plain graph
+            (dx,) = differentiable_grad(_anisotropic_sum, (x,), (grad,))
+            assert dx is not None
+            return dx
         out = torch.zeros_like(x)
         s = torch.sub(x[..., :, 1:], x[..., :, :-1]).sign_()
         out[..., :, 1:] += s
