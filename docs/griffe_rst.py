@@ -181,6 +181,23 @@ def fence_doctests(text: str) -> str:
     return "\n".join(out)
 
 
+def plain_annotation(text: str) -> str:
+    """``Annotated[T, ...]`` -> ``T`` (the first top-level argument); other text unchanged."""
+    if not text.startswith("Annotated["):
+        return text
+    depth = 0
+    for i, ch in enumerate(text[len("Annotated[") :], start=len("Annotated[")):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return text[len("Annotated[") : i].strip()
+    return text
+
+
 def _kind(p: inspect.Parameter) -> griffe.ParameterKind:
     return griffe.ParameterKind[p.kind.name.lower()]
 
@@ -211,6 +228,13 @@ class RstToMarkdown(griffe.Extension):
             return
         if any(str(base) == cls.path for base in cls.bases):
             cls.set_member("__init__", init_from_signature(obj))
+
+    def on_function_instance(self, *, func: griffe.Function, **kwargs: Any) -> None:
+        """Show an option annotated inline, ``Annotated[float, Number(...)]``, as its type
+        (``float``) rather than as ``Annotated``."""
+        for param in func.parameters:
+            if param.annotation is not None:
+                param.annotation = plain_annotation(str(param.annotation))
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         doc = obj.docstring

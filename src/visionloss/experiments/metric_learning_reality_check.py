@@ -186,6 +186,8 @@ def _figure(rows: list[list], path: Path) -> Path:
     reference="Musgrave, Belongie and Lim, A Metric Learning Reality Check, ECCV 2020, "
     "arXiv:2003.08505",
     losses=REGISTRY_NAMES,
+    metric=("MAP@R", "max"),
+    baselines=("untrained embedder", "raw pixels"),
     arguments=[
         (("--steps",), {"type": int, "default": None, "help": "steps (60 quick, 600 full)"}),
         (("--seeds",), {"type": int, "default": None, "help": "seeds (1 quick, 5 full)"}),

@@ -190,6 +190,8 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     family="quality",
     reference="Zhao, Gallo, Frosio & Kautz, IEEE TCI 2017, arXiv:1511.08861",
     losses=LOSSES,
+    metric=("PSNR (dB)", "max"),
+    baselines=("noisy input",),
     arguments=[
         (
             ("--sigma",),

@@ -125,6 +125,7 @@ def simulate(loss: Callable[[Tensor, Tensor], Tensor], anchor: Tensor, target: T
     reference="Yang et al., Learning High-Precision Bounding Box for Rotated Object Detection "
     "via Kullback-Leibler Divergence, NeurIPS 2021, arXiv:2106.01883",
     losses=LOSSES,
+    metric=("error@30 |angle|>75", "min"),
     arguments=[
         (
             ("--steps",),

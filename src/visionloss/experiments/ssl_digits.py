@@ -256,6 +256,8 @@ def _figure(rows: list[list], path: Path) -> Path:
     reference="Chen et al. ICML 2020; Grill et al. NeurIPS 2020; Bardes et al. ICLR 2022; "
     "Zbontar et al. ICML 2021; Caron et al. NeurIPS 2020, ICCV 2021",
     losses=("nt_xent", "negative_cosine", "vicreg", "barlow_twins", "swav", "dino"),
+    metric=("5/class acc", "max"),
+    baselines=("random init", "supervised"),
     arguments=[
         (
             ("--steps",),
