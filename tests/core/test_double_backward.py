@@ -50,3 +50,36 @@ def test_first_derivative_is_the_same_either_way(loss):
     (fast,) = torch.autograd.grad(loss(x), x)
     (plain,) = torch.autograd.grad(loss(x), x, create_graph=True)
     torch.testing.assert_close(fast, plain.detach(), rtol=1e-10, atol=1e-12)
+
+
+# the one-pass IoU Function of the box losses (boxes/_fused.py): xyxy pairs, each target a
+# shifted copy scaled by 0.8 (equal aspect ratios: CIoU's alpha is held constant by design,
+# so finite differences agree only where it multiplies v = 0)
+_XY = torch.rand(5, 2, generator=g, dtype=torch.float64) * 4
+_WH = 1 + torch.rand(5, 2, generator=g, dtype=torch.float64)
+_SHIFT = 0.3 * torch.rand(5, 2, generator=g, dtype=torch.float64)
+BOXES = torch.cat([_XY, _XY + _WH], 1)
+TARGETS = torch.cat([_XY + _SHIFT, _XY + _SHIFT + 0.8 * _WH], 1)
+
+BOX_CASES = [
+    pytest.param(lambda x: vl.iou_loss(x, TARGETS), id="iou"),
+    pytest.param(lambda x: vl.iou_loss(x, TARGETS, mode="log"), id="iou-log"),
+    pytest.param(lambda x: vl.giou_loss(x, TARGETS), id="giou"),
+    pytest.param(lambda x: vl.diou_loss(x, TARGETS), id="diou"),
+    pytest.param(lambda x: vl.ciou_loss(x, TARGETS), id="ciou"),
+]
+
+
+@pytest.mark.parametrize("loss", BOX_CASES)
+def test_box_second_derivative_matches_finite_differences(loss):
+    x = BOXES.clone().requires_grad_()
+    assert gradcheck(loss, (x,))
+    assert gradgradcheck(loss, (x,))
+
+
+@pytest.mark.parametrize("loss", BOX_CASES)
+def test_box_first_derivative_is_the_same_either_way(loss):
+    x = BOXES.clone().requires_grad_()
+    (fast,) = torch.autograd.grad(loss(x), x)
+    (plain,) = torch.autograd.grad(loss(x), x, create_graph=True)
+    torch.testing.assert_close(fast, plain.detach(), rtol=1e-10, atol=1e-12)

@@ -12,7 +12,10 @@ for CLIP (``"global"`` and OpenCLIP's ``"local"``), SigLIP (``"global"`` and the
 ``"local"``: text blocks passed round the ring by point-to-point sends), DCL / DCLW, Barlow
 Twins and VICReg (global batch statistics from all-reduced sums), KoLeo, DINO and SwAV;
 SwAV's Sinkhorn codes and DINO's center (after three updates) equal the single-process ones
-on the concatenated batch. Same harness as
+on the concatenated batch. SigLIP's ring never materialises the global block row: the
+largest tensor of its forward+backward (recorded by a ``TorchDispatchMode``) stays within two
+``B_local x B_local`` blocks, the same with 2 and 3 processes at equal local batch. Same
+harness as
 ``test_gather.py``: one spawn, every collective before any comparison.
 """
 
@@ -21,6 +24,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.distributed as dist
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 import visionloss as vl
 from tests.distributed._harness import gloo_only, passed, spawn
@@ -147,7 +152,67 @@ def _check_crops(rank, world, start, stop, n):
     return out
 
 
+class _LargestTensor(TorchDispatchMode):
+    """Records the largest ``numel`` of any tensor an aten op produces (forward, backward and
+    the checkpoints' recomputation all dispatch through it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+RING_B, RING_D = 16, 4  # per-process batch and width of the ring-memory check
+
+
+def ring_bound(b: int = RING_B, d: int = RING_D) -> int:
+    """A small multiple of one ``B_local x B_local`` logit block (or one ``B_local x D`` text
+    block): what the ring may hold at once, whatever the world size."""
+    return 2 * b * max(b, d)
+
+
+def _check_ring_memory(rank: int, world: int):
+    """SigLIP's ring (``gather="local"``) never builds the global ``B_global x B_local`` block
+    row: the largest tensor of its forward+backward stays within :func:`ring_bound`. Its size
+    goes into the label, compared across world sizes by the test."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(world * RING_B, RING_D, generator=g)
+    y = x + 0.5 * torch.randn(world * RING_B, RING_D, generator=g)
+    rows = slice(rank * RING_B, (rank + 1) * RING_B)
+    xl, yl = x[rows].clone().requires_grad_(), y[rows].clone().requires_grad_()
+    t, b = torch.tensor(1.3, requires_grad=True), torch.tensor(-2.0, requires_grad=True)
+    mode = _LargestTensor()
+    with mode:
+        value = vl.siglip_loss(xl, yl, log_scale=t, bias=b, gather="local")
+        grads = torch.autograd.grad(value, [xl, yl, t, b])
+    largest, bound = mode.largest, ring_bound()
+    out = [
+        (f"ring-memory/largest={largest}", torch.tensor(largest <= bound), torch.tensor(True)),
+        (
+            "ring-memory/finite",
+            torch.isfinite(torch.stack([g_.sum() for g_ in grads])).all(),
+            torch.tensor(True),
+        ),
+    ]
+    if world >= 3:  # the global block row would hold world * B * B entries
+        out.append(
+            (
+                "ring-memory/below-global-row",
+                torch.tensor(largest < world * RING_B * RING_B),
+                torch.tensor(True),
+            )
+        )
+    return out
+
+
 def _checks(rank: int, world: int):
+    yield from _check_ring_memory(rank, world)
     for sizes in SIZES[world]:
         start = sum(sizes[:rank])
         tag = "uneven" if len(set(sizes)) > 1 else "equal"
@@ -159,7 +224,18 @@ def _checks(rank: int, world: int):
 
 @gloo_only
 def test_contract_with_2_and_3_processes(tmp_path):
-    for result in passed(spawn(_checks, tmp_path)):
+    reports = spawn(_checks, tmp_path)
+    results = passed(reports)
+    # the ring's largest tensor is the same with 2 and 3 processes at equal local batch
+    largest = {
+        (rank, world): [c for c in result["checks"] if c.startswith("ring-memory/largest=")]
+        for rank, report in enumerate(reports)
+        for world, result in report.items()
+    }
+    assert all(len(v) == 1 for v in largest.values())
+    sizes = {int(v[0].split("=")[1]) for v in largest.values()}
+    assert len(sizes) == 1 and 0 < sizes.pop() <= ring_bound(), largest
+    for result in results:
         labels = result["checks"]
         assert any("siglip/local" in label for label in labels)  # the ring ran
         assert any("dino/center" in label for label in labels)

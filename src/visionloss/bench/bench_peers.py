@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .bench_boxes import box_floor, box_pairs
 from .bench_classification import dense_floor, logits_and_binary, logits_and_classes
 from .bench_contrastive import _nt_xent, nt_xent_floor, two_views
 from .cases import BenchCase, add_cases, elementwise_floor, itemsize, numel
@@ -28,6 +29,7 @@ IMAGES = {"cpu": [(8, 3, 256, 256)], "cuda": [(64, 3, 512, 512)]}
 PAIRS = {"cpu": [(1024, 128)], "cuda": [(4096, 256), (8192, 256)]}
 LABELLED = {"cpu": [(2048, 128)], "cuda": [(8192, 256)]}
 BOTH = {"cpu": (torch.float32, torch.bfloat16), "cuda": (torch.float32, torch.bfloat16)}
+BOXES = {"cpu": [(262144,)], "cuda": [(1 << 22,)]}
 
 
 # ------------------------------------------------------------------ segmentation overlap
@@ -117,6 +119,38 @@ def _monai_focal() -> Any:
     return FocalLoss(alpha=0.25, gamma=2.0, use_softmax=False)
 
 
+# ------------------------------------------------------------------ boxes
+
+
+def _torchvision_box(name: str) -> Any:
+    def make() -> Any:
+        import torchvision.ops as ops
+
+        fn = getattr(ops, name)
+        return lambda p, t: fn(p, t, reduction="mean")
+
+    return make
+
+
+def _ultralytics_box(flag: str | None) -> Any:
+    """``1 - bbox_iou(...)`` averaged, as ultralytics' ``BboxLoss`` uses it (xyxy boxes)."""
+
+    def make() -> Any:
+        from ultralytics.utils.metrics import bbox_iou
+
+        kwargs = {flag: True} if flag else {}
+        return lambda p, t: (1.0 - bbox_iou(p, t, xywh=False, **kwargs)).mean()
+
+    return make
+
+
+def _box(loss: str, torchvision: str | None, ultralytics: str | None) -> BenchCase:
+    peers = {"ultralytics": _ultralytics_box(ultralytics)}
+    if torchvision:
+        peers["torchvision"] = _torchvision_box(torchvision)
+    return BenchCase(loss, box_pairs, BOXES, peers=peers, floor=box_floor, suite="peers")
+
+
 # ------------------------------------------------------------------ synthesis
 
 
@@ -175,6 +209,10 @@ def _pml_supcon() -> Any:
 
 
 add_cases(
+    _box("iou", None, None),
+    _box("giou", "generalized_box_iou_loss", "GIoU"),
+    _box("diou", "distance_box_iou_loss", "DIoU"),
+    _box("ciou", "complete_box_iou_loss", "CIoU"),
     _seg(
         "dice",
         DENSE,

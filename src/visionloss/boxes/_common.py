@@ -14,6 +14,7 @@ from .._core.dtypes import compute_dtype
 from .._core.examples import Example, ModuleCall, generator, uniform
 from .._core.options import PER_CALL, Choice, Reduction
 from .._core.reduction import reduce_loss
+from . import _fused
 from . import _geometry as G
 
 BoxFormat = Annotated[str, G.FORMAT]
@@ -109,6 +110,46 @@ def box_loss(
     p, t, scale = G.to_unit(pred, target, box_format)
     w = G.check_weight(weight, pred.shape[:-1], p.x1.dtype, fn)
     loss = terms(Pair(p, t, scale, w), **options)
+    return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
+
+
+def fused_box_loss(
+    variant: str,
+    terms: Callable[..., Tensor],
+    pred: Tensor,
+    target: Tensor,
+    *,
+    fn: str,
+    box_format: str,
+    weight: Tensor | None,
+    reduction: str,
+    normalizer: Tensor | float | None,
+    threshold: float | None = None,
+    transform: Callable[[Tensor], Tensor] | None = None,
+    **options: Any,
+) -> Tensor:
+    """:func:`box_loss` of IoU / GIoU / DIoU / CIoU through the one-pass Function of
+    :mod:`._fused` (``xyxy`` boxes; other formats take the plain path ``terms``, whose
+    conversion must happen inside the unit frame). ``transform`` maps the per-pair value
+    (the IoU for ``"iou"``, else the loss) to the loss. Under ``torch.compile`` the plain
+    path is traced instead (the compiler fuses its elementwise graph itself)."""
+    if box_format != "xyxy" or torch.compiler.is_compiling():
+        return box_loss(
+            terms,
+            pred,
+            target,
+            fn=fn,
+            box_format=box_format,
+            weight=weight,
+            reduction=reduction,
+            normalizer=normalizer,
+            **options,
+        )
+    pred, target = G.check_pair(pred, target, fn)
+    w = G.check_weight(weight, pred.shape[:-1], compute_dtype(pred, target), fn)
+    loss = _fused.pair_value(pred, target, variant, threshold)
+    if transform is not None:
+        loss = transform(loss)
     return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
 
 

@@ -2,28 +2,39 @@
 
 The plain path of :mod:`._geometry` builds each loss from guarded elementwise operations
 (:func:`~visionloss._core.numerics.div` per ratio, :func:`._geometry.flush` per operand, a
-``_Scale`` Function per box set, ``unbind`` into eight coordinate tensors), and autograd then
-records and replays about two hundred passes over the pairs. :class:`_PairLoss` computes the
-same values with the same guards, in the same unit frame and with the same operations in the
-same order (so ordinary boxes give the same values), but on ``(..., 2)`` views holding x and y
-together, with each guard a single comparison per ratio, and returns the gradient of the
-corners directly:
+``_Scale`` Function per box set, ``unbind`` into eight strided coordinate tensors), and
+autograd records and replays some 300 passes, each allocating a fresh tensor. On a CPU the time
+of such a pass over 2^18 pairs is mostly its page faults (a fresh multi-MiB tensor is new
+memory to the allocator) and, on strided ``(N, 4)`` columns, non-vectorised loops; ``where``,
+bool-to-float casts, ``frexp`` and ``amax`` over a last dim of 4 are also several times slower
+than plain arithmetic. :class:`_PairLoss` therefore computes the same values with the same
+guards, in the same unit frame and with the same floating-point operations in the same order
+(ordinary boxes give the same bits), but:
+
+* on a planar ``(4, N)`` copy of each box set (rows x1, y1, x2, y2), x and y together as
+  contiguous ``(2, N)`` blocks;
+* with the pair's power of two read from the bits of its largest magnitude
+  (:func:`_unit_factors`, equal to :func:`._geometry.unit_scale`);
+* with each guard a float mask from ``sign`` (:func:`_ge`), one per ratio;
+* updating temporaries in place (fewer fresh tensors: fewer page faults);
+* and returning the corners' gradient directly:
 
 * a ratio of the frame (:func:`._geometry.ratio`) is ``num / den`` where neither is below the
   floor, else 0; its derivative is ``1 / den`` for the numerator and ``-ratio / den`` for
   the denominator there, 0 elsewhere (inside the frame ``den`` is either 0 or at least the
   floor, so no quotient overflows and the ``div`` clamp never acts);
-* ``clamp_min(0)`` passes the gradient where its argument is ``>= 0``; ``maximum`` and
+* ``clamp_min(0)`` passes the gradient where its argument is ``> 0``; ``maximum`` and
   ``minimum`` pass it to the larger (smaller) operand and split it in half at a tie, as
   autograd does (``(1 + sign(a - b)) / 2``), so identical and touching boxes get the gradient
-  of the plain path;
+  of the plain path (zero for identical boxes);
 * the aspect angle ``atan2(w / m, h / m)`` (``m = max(w, h)`` held constant) differentiates to
   ``(h / m, -w / m) / ((w / m)^2 + (h / m)^2) / m``, with the flushes of the plain path;
 * the gradient in raw units is the frame's times the pair's power of two, clamped to the
   input dtype's largest finite value.
 
 Under ``create_graph=True`` the backward differentiates the plain path instead
-(:func:`~visionloss._core.autograd.differentiable_grad`), so second derivatives stay exact.
+(:func:`~visionloss._core.autograd.differentiable_grad`), so second derivatives stay exact;
+under ``torch.compile`` the losses trace the plain path (the compiler fuses it).
 """
 
 from __future__ import annotations
@@ -36,201 +47,230 @@ from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
 from .._core.dtypes import compute_dtype
-from .._core.numerics import div
 from . import _geometry as G
 
 FUSED = ("iou", "giou", "diou", "ciou")
 _K = 4 / math.pi**2
 
-
-def _frame(pred: Tensor, target: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
-    """``pred`` and ``target`` in their unit frame (as :func:`._geometry.to_unit`), and the
-    factor ``2^-k`` of each pair (trailing dim 1)."""
-    magnitude = torch.maximum(pred.abs().amax(-1), target.abs().amax(-1)).to(dtype)
-    scale = G.unit_scale(magnitude)
-    f = scale.f1 * scale.f2
-    p = pred.to(dtype) * scale.f1 * scale.f2
-    t = target.to(dtype) * scale.f1 * scale.f2
-    return p, t, f
+# Layout and masks. The pairs are moved to a planar ``(4, N)`` layout (rows x1, y1, x2, y2)
+# once, so every later pass reads contiguous memory (on a CPU an elementwise pass over a
+# strided ``(N, 2)`` view of ``(N, 4)`` boxes costs several times the contiguous one), and
+# the guards are float masks built from ``sign`` (``torch.where`` and bool-to-float casts are
+# far slower passes than arithmetic on CPUs): ``_ge(x, c)`` is 1 where ``x >= c``, else 0 (1
+# for NaN, which then propagates through the ratio it guards).
 
 
-def _split(a: Tensor, b: Tensor) -> Tensor:
-    """Share of ``maximum(a, b)``'s gradient that goes to ``a``: 1, 1/2 at a tie, 0."""
-    return 0.5 * (1 + torch.sign(a - b))
+def _ge(x: Tensor, c: float) -> Tensor:
+    """1 where ``x >= c``, else 0 (and 1 for NaN)."""
+    return (torch.sign(x - c) + 1).clamp_max_(1)
 
 
-def _angle(wh: Tensor, f1: float) -> tuple[Tensor, Tensor]:
-    """:func:`._geometry.aspect_angle` of ``wh`` (``(..., 2)``, ``>= 0``) and its derivative
-    with respect to ``(w, h)``."""
-    m = wh.amax(-1, keepdim=True)
-    ok = ~(wh < f1) & ~(m < f1)
-    point = (m < f1).squeeze(-1)
-    q = torch.where(ok, wh / m, torch.zeros_like(wh))
-    a, b = q.unbind(-1)
-    one = torch.ones_like(a)
-    angle = torch.atan2(torch.where(point, one, a), torch.where(point, one, b))
-    # d atan2(a, b) = (b, -a) / (a^2 + b^2); one of a, b is 1 off the point boxes
-    den = torch.where(point, one, a.square() + b.square()).unsqueeze(-1) * m
-    d = torch.where(ok, q.flip(-1) / den, torch.zeros_like(q))
-    return angle, d * torch.tensor([1.0, -1.0], dtype=d.dtype, device=d.device)
+def _pos(x: Tensor) -> Tensor:
+    """1 where ``x > 0``, else 0: where ``clamp_min(0)`` passes its gradient (autograd's rule
+    at 0 is 0)."""
+    return torch.sign(x).clamp_min_(0)
+
+
+def _planar(x: Tensor) -> Tensor:
+    """``(..., 4)`` boxes as a contiguous ``(4, N)`` tensor."""
+    return torch.stack(x.reshape(-1, 4).unbind(-1))
+
+
+_BITS = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52, 1023)}
+
+
+def _unit_factors(magnitude: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`._geometry.unit_scale` of ``magnitude`` (``>= 0``, ``(N,)``) from the bits of
+    the float (``frexp`` and ``exp2`` are slow passes on CPUs): the exponent ``e`` with
+    ``2^(e-1) <= magnitude < 2^e`` is the exponent field plus ``1 - bias``, read from
+    ``magnitude * 2^(p+2)`` (``p`` mantissa bits) for subnormals; ``k = e + 2`` is split as
+    ``2^-k = f1 * f2``, each built as the float whose exponent field is ``bias - k_i``."""
+    itype, mant, bias = _BITS[magnitude.dtype]
+    k = magnitude.view(itype) >> mant  # the exponent field (built in place below)
+    low = magnitude.clamp_max(1.0).mul_(2.0 ** (mant + 2)).view(itype)
+    low.bitwise_right_shift_(mant).sub_(mant + 2)
+    torch.where(k == 0, low, k, out=k)
+    k.add_(3 - bias)  # k = e + 2, e = field + 1 - bias
+    k1 = torch.bitwise_right_shift(k, 1, out=low)
+    f2 = k.sub_(k1).neg_().add_(bias).bitwise_left_shift_(mant).view(magnitude.dtype)
+    f1 = k1.neg_().add_(bias).bitwise_left_shift_(mant).view(magnitude.dtype)
+    return f1, f2
+
+
+def _frame(
+    pred: Tensor, target: Tensor, dtype: torch.dtype
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+    """Planar ``pred`` and ``target`` in their unit frame (as :func:`._geometry.to_unit`), and
+    the two factors of ``2^-k`` of each pair (``(N,)`` each)."""
+    p, t = _planar(pred).to(dtype), _planar(target).to(dtype)
+    magnitude = p.amax(0)
+    for x, high in ((p, False), (t, True), (t, False)):
+        torch.maximum(magnitude, x.amax(0) if high else x.amin(0).neg_(), out=magnitude)
+    f1, f2 = _unit_factors(magnitude)
+    return p.mul_(f1).mul_(f2), t.mul_(f1).mul_(f2), (f1, f2)
 
 
 def _forward(
     p: Tensor, t: Tensor, variant: str, threshold: float | None, need: bool
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """The per-pair value of ``variant`` in the frame (the IoU itself for ``"iou"``, else the
-    loss) and, with ``need``, the per-pair derivatives of it with respect to the pieces."""
+    loss) and, with ``need``, what the backward reuses. ``p``, ``t``: planar ``(4, N)``.
+
+    Temporaries are updated in place: on CPUs a fresh large tensor costs its page faults, often
+    more than the arithmetic, so the number of new tensors is what this function minimises."""
     f2, f1 = G.floor(p, 2), G.floor(p, 1)
-    pl, ph, tl, th = p[..., :2], p[..., 2:], t[..., :2], t[..., 2:]
-    pwh_raw, twh_raw = ph - pl, th - tl
-    pwh, twh = pwh_raw.clamp_min(0), twh_raw.clamp_min(0)
-    hi, lo = torch.minimum(ph, th), torch.maximum(pl, tl)
-    iwh_raw = hi - lo
-    iwh = iwh_raw.clamp_min(0)
-    inter = iwh[..., 0] * iwh[..., 1]
-    union = pwh[..., 0] * pwh[..., 1] + twh[..., 0] * twh[..., 1] - inter
-    ok = ~(inter < f2) & ~(union < f2)
-    safe_union = torch.where(ok, union, torch.ones_like(union))
-    iou = torch.where(ok, inter / safe_union, torch.zeros_like(inter))
+    pl, ph, tl, th = p[:2], p[2:], t[:2], t[2:]
+    pwh = torch.sub(ph, pl).clamp_min_(0)
+    twh = torch.sub(th, tl).clamp_min_(0)
+    iwh = torch.minimum(ph, th).sub_(torch.maximum(pl, tl)).clamp_min_(0)
+    inter = iwh[0] * iwh[1]
+    union = pwh[0] * pwh[1]
+    union.add_(twh[0] * twh[1]).sub_(inter)
+    # IoU = inter / union where inter >= floor (then union >= inter >= floor), else 0
+    ok = _ge(inter, f2)
+    union_c = union.clamp_min(f2)
+    iou = torch.div(inter, union_c).mul_(ok)
     saved: dict[str, Tensor] = {}
     if need:
-        inv_union = torch.where(ok, 1 / safe_union, torch.zeros_like(union))
-        saved.update(pwh=pwh, twh=twh, iwh=iwh, pm=pwh_raw >= 0, tm=twh_raw >= 0)
-        saved.update(im=iwh_raw >= 0, hi=hi, lo=lo)
-        # d iou / d inter and d iou / d union
-        saved.update(d_inter=inv_union, d_union=-iou * inv_union)
+        inv = union_c.reciprocal_()
+        # d value / d w (and h) through the areas is the other side, where w > 0
+        saved.update(s_pwh=pwh.flip(0).mul_(_pos(pwh)), s_twh=twh.flip(0).mul_(_pos(twh)))
+        saved.update(s_iwh=iwh.flip(0).mul_(_pos(iwh)))
+        saved.update(d_inter=ok.mul_(inv), d_union=inv.mul_(iou).neg_())
     if variant == "iou":
         return iou, saved
-    loss = 1 - iou
+    loss = torch.sub(1, iou)
     if variant == "giou":
-        chi, clo = torch.maximum(ph, th), torch.minimum(pl, tl)
-        cwh_raw = chi - clo
-        cwh = cwh_raw.clamp_min(0)
-        area = cwh[..., 0] * cwh[..., 1]
-        num = area - union
-        ok_g = ~(num.abs() < f2) & ~(area < f2)
-        safe_area = torch.where(ok_g, area, torch.ones_like(area))
-        pen = torch.where(ok_g, num / safe_area, torch.zeros_like(num))
+        cwh = torch.maximum(ph, th).sub_(torch.minimum(pl, tl)).clamp_min_(0)
+        area = cwh[0] * cwh[1]
+        num = torch.sub(area, union)
+        ok_g = _ge(torch.minimum(num.abs(), area), f2)
+        area_c = area.clamp_min_(f2)
+        pen = num.div_(area_c).mul_(ok_g)
         if need:
-            area_ok = ~(area < f2)
-            inv_area = 1 / torch.where(area_ok, area, torch.ones_like(area))
-            d_num = torch.where(ok_g, inv_area, torch.zeros_like(area))
-            d_area = d_num - torch.where(area_ok, pen * inv_area, torch.zeros_like(area))
-            saved.update(chi=chi, clo=clo, cwh=cwh, cm=cwh_raw >= 0, d_area=d_area, d_num=d_num)
-        return loss + pen, saved
+            inv_area = area_c.reciprocal_()
+            d_num = ok_g.mul_(inv_area)
+            saved.update(s_cwh=cwh.flip(0).mul_(_pos(cwh)), d_num=d_num)
+            saved.update(d_area=torch.sub(d_num, inv_area.mul_(pen)))
+        return loss.add_(pen), saved
     # DIoU's distance term (and CIoU's)
-    dxy = 0.5 * (tl + th) - 0.5 * (pl + ph)
+    dxy = torch.add(tl, th).mul_(0.5).sub_(torch.add(pl, ph).mul_(0.5))
     pmax, pmin = torch.maximum(pl, ph), torch.minimum(pl, ph)
     tmax, tmin = torch.maximum(tl, th), torch.minimum(tl, th)
-    emax, emin = torch.maximum(pmax, tmax), torch.minimum(pmin, tmin)
-    ewh = emax - emin
-    sq = dxy.square()
-    rho2 = sq[..., 0] + sq[..., 1]
-    esq = ewh.square()
-    c2 = esq[..., 0] + esq[..., 1]
-    ok_d = ~(rho2 < f2) & ~(c2 < f2)
-    safe_c2 = torch.where(ok_d, c2, torch.ones_like(c2))
-    pen = torch.where(ok_d, rho2 / safe_c2, torch.zeros_like(rho2))
+    ewh = torch.maximum(pmax, tmax).sub_(torch.minimum(pmin, tmin))
+    sq, esq = dxy.square(), ewh.square()
+    rho2, c2 = sq[0].add_(sq[1]), esq[0].add_(esq[1])
+    ok_d = _ge(torch.minimum(rho2, c2), f2)
+    c2_c = c2.clamp_min_(f2)
+    pen = rho2.div_(c2_c).mul_(ok_d)
     if need:
-        c2_ok = ~(c2 < f2)
-        inv_c2 = 1 / torch.where(c2_ok, c2, torch.ones_like(c2))
-        d_rho2 = torch.where(ok_d, inv_c2, torch.zeros_like(c2))
-        d_c2 = -torch.where(c2_ok, pen * inv_c2, torch.zeros_like(c2))
-        saved.update(dxy=dxy, ewh=ewh, d_rho2=d_rho2, d_c2=d_c2)
-        saved.update(pmax=pmax, pmin=pmin, tmax=tmax, tmin=tmin, emax=emax, emin=emin)
+        inv_c2 = c2_c.reciprocal_()
+        saved.update(dxy=dxy, ewh=ewh, d_rho2=ok_d.mul_(inv_c2), d_c2=inv_c2.mul_(pen).neg_())
+        saved.update(pmax=pmax, pmin=pmin, tmax=tmax, tmin=tmin)
     if variant == "diou":
-        return loss + pen, saved
-    at, dt = _angle(twh, f1)
-    ap, dp = _angle(pwh, f1)
-    diff = at - ap
-    v = _K * diff.square()
-    alpha = div(v, (1 - iou) + v)
+        return loss.add_(pen), saved
+    at, dt = _angle(twh, f1, need)
+    ap, dp = _angle(pwh, f1, need)
+    diff = at.sub_(ap)
+    v = diff.square().mul_(_K)
+    den = torch.sub(1, iou).add_(v)
+    tiny = torch.finfo(p.dtype).tiny
+    alpha = _ge(den, tiny).mul_(v).div_(den.clamp_min_(tiny))
     if threshold is not None:
-        alpha = torch.where(iou >= threshold, alpha, torch.zeros_like(alpha))
+        alpha.mul_(_ge(iou, threshold))
     if need:
-        g_angle = (2 * _K) * alpha * diff  # d (alpha v) / d at; minus that for ap
-        saved.update(d_pwh=-g_angle.unsqueeze(-1) * dp, d_twh=g_angle.unsqueeze(-1) * dt)
-    return loss + (pen + alpha * v), saved
+        g_angle = alpha.mul(diff).mul_(2 * _K)  # d (alpha v) / d at; minus that for ap
+        # where w > 0 (the clamp of the sizes passes no gradient at 0)
+        saved.update(d_pwh=dp.mul_(g_angle).neg_().mul_(_pos(pwh)))
+        saved.update(d_twh=dt.mul_(g_angle).mul_(_pos(twh)))
+    return loss.add_(pen.add_(alpha.mul_(v))), saved
 
 
-def _corner_grads(
-    s: dict[str, Tensor], g: Tensor, variant: str, side: int
-) -> tuple[Tensor, Tensor]:
-    """The gradient of ``g * value`` with respect to the low and the high corners (``(..., 2)``
-    each) of the prediction (``side`` 0) or the target (``side`` 1)."""
-    sign = 1.0 if variant == "iou" else -1.0  # the value is the IoU, or 1 - IoU + ...
-    g_inter = (sign * g) * s["d_inter"]
-    g_union = (sign * g) * s["d_union"]
-    if variant == "giou":
-        g_union = g_union - g * s["d_num"]
-    wh, mask = (s["pwh"], s["pm"]) if side == 0 else (s["twh"], s["tm"])
-    # sizes: d (w h) = (h, w), from the union (and the aspect angles)
-    g_wh = g_union.unsqueeze(-1) * wh.flip(-1)
-    if variant == "ciou":
-        g_wh = g_wh + g.unsqueeze(-1) * s["d_pwh" if side == 0 else "d_twh"]
-    g_wh = torch.where(mask, g_wh, torch.zeros_like(g_wh))
-    g_hi, g_lo = g_wh, -g_wh
-    # intersection: inter = iw ih, iw = min(hi) - max(lo), clamped
-    g_iwh = (g_inter - g_union).unsqueeze(-1) * s["iwh"].flip(-1)
-    g_iwh = torch.where(s["im"], g_iwh, torch.zeros_like(g_iwh))
-    own = (s["pwh"] if side == 0 else s["twh"]) if False else None  # noqa: F841
-    return g_lo, g_hi, g_iwh  # type: ignore[return-value]
+def _angle(wh: Tensor, f1: float, need: bool) -> tuple[Tensor, Tensor]:
+    """:func:`._geometry.aspect_angle` of ``wh`` (``(2, N)``, ``>= 0``) and its derivative
+    with respect to ``(w, h)``: ``atan2(a, b)`` of ``(a, b) = (w, h) / max(w, h)`` (each 0
+    below the floor), ``(1, 1)`` for a point box."""
+    m = torch.maximum(wh[0], wh[1])
+    ok = _ge(torch.minimum(wh, m), f1)
+    point = _ge(m, f1).neg_().add_(1)
+    m_c = m.clamp_min_(f1)
+    q = torch.div(wh, m_c).mul_(ok).add_(point)
+    angle = torch.atan2(q[0], q[1])
+    if not need:
+        return angle, angle
+    # d atan2(a, b) = (b, -a) / (a^2 + b^2); zero at point boxes (ok = 0 there)
+    qq = q.square()
+    inv = qq[0].add_(qq[1]).mul_(m_c).reciprocal_()
+    d = q.flip(0).mul_(inv).mul_(ok)
+    d[1].neg_()
+    return angle, d
+
+
+def _split(
+    g: Tensor, a: Tensor, b: Tensor, out_a: Tensor, out_b: Tensor | None, sign: float
+) -> None:
+    """Add ``sign * g`` shared between ``a`` and ``b`` to ``out_a`` and ``out_b`` as autograd
+    shares the gradient of ``maximum(a, b)``: all to the larger one, half each at a tie."""
+    hs = torch.sub(a, b).sign_().mul_(g)
+    out_a.add_(g, alpha=0.5 * sign).add_(hs, alpha=0.5 * sign)
+    if out_b is not None:
+        out_b.add_(g, alpha=0.5 * sign).sub_(hs, alpha=0.5 * sign)
 
 
 def _grads(
-    s: dict[str, Tensor], p: Tensor, t: Tensor, g: Tensor, variant: str, need: tuple[bool, bool]
-) -> tuple[Tensor | None, Tensor | None]:
-    """Gradients in the frame of ``g * value`` with respect to ``p`` and ``t`` (``(..., 4)``)."""
-    pl, ph, tl, th = p[..., :2], p[..., 2:], t[..., :2], t[..., 2:]
-    sign = 1.0 if variant == "iou" else -1.0  # the value is the IoU, or 1 - IoU + ...
-    g_inter = (sign * g) * s["d_inter"]
-    g_union = (sign * g) * s["d_union"]
+    s: dict[str, Tensor], p: Tensor, t: Tensor, g: Tensor, variant: str, need_t: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Planar gradients in the frame of ``sum(g * value)`` with respect to ``p`` and (with
+    ``need_t``) ``t`` (saved tensors are read, never updated: a retained graph may run this
+    again)."""
+    pl, ph, tl, th = p[:2], p[2:], t[:2], t[2:]
+    sg = g if variant == "iou" else -g  # the value is the IoU, or 1 - IoU + ...
+    g_inter = sg * s["d_inter"]
+    g_union = sg * s["d_union"]
     if variant == "giou":
-        g_union = g_union - g * s["d_num"]
-    ge = g.unsqueeze(-1)
-    # intersection: inter = iw ih with iwh = relu(min(ph, th) - max(pl, tl))
-    g_iwh = (g_inter - g_union).unsqueeze(-1) * s["iwh"].flip(-1)
-    g_iwh = torch.where(s["im"], g_iwh, torch.zeros_like(g_iwh))
-    share_hi = _split(th, ph)  # share of minimum(ph, th) going to ph
-    share_lo = _split(pl, tl)  # share of maximum(pl, tl) going to pl
-    if variant == "giou":
-        g_cwh = (ge * s["d_area"].unsqueeze(-1)) * s["cwh"].flip(-1)
-        g_cwh = torch.where(s["cm"], g_cwh, torch.zeros_like(g_cwh))
-        share_chi = _split(ph, th)  # maximum(ph, th) to ph
-        share_clo = _split(tl, pl)  # minimum(pl, tl) to pl
-    if variant in ("diou", "ciou"):
-        g_dxy = (ge * s["d_rho2"].unsqueeze(-1)) * (2 * s["dxy"])
-        g_ewh = (ge * s["d_c2"].unsqueeze(-1)) * (2 * s["ewh"])
-        share_emax = _split(s["pmax"], s["tmax"])  # to the prediction's max
-        share_emin = _split(s["tmin"], s["pmin"])  # to the prediction's min
-    out: list[Tensor | None] = []
-    for side, (lo, hi) in enumerate(((pl, ph), (tl, th))):
-        if not need[side]:
-            out.append(None)
-            continue
-        first = side == 0
-        wh, mask = (s["pwh"], s["pm"]) if first else (s["twh"], s["tm"])
-        g_wh = g_union.unsqueeze(-1) * wh.flip(-1)
+        g_union.addcmul_(g, s["d_num"], value=-1)
+    gp = torch.empty_like(p)
+    gt = torch.empty_like(t) if need_t else None
+    g_pl, g_ph = gp[:2], gp[2:]
+    g_tl, g_th = (gt[:2], gt[2:]) if gt is not None else (None, None)
+    # sizes: d (w h) = (h, w), from the union (and the aspect angles), where w > 0
+    torch.mul(s["s_pwh"], g_union, out=g_ph)
+    if variant == "ciou":
+        g_ph.addcmul_(s["d_pwh"], g)
+    torch.neg(g_ph, out=g_pl)
+    if g_th is not None and g_tl is not None:
+        torch.mul(s["s_twh"], g_union, out=g_th)
         if variant == "ciou":
-            g_wh = g_wh + ge * s["d_pwh" if first else "d_twh"]
-        g_wh = torch.where(mask, g_wh, torch.zeros_like(g_wh))
-        g_hi = g_wh + g_iwh * (share_hi if first else 1 - share_hi)
-        g_lo = (g_iwh * (share_lo if first else 1 - share_lo)).sub_(g_wh)
-        if variant == "giou":
-            g_hi = g_hi + g_cwh * (share_chi if first else 1 - share_chi)
-            g_lo = g_lo - g_cwh * (share_clo if first else 1 - share_clo)
-        elif variant != "iou":
-            half = 0.5 * g_dxy
-            g_hi = g_hi - half if first else g_hi + half
-            g_lo = g_lo - half if first else g_lo + half
-            g_max = g_ewh * (share_emax if first else 1 - share_emax)
-            g_min = g_ewh * (share_emin if first else 1 - share_emin)
-            # inner maximum(lo, hi) and minimum(lo, hi) of the box itself
-            to_hi = _split(hi, lo)
-            g_hi = g_hi + g_max * to_hi - g_min * (1 - to_hi)
-            g_lo = g_lo + g_max * (1 - to_hi) - g_min * to_hi
-        out.append(torch.cat([g_lo, g_hi], -1))
-    return out[0], out[1]
+            g_th.addcmul_(s["d_twh"], g)
+        torch.neg(g_th, out=g_tl)
+    # intersection: inter = iw ih, iwh = min(ph, th) - max(pl, tl) where > 0
+    g_iwh = s["s_iwh"] * g_inter.sub_(g_union)
+    _split(g_iwh, th, ph, g_ph, g_th, 1.0)  # minimum: to the smaller
+    _split(g_iwh, pl, tl, g_pl, g_tl, -1.0)
+    if variant == "giou":
+        g_cwh = s["s_cwh"] * g_union.copy_(g).mul_(s["d_area"])
+        _split(g_cwh, ph, th, g_ph, g_th, 1.0)
+        _split(g_cwh, tl, pl, g_pl, g_tl, -1.0)
+    elif variant != "iou":
+        # d rho2 / d dxy = 2 dxy, halved by the centres
+        half = s["dxy"] * g_union.copy_(g).mul_(s["d_rho2"])
+        g_ph.sub_(half)
+        g_pl.sub_(half)
+        if g_th is not None and g_tl is not None:
+            g_th.add_(half)
+            g_tl.add_(half)
+        g_ewh = s["ewh"] * g_union.copy_(g).mul_(s["d_c2"]).mul_(2)
+        g_pmax, g_pmin = torch.zeros_like(g_ewh), half.zero_()
+        g_tmax, g_tmin = (torch.zeros_like(g_ewh), g_iwh.zero_()) if need_t else (None, None)
+        _split(g_ewh, s["pmax"], s["tmax"], g_pmax, g_tmax, 1.0)
+        _split(g_ewh, s["tmin"], s["pmin"], g_pmin, g_tmin, 1.0)
+        # inner maximum(lo, hi) and minimum(lo, hi) of each box
+        _split(g_pmax, ph, pl, g_ph, g_pl, 1.0)
+        _split(g_pmin, pl, ph, g_ph, g_pl, -1.0)  # minimum: to ph where pl > ph
+        if g_tmax is not None and g_tmin is not None and g_th is not None:
+            _split(g_tmax, th, tl, g_th, g_tl, 1.0)
+            _split(g_tmin, tl, th, g_th, g_tl, -1.0)
+    return gp, gt
 
 
 def _plain(pred: Tensor, target: Tensor, variant: str, threshold: float | None) -> Tensor:
@@ -244,39 +284,43 @@ def _plain(pred: Tensor, target: Tensor, variant: str, threshold: float | None) 
 
 class _PairLoss(torch.autograd.Function):
     @staticmethod
-    def forward(pred: Tensor, target: Tensor, variant: str, threshold: float | None) -> Tensor:
+    def forward(
+        ctx: Any, pred: Tensor, target: Tensor, variant: str, threshold: float | None
+    ) -> Tensor:
         dtype = compute_dtype(pred, target)
-        p, t, _ = _frame(pred, target, dtype)
-        value, _ = _forward(p, t, variant, threshold, need=False)
-        return value
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        pred, target, variant, threshold = inputs
+        p, t, f = _frame(pred, target, dtype)
+        need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        value, saved = _forward(p, t, variant, threshold, need=need)
         ctx.save_for_backward(pred, target)
         ctx.variant, ctx.threshold = variant, threshold
+        # intermediates of the backward (not inputs or outputs: plain attributes)
+        ctx.frame = (p, t, f, saved) if need else None
+        return value.reshape(pred.shape[:-1])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
         pred, target = ctx.saved_tensors
-        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]))
         if double_backward():
             gp, gt = differentiable_grad(
                 lambda a, b: _plain(a, b, ctx.variant, ctx.threshold), (pred, target), (grad,)
             )
             return gp, gt, None, None
-        dtype = compute_dtype(pred, target)
-        p, t, f = _frame(pred, target, dtype)
-        s, _ = _forward(p, t, ctx.variant, ctx.threshold, need=True)[::-1]
-        g = grad.to(dtype)
-        grads = _grads(s, p, t, g, ctx.variant, need)
+        p, t, (f1, f2), saved = ctx.frame
+        grads = _grads(
+            saved, p, t, grad.reshape(-1).to(p.dtype), ctx.variant, ctx.needs_input_grad[1]
+        )
         out: list[Tensor | None] = []
-        for x, gx in zip((pred, target), grads):
-            if gx is None:
+        for i, (x, gx) in enumerate(zip((pred, target), grads)):
+            if not ctx.needs_input_grad[i] or gx is None:
                 out.append(None)
                 continue
             big = torch.finfo(x.dtype).max
-            out.append((gx * f).clamp_(-big, big).to(x.dtype))
+            # back to raw units, clamped, written straight into the (N, 4) layout
+            g = torch.empty(x.shape, dtype=gx.dtype, device=gx.device).view(-1, 4)
+            gx.mul_(f1)
+            for j in range(4):
+                torch.mul(gx[j], f2, out=g[:, j])
+            out.append(g.clamp_(-big, big).to(x.dtype).view(x.shape))
         return out[0], out[1], None, None
 
 

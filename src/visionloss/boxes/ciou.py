@@ -65,8 +65,15 @@ def ciou_loss(
         >>> ciou_loss(torch.tensor([[0.0, 0.0, 2.0, 1.0]]), torch.tensor([[0.0, 0.0, 1.0, 1.0]]))
         tensor(0.5532)
     """
-    return C.box_loss(
-        _ciou_terms, pred, target, fn="ciou_loss", alpha_threshold=alpha_threshold, **options
+    return C.fused_box_loss(
+        "ciou",
+        _ciou_terms,
+        pred,
+        target,
+        fn="ciou_loss",
+        threshold=alpha_threshold,
+        alpha_threshold=alpha_threshold,
+        **options,
     )
 
 

@@ -47,7 +47,7 @@ def diou_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
         >>> diou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
         tensor(1.2500)
     """
-    return C.box_loss(_diou_terms, pred, target, fn="diou_loss", **options)
+    return C.fused_box_loss("diou", _diou_terms, pred, target, fn="diou_loss", **options)
 
 
 DIoULoss = register_loss(

@@ -44,7 +44,7 @@ def giou_loss(pred: Tensor, target: Tensor, **options: Any) -> Tensor:
         >>> giou_loss(torch.tensor([[0.0, 0.0, 1.0, 1.0]]), torch.tensor([[1.0, 1.0, 2.0, 2.0]]))
         tensor(1.5000)
     """
-    return C.box_loss(_giou_terms, pred, target, fn="giou_loss", **options)
+    return C.fused_box_loss("giou", _giou_terms, pred, target, fn="giou_loss", **options)
 
 
 GIoULoss = register_loss(

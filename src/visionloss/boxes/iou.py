@@ -18,7 +18,10 @@ Eps = Annotated[float, Number(0, lo_open=True), Number(hi=1, hi_open=True)]
 
 
 def _iou_terms(b: C.Pair, *, mode: str, eps: float) -> Tensor:
-    iou = G.overlap(b.p, b.t).iou
+    return _from_iou(G.overlap(b.p, b.t).iou, mode, eps)
+
+
+def _from_iou(iou: Tensor, mode: str, eps: float) -> Tensor:
     if mode == "linear":
         return 1 - iou
     if mode == "square":
@@ -64,7 +67,17 @@ def iou_loss(
         >>> iou_loss(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), torch.tensor([[1.0, 0.0, 3.0, 2.0]]))
         tensor(0.6667)
     """
-    return C.box_loss(_iou_terms, pred, target, fn="iou_loss", mode=mode, eps=eps, **options)
+    return C.fused_box_loss(
+        "iou",
+        _iou_terms,
+        pred,
+        target,
+        fn="iou_loss",
+        transform=lambda iou: _from_iou(iou, mode, eps),
+        mode=mode,
+        eps=eps,
+        **options,
+    )
 
 
 IoULoss = register_loss(

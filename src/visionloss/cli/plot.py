@@ -2,10 +2,15 @@
 
 The curves are computed by the library's own functions through autograd (see ``_probes``):
 regression losses against the error, classification and segmentation losses against the
-probability (or logit) of the true class on one pixel, box losses against the centre offset of
-a unit box, metric losses against a distance, contrastive losses against the cosine similarity
-of the positive (or, for the dense forgery losses, the negative) pairs, GAN objectives against
-the discriminator's logit, R1 and the gradient penalty against the slope of a linear
+probability (or logit) of the true class on one pixel (segmentation losses that see shape,
+such as boundary, Hausdorff and clDice, against the shift of a predicted square), box losses
+against the centre offset of a unit box (rotated boxes against the rotation, encoded deltas
+against the error, distribution focal against the distance its two bins predict), metric
+losses against a distance (margin heads and proxies against the angle to the class's weight),
+contrastive losses against the cosine similarity of the positive (or, for the dense forgery
+losses, the negative) pairs, image-quality losses against the noise level, two-view
+self-supervised losses against the noise between the views, GAN objectives against the
+discriminator's logit, R1 and the gradient penalty against the slope of a linear
 discriminator, total variation against the height of a step edge.
 A loss without a meaningful curve is skipped with a one-line reason (a designed one: see
 ``_probes``), and the command exits with status 1 when nothing could be drawn. A user error is
