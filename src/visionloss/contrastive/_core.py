@@ -271,6 +271,33 @@ def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str
     return Terms(torch.where(valid, loss, zero), valid)
 
 
+def _every_key_terms(
+    logits: Tensor, anchor_labels: Tensor, key_labels: Tensor, anchor_rows: Tensor | None, mode: str
+) -> Terms:
+    """:func:`contrast_terms` (``"out"`` or ``"in"``) of ``(A, K)`` logits whose negatives are
+    every key that is not a positive (no ``key_valid``), ``K >= 2``: ``LSE_D`` is the row's
+    ``logsumexp`` with the anchor's own key at ``-inf`` (at least one other key is finite), so
+    neither ``P | N`` nor a filled copy of the logits is formed."""
+    positive = anchor_labels[:, None] == key_labels[None, :]
+    if anchor_rows is not None:
+        own = anchor_rows[:, None]
+        positive.scatter_(1, own, False)
+        # the logits are this block's own (no autograd node saved them): updated in place
+        logits.scatter_(1, own, float("-inf"))
+    count = positive.sum(-1)
+    valid = count > 0
+    count_f = count.clamp_min(1).to(logits.dtype)
+    zero = logits.new_zeros(())
+    if mode == "out":
+        # LSE_D - mean_p l_p = -mean_p log_softmax(l)_p: one fused pass each way
+        log_p = torch.log_softmax(logits, -1)
+        loss = -torch.where(positive, log_p, zero).sum(-1) / count_f
+    else:
+        mean_pos = masked_logsumexp(logits, positive) - torch.log(count_f)
+        loss = torch.logsumexp(logits, -1) - torch.where(valid, mean_pos, zero)
+    return Terms(torch.where(valid, loss, zero), valid)
+
+
 def label_masks(
     anchor_labels: Tensor,
     key_labels: Tensor,
@@ -416,8 +443,16 @@ def label_terms(
     which bounds the memory by one block instead of the whole ``(A, K)`` matrix.
     """
 
+    # every key but the anchor's own row is a positive or a negative: the log-sum-exp over
+    # them is a plain one with that row at -inf (no masks of the logits' size to fill)
+    every_key = mode in ("out", "in") and key_valid is None and keys.dim() == 2
+    every_key = every_key and keys.shape[0] >= 2
+
     def block(a: Tensor, a_labels: Tensor, a_rows: Tensor | None) -> tuple[Tensor, Tensor]:
         logits = similarity_logits(a, keys, temperature)
+        if every_key:
+            terms = _every_key_terms(logits, a_labels, key_labels, a_rows, mode)
+            return terms.loss, terms.valid
         positive, negative = label_masks(a_labels, key_labels, a_rows, key_valid=key_valid)
         terms = contrast_terms(logits, positive, negative, mode)
         return terms.loss, terms.valid
