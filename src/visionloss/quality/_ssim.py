@@ -150,7 +150,9 @@ QUALITY_DOCS = DocParts(
                 {(\mu_x^2 + \mu_y^2 + C_1)(\sigma_x^2 + \sigma_y^2 + C_2)}
 
             averaged over the positions :math:`p` and the channels of each image.""",
-        "shape": """Shape:
+        # (starts on a new line so that the body keeps its indentation under "Shape:")
+        "shape": """
+            Shape:
                 ``input``, ``target``: ``(B, C, H, W)`` or ``(B, C, D, H, W)``, each spatial
                 size at least ``win_size`` (at the coarsest scale for MS-SSIM); output:
                 scalar, or ``(B,)`` for ``"none"``.""",
