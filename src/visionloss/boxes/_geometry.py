@@ -61,21 +61,24 @@ def check_format(box_format: str, fn: str, name: str = "box_format") -> str:
     return value
 
 
-def check_boxes(boxes: object, name: str, fn: str) -> Tensor:
-    """A floating tensor whose last dimension is 4."""
+def check_boxes(boxes: object, name: str, fn: str, width: int = 4, fields: str = "") -> Tensor:
+    """A floating tensor whose last dimension is ``width`` (4; 5 for rotated boxes, whose
+    ``fields`` the message names)."""
     boxes = check_tensor(boxes, name, fn, floating=True, min_ndim=1)
-    if boxes.shape[-1] != 4:
+    if boxes.shape[-1] != width:
         raise InputError(
-            f"{fn}: expected {name} of shape (..., 4), got {shape_str(boxes)} "
+            f"{fn}: expected {name} of shape (..., {width}){fields}, got {shape_str(boxes)} "
             f"(last dimension {boxes.shape[-1]})"
         )
     return boxes
 
 
-def check_pair(pred: object, target: object, fn: str) -> tuple[Tensor, Tensor]:
-    """Check a ``pred, target`` pair of the same shape ``(..., 4)``."""
-    pred = check_boxes(pred, "pred", fn)
-    target = check_boxes(target, "target", fn)
+def check_pair(
+    pred: object, target: object, fn: str, width: int = 4, fields: str = ""
+) -> tuple[Tensor, Tensor]:
+    """Check a ``pred, target`` pair of the same shape ``(..., width)``."""
+    pred = check_boxes(pred, "pred", fn, width, fields)
+    target = check_boxes(target, "target", fn, width, fields)
     if pred.shape != target.shape:
         raise InputError(
             f"{fn}: expected target of shape {shape_str(pred)} matching pred, "

@@ -33,6 +33,7 @@ from .._core.examples import Example, generator, uniform
 from .._core.options import PER_CALL, Choice, NonNegative, Reduction
 from .._core.reduction import reduce_loss
 from ..errors import InputError
+from ._geometry import check_boxes, check_pair
 
 ANGLE_UNITS = ("radians", "degrees")
 AngleUnit = Annotated[str, Choice(*ANGLE_UNITS)]
@@ -95,26 +96,17 @@ ROTATED_DOCS = DocParts(
 )
 
 
+_FIELDS = " (cx, cy, w, h, angle)"
+
+
 def check_rotated(boxes: object, name: str, fn: str) -> Tensor:
     """A floating tensor whose last dimension is 5."""
-    boxes = check_tensor(boxes, name, fn, floating=True, min_ndim=1)
-    if boxes.shape[-1] != 5:
-        raise InputError(
-            f"{fn}: expected {name} of shape (..., 5) (cx, cy, w, h, angle), got "
-            f"{shape_str(boxes)} (last dimension {boxes.shape[-1]})"
-        )
-    return boxes
+    return check_boxes(boxes, name, fn, 5, _FIELDS)
 
 
 def check_rotated_pair(pred: object, target: object, fn: str) -> tuple[Tensor, Tensor]:
-    pred = check_rotated(pred, "pred", fn)
-    target = check_rotated(target, "target", fn)
-    if pred.shape != target.shape:
-        raise InputError(
-            f"{fn}: expected target of shape {shape_str(pred)} matching pred, "
-            f"got {shape_str(target)}"
-        )
-    return pred, target
+    """Check a ``pred, target`` pair of rotated boxes of the same shape ``(..., 5)``."""
+    return check_pair(pred, target, fn, 5, _FIELDS)
 
 
 def radians(angle: Tensor, angle_unit: str) -> Tensor:
