@@ -210,7 +210,7 @@ def gather_batch(
     return GatheredBatch(x, labels, keys, key_labels, index)
 
 
-def global_mean(local_sum: Tensor, local_count: Tensor, *, gather: str) -> Tensor:
+def global_mean(local_sum: Tensor, local_count: Tensor | float, *, gather: str) -> Tensor:
     """The mean of a per-anchor loss whose anchors may be split over processes.
 
     ``"none"`` / ``"global"`` (every process holds all anchors, or it is a single process):
@@ -219,9 +219,11 @@ def global_mean(local_sum: Tensor, local_count: Tensor, *, gather: str) -> Tenso
     ``sum over processes / count over processes`` (the single-process mean of the whole batch),
     and the gradient is ``W`` times that of this process's share, so DDP's average is exact.
     """
-    count = local_count.to(local_sum.dtype)
     if gather != "local" or not is_distributed():
-        return div(local_sum, count)
+        if isinstance(local_count, Tensor):
+            return div(local_sum, local_count.to(local_sum.dtype))
+        return div(local_sum, float(local_count))
+    count = torch.as_tensor(local_count, dtype=local_sum.dtype, device=local_sum.device)
     total_count = all_reduce_sum(count)
     total_sum = all_reduce_sum(local_sum.detach())
     share = div(world_size() * local_sum, total_count)

@@ -93,13 +93,16 @@ def test_matches_monai_probability_targets():
 
 @pytest.mark.parametrize("ignore", [None, 2])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_gamma_0_without_alpha_is_exactly_cross_entropy(ignore, reduction):
+def test_gamma_0_without_alpha_is_cross_entropy(ignore, reduction):
     x, y = _data(torch.float32)
     a, (ga,) = grads(
         vl.softmax_focal_loss, x, y, gamma=0.0, ignore_index=ignore, reduction=reduction
     )
     b, (gb,) = grads(vl.cross_entropy_loss, x, y, ignore_index=ignore, reduction=reduction)
-    assert torch.equal(a, b) and torch.equal(ga, gb)
+    # Same values, not the same bits: the cross entropy's mean and sum of class indices run
+    # torch's fused kernel, whose summation order differs from the focal loss's log_softmax path.
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(ga, gb, rtol=1e-6, atol=1e-7)
     torch_ignore = -100 if ignore is None else ignore
     c, (gc,) = grads(F.cross_entropy, x, y, ignore_index=torch_ignore, reduction=reduction)
     torch.testing.assert_close(a, c)

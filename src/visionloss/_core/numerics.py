@@ -70,11 +70,16 @@ def _sum_to(g: Tensor, shape: torch.Size) -> Tensor:
 def div(num: Tensor, den: Tensor | float, default: float = 0.0) -> Tensor:
     """``num / den``, and ``default`` (zero gradient) where ``|den| < tiny``.
 
+    A plain number ``den`` with ``|den| >= 1`` (a count) is an ordinary division: no
+    autograd Function, so a scalar mean costs what ``x.mean()`` does.
+
     ``default`` is the value the caller's formula takes in the limit: 0 for a ratio of
     quantities that vanish together (IoU of empty boxes counts as no overlap), 1 for a score
     whose 0/0 means "perfect" (Dice with an empty target under ``empty="include"``).
     """
     if not isinstance(den, Tensor):
+        if abs(den) >= 1:  # a count: nonzero, and the quotient cannot overflow
+            return num / den
         den = torch.as_tensor(den, dtype=num.dtype, device=num.device)
     num, den = torch.broadcast_tensors(num, den.to(num.dtype))
     out: Tensor = _Div.apply(num, den, float(default))

@@ -94,9 +94,9 @@ def reduce_loss(
         n = torch.as_tensor(normalizer, dtype=total.dtype, device=total.device).reshape(())
         count = torch.where(n > 0, n, torch.ones_like(n))
     elif denominator is not None:
-        count = torch.as_tensor(denominator, dtype=total.dtype, device=total.device)
+        count = denominator
     elif mask is None:
-        count = total.new_tensor(float(loss.numel()))
+        count = float(loss.numel())
     else:
         count = torch.broadcast_to(mask, loss.shape).sum().to(total.dtype)
     return vdist.global_mean(total, count, gather=gather)

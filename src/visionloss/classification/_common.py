@@ -611,6 +611,7 @@ def softmax_loss(
     ignore_index: int | None,
     weight_map: Tensor | None,
     reduction: str,
+    index_total: Callable[..., tuple[Tensor, Tensor | int]] | None = None,
     **params: Any,
 ) -> Tensor:
     """The body of a loss on ``log_softmax(input)`` over dim 1 (:func:`index_options`).
@@ -620,7 +621,11 @@ def softmax_loss(
     **params) -> (loss, target_weight)``, with ``target`` the class indices (ignored ones
     replaced by 0) when ``index``, else the probabilities in the compute dtype. The mean
     divides by the summed ``target_weight`` of the valid locations (by their number when it
-    is None); ``weight_map`` multiplies the numerator only.
+    is None); ``weight_map`` multiplies the numerator only. ``index_total(x, target, ignore_index, fn=fn,
+    **params) -> (sum, denominator)``, when given, replaces ``terms`` for class indices without
+    a weight map under ``"mean"`` / ``"sum"``: it receives the logits in the compute dtype and
+    the checked labels, and returns the summed loss of the valid locations (a fused kernel of
+    the same values) and the mean's divisor.
     """
     check_logits(input, fn)
     index = is_index_target(input, target, fn)
@@ -633,13 +638,17 @@ def softmax_loss(
         check_probabilities(target, "target probabilities", fn)
     dtype = compute_dtype(input, target)
     wmap = location_weight(weight_map, location_shape(input), fn, dtype)
-    log_p = F.log_softmax(upcast(input, dtype), dim=1)
+    x = upcast(input, dtype)
+    if index and index_total is not None and wmap is None and reduction != "none":
+        check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
+        total, denominator = index_total(x, target, ignore_index, fn=fn, **params)
+        return reduce_loss(total, reduction, fn=fn, denominator=denominator)
     valid = None
     if index:
         target, valid = index_target(input, target, ignore_index, fn)
     else:
         target = upcast(target, dtype)
-    loss, target_weight = terms(log_p, target, index, fn=fn, **params)
+    loss, target_weight = terms(F.log_softmax(x, dim=1), target, index, fn=fn, **params)
     denominator = None
     if target_weight is not None:
         if valid is not None:

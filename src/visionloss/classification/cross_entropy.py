@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -19,6 +21,36 @@ from ._common import (
     smoothing_options,
     softmax_loss,
 )
+
+
+def _ce_index_total(
+    x: Tensor,
+    target: Tensor,
+    ignore_index: int | None,
+    *,
+    fn: str,
+    weight: Tensor | None,
+    label_smoothing: float,
+) -> tuple[Tensor, Tensor | int]:
+    """``(sum, denominator)`` of :func:`softmax_loss` for checked class indices: torch's fused
+    kernel (log-softmax and the pick of the target in one pass each way, its gradient written
+    directly) sums the same per-location values as :func:`_ce_terms`, class weights and label
+    smoothing included; the divisor is the valid count or their total class weight."""
+    w = class_weight(weight, x.shape[1], fn, x.dtype, x.device)
+    total = F.cross_entropy(
+        x,
+        target,
+        weight=w,
+        ignore_index=-100 if ignore_index is None else int(ignore_index),
+        label_smoothing=float(label_smoothing),
+        reduction="sum",
+    )
+    if ignore_index is None:
+        return total, target.numel() if w is None else w[target].sum()
+    valid = target != ignore_index
+    if w is None:
+        return total, valid.sum()
+    return total, torch.where(valid, w[torch.where(valid, target, 0)], 0.0).sum()
 
 
 def _ce_terms(
@@ -117,7 +149,15 @@ def cross_entropy_loss(
         >>> cross_entropy_loss(x, torch.tensor([-1, -1]), ignore_index=-1)  # all ignored: 0, not NaN
         tensor(0.)
     """
-    return softmax_loss(input, target, _ce_terms, fn="cross_entropy_loss", weight=weight, **options)
+    return softmax_loss(
+        input,
+        target,
+        _ce_terms,
+        index_total=_ce_index_total,
+        fn="cross_entropy_loss",
+        weight=weight,
+        **options,
+    )
 
 
 CrossEntropyLoss = register_loss(
