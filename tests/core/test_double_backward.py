@@ -21,32 +21,44 @@ INDEX = torch.randint(0, 3, (2, 4, 5), generator=g)
 IGNORED = INDEX.clone()
 IGNORED[0, 0] = 255
 BINARY = (torch.rand(2, 3, 4, 5, generator=g) > 0.5).double()
+# six classes: the indexed overlap Function (three take the dense few-class one)
+LOGITS6 = torch.randn(2, 6, 3, 4, generator=g, dtype=torch.float64)
+INDEX6 = torch.randint(0, 6, (2, 3, 4), generator=g)
+INDEX6[1, 0, 0] = 255
 
 
 CASES = [
-    pytest.param(lambda x: vl.dice_loss(x, INDEX), id="dice-softmax"),
-    pytest.param(lambda x: vl.dice_loss(x, IGNORED, ignore_index=255), id="dice-ignore"),
-    pytest.param(lambda x: vl.dice_loss(x, INDEX, activation="sigmoid"), id="dice-sigmoid"),
-    pytest.param(lambda x: vl.dice_loss(x, INDEX, squared=True), id="dice-squared"),
-    pytest.param(lambda x: vl.dice_ce_loss(x, INDEX), id="dice-ce"),
-    pytest.param(lambda x: vl.tversky_loss(x, INDEX), id="tversky"),
-    pytest.param(lambda x: vl.focal_loss(x, BINARY), id="focal"),
-    pytest.param(lambda x: vl.focal_loss(x, BINARY, alpha=None, gamma=1.5), id="focal-no-alpha"),
-    pytest.param(lambda x: vl.total_variation_loss(x), id="total-variation"),
+    pytest.param(lambda x: vl.dice_loss(x, INDEX), LOGITS, id="dice-softmax"),
+    pytest.param(lambda x: vl.dice_loss(x, IGNORED, ignore_index=255), LOGITS, id="dice-ignore"),
+    pytest.param(lambda x: vl.dice_loss(x, INDEX, activation="sigmoid"), LOGITS, id="dice-sigmoid"),
+    pytest.param(lambda x: vl.dice_loss(x, INDEX, squared=True), LOGITS, id="dice-squared"),
+    pytest.param(lambda x: vl.dice_ce_loss(x, INDEX), LOGITS, id="dice-ce"),
+    pytest.param(lambda x: vl.tversky_loss(x, INDEX), LOGITS, id="tversky"),
+    pytest.param(lambda x: vl.focal_loss(x, BINARY), LOGITS, id="focal"),
+    pytest.param(
+        lambda x: vl.focal_loss(x, BINARY, alpha=None, gamma=1.5), LOGITS, id="focal-no-alpha"
+    ),
+    pytest.param(lambda x: vl.total_variation_loss(x), LOGITS, id="total-variation"),
+    pytest.param(lambda x: vl.dice_loss(x, INDEX6, ignore_index=255), LOGITS6, id="dice-6"),
+    pytest.param(
+        lambda x: vl.dice_ce_loss(x, INDEX6, ignore_index=255, squared=True),
+        LOGITS6,
+        id="dice-ce-6",
+    ),
 ]
 
 
-@pytest.mark.parametrize("loss", CASES)
-def test_second_derivative_matches_finite_differences(loss):
-    x = LOGITS.clone().requires_grad_()
+@pytest.mark.parametrize("loss, data", CASES)
+def test_second_derivative_matches_finite_differences(loss, data):
+    x = data.clone().requires_grad_()
     assert gradcheck(loss, (x,))
     assert gradgradcheck(loss, (x,))
 
 
-@pytest.mark.parametrize("loss", CASES)
-def test_first_derivative_is_the_same_either_way(loss):
+@pytest.mark.parametrize("loss, data", CASES)
+def test_first_derivative_is_the_same_either_way(loss, data):
     """The fast backward and the plain graph agree (create_graph only changes the path)."""
-    x = LOGITS.clone().requires_grad_()
+    x = data.clone().requires_grad_()
     (fast,) = torch.autograd.grad(loss(x), x)
     (plain,) = torch.autograd.grad(loss(x), x, create_graph=True)
     torch.testing.assert_close(fast, plain.detach(), rtol=1e-10, atol=1e-12)

@@ -1,4 +1,5 @@
-"""The fused class-index path of the overlap losses (``_fused.IndexedOverlap``).
+"""The fused class-index paths of the overlap losses (``_fused.IndexedOverlap``, and
+``_fused.FewClassOverlap`` for the softmax of at most ``FEW_CLASSES`` classes).
 
 Its hand-derived backward is checked by gradcheck in float64 for every activation, with and
 without ignored pixels, ``squared`` and the target-class log-probability; its sums and
@@ -14,7 +15,13 @@ import torch.nn.functional as F
 
 import visionloss as vl
 from visionloss.segmentation import _overlap
-from visionloss.segmentation._fused import IndexedOverlap, compiled_sums, target_counts
+from visionloss.segmentation._fused import (
+    FEW_CLASSES,
+    FewClassOverlap,
+    IndexedOverlap,
+    compiled_sums,
+    target_counts,
+)
 
 OPTS = dict(weight=None, include_background=True, classes=None)
 
@@ -47,6 +54,36 @@ def test_gradcheck(activation, squared, ignored):
     assert torch.autograd.gradcheck(f, (x,))
 
 
+@pytest.mark.parametrize("c", [2, FEW_CLASSES])
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("ignored", [False, True])
+def test_few_class_gradcheck_and_outputs(c, squared, ignored):
+    """The dense one-hot Function: gradcheck of every differentiable output, and its five
+    outputs equal the indexed Function's sums and ``target_counts``."""
+    x, y = _inputs(c=c)
+    valid = None
+    if ignored:
+        valid = torch.rand(y.shape, generator=torch.Generator().manual_seed(1)) > 0.3
+        y = y.masked_fill(~valid, -1)
+    x.requires_grad_(True)
+    args = (y, valid, torch.float64, squared, True)
+
+    def f(x):
+        out = FewClassOverlap.apply(x, *args)[:4]
+        return tuple(o for o in out if o.numel())
+
+    assert torch.autograd.gradcheck(f, (x,))
+    inter, psum, q, logpt, counts = FewClassOverlap.apply(x, *args)
+    ref = IndexedOverlap.apply(x, y, valid, "softmax", torch.float64, squared, True)
+    torch.testing.assert_close(counts, target_counts(y, valid, c, torch.float64))
+    for a, b in zip((inter, psum, q), ref[:3]):
+        torch.testing.assert_close(a, b)
+    # log p of the target class; 0 at ignored pixels (the indexed Function gives class 0's)
+    keep = torch.ones_like(y, dtype=torch.bool) if valid is None else valid
+    torch.testing.assert_close(logpt[keep], ref[3][keep])
+    assert (logpt[~keep] == 0).all()
+
+
 def _generic(x, y, **kw):
     prep, st, _ = _overlap.measure(
         x, y, fn="t", smooth=0.0, per_image=kw.pop("per_image", True), **kw
@@ -57,9 +94,10 @@ def _generic(x, y, **kw):
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("ignore_index", [None, 255])
 @pytest.mark.parametrize("squared", [False, True])
-def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squared):
-    x, y = _inputs(b=3, c=5, n=64, dtype=torch.float32)
-    x = x.view(3, 5, 8, 8)
+@pytest.mark.parametrize("c", [2, 5])  # the dense few-class Function, the indexed one
+def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squared, c):
+    x, y = _inputs(b=3, c=c, n=64, dtype=torch.float32)
+    x = x.view(3, c, 8, 8)
     y = y.view(3, 8, 8)
     if ignore_index is not None:
         y[:, 0] = ignore_index
@@ -69,7 +107,7 @@ def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squ
     assert _overlap.fused_applies(a, y, activation)
     _, fast, _ = _overlap.fused_measure(a, y, fn="t", smooth=0.0, per_image=True, **kw)
     slow = _generic(b, y, **kw)
-    w = torch.randn(3, 5)
+    w = torch.randn(3, c)
     for name in ("intersection", "pred_sum", "target_sum", "count", "prob_sum"):
         torch.testing.assert_close(getattr(fast, name), getattr(slow, name))
     ga = torch.autograd.grad((fast.intersection * w).sum() + (fast.pred_sum * w.cos()).sum(), a)
@@ -79,15 +117,16 @@ def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squ
 
 @pytest.mark.parametrize("name", ["dice_loss", "tversky_loss", "dice_ce_loss", "dice_focal_loss"])
 @pytest.mark.parametrize("per_image", [True, False])
-def test_index_target_equals_its_one_hot(name, per_image):
+@pytest.mark.parametrize("c", [4, 6])  # the dense few-class Function, the indexed one
+def test_index_target_equals_its_one_hot(name, per_image, c):
     """The fused path (class indices) and the generic one (the equivalent one-hot target)
     give the same value and gradient, with ignored pixels and a class selection."""
     fn = getattr(vl, name)
-    x, y = _inputs(b=2, c=4, n=48, seed=3, dtype=torch.float32)
-    x = x.view(2, 4, 6, 8)
+    x, y = _inputs(b=2, c=c, n=48, seed=3, dtype=torch.float32)
+    x = x.view(2, c, 6, 8)
     y = y.view(2, 6, 8)
     y[0, 0, :4] = 255
-    onehot = F.one_hot(y.clamp_max(3), 4).permute(0, 3, 1, 2).float()
+    onehot = F.one_hot(y.clamp_max(c - 1), c).permute(0, 3, 1, 2).float()
     onehot[:, :, 0, :4] = torch.where(y[:, None, 0, :4] == 255, 255.0, onehot[:, :, 0, :4])
     kw = dict(ignore_index=255, per_image=per_image, classes=[1, 2, 3])
     a = x.clone().requires_grad_(True)
@@ -97,10 +136,11 @@ def test_index_target_equals_its_one_hot(name, per_image):
     torch.testing.assert_close(torch.autograd.grad(la, a)[0], torch.autograd.grad(lb, b)[0])
 
 
-def test_peer_monai_dice_and_dice_ce():
+@pytest.mark.parametrize("c", [2, 5])
+def test_peer_monai_dice_and_dice_ce(c):
     monai = pytest.importorskip("monai")
-    x, y = _inputs(b=2, c=5, n=256, seed=4, dtype=torch.float32)
-    x = x.view(2, 5, 16, 16)
+    x, y = _inputs(b=2, c=c, n=256, seed=4, dtype=torch.float32)
+    x = x.view(2, c, 16, 16)
     y = y.view(2, 16, 16)
     # MONAI DiceLoss(softmax, to_onehot_y) = our Dice with empty="include" and a tiny smooth
     # (MONAI's default smooth_nr = smooth_dr = 1e-5); DiceCELoss adds the mean CE.

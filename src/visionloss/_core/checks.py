@@ -130,10 +130,11 @@ def check_same_shape(
 
 def check_broadcastable(x: Tensor, shape: Sequence[int], name: str, fn: str) -> None:
     """Raise InputError unless ``x`` broadcasts *to* ``shape`` (without enlarging it)."""
-    try:
-        ok = torch.broadcast_shapes(tuple(x.shape), tuple(shape)) == tuple(shape)
-    except RuntimeError:
-        ok = False
+    own, target = tuple(x.shape), tuple(shape)
+    # the rule of torch.broadcast_shapes(own, target) == target, without its Python overhead
+    ok = len(own) <= len(target) and all(
+        a == 1 or a == b for a, b in zip(reversed(own), reversed(target))
+    )
     if not ok:
         raise InputError(
             f"{fn}: expected {name} broadcastable to {shape_str(shape)}, got {shape_str(x)}"

@@ -36,28 +36,22 @@ def _is_zero(x: Tensor, tiny: float) -> Tensor:
 
 class _Div(torch.autograd.Function):
     @staticmethod
-    def forward(num: Tensor, den: Tensor, default: float) -> Tensor:
+    def forward(ctx: Any, num: Tensor, den: Tensor, default: float) -> Tensor:
         tiny, big = _limits(num)
         zero = _is_zero(den, tiny)
-        safe = torch.where(zero, torch.ones_like(den), den)
-        q = num / safe
+        q = num / torch.where(zero, 1.0, den)
         q = torch.where(num.isinf(), q, q.clamp(-big, big))  # overflow of finite inputs only
-        return torch.where(zero, torch.full_like(q, default), q)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        num, den, _ = inputs
-        ctx.save_for_backward(num, den, output)
+        q = torch.where(zero, default, q)
+        ctx.save_for_backward(num, den, q)
+        return q
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         num, den, q = ctx.saved_tensors
         tiny, big = _limits(q)
         zero = _is_zero(den, tiny)
-        safe = torch.where(zero, torch.ones_like(den), den)
-        inv = (1.0 / safe).clamp(-big, big)
-        d_num = torch.where(zero, torch.zeros_like(inv), inv)
-        d_den = torch.where(zero, torch.zeros_like(inv), (-q * inv).clamp(-big, big))
+        d_num = torch.where(zero, 0.0, (1.0 / torch.where(zero, 1.0, den)).clamp(-big, big))
+        d_den = (-q * d_num).clamp(-big, big)  # 0 where den is 0: d_num is
         g_num = _sum_to(grad * d_num, num.shape) if ctx.needs_input_grad[0] else None
         g_den = _sum_to(grad * d_den, den.shape) if ctx.needs_input_grad[1] else None
         return g_num, g_den, None
@@ -88,14 +82,12 @@ def div(num: Tensor, den: Tensor | float, default: float = 0.0) -> Tensor:
 
 class _Sqrt(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor) -> Tensor:
+    def forward(ctx: Any, x: Tensor) -> Tensor:
         tiny, _ = _limits(x)
         pos = ~(x < tiny)  # NaN stays on this branch
-        return torch.where(pos, torch.where(pos, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0], output)
+        y = torch.where(pos, torch.where(pos, x, 1.0).sqrt(), 0.0)
+        ctx.save_for_backward(x, y)
+        return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
@@ -115,16 +107,13 @@ def sqrt(x: Tensor) -> Tensor:
 
 class _Pow(torch.autograd.Function):
     @staticmethod
-    def forward(x: Tensor, exponent: float) -> Tensor:
+    def forward(ctx: Any, x: Tensor, exponent: float) -> Tensor:
         tiny, big = _limits(x)
         pos = ~(x < tiny)
-        base = torch.where(pos, x, torch.ones_like(x))
-        return torch.where(pos, base.pow(exponent).clamp(max=big), torch.zeros_like(x))
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
-        ctx.save_for_backward(inputs[0])
-        ctx.exponent = inputs[1]
+        base = torch.where(pos, x, 1.0)
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return torch.where(pos, base.pow(exponent).clamp(max=big), 0.0)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:

@@ -45,7 +45,7 @@ def _class_sums(values: Tensor, flat: Tensor, bins: int, dtype: torch.dtype) -> 
     return torch.stack([torch.where(flat == k, values, 0).sum() for k in range(bins)]).to(dtype)
 
 
-_FEW_CLASSES = 4
+FEW_CLASSES = 4
 
 
 def _few_class_sums(values: Tensor, index: Tensor, c: int) -> Tensor:
@@ -70,7 +70,7 @@ def _bins(index: Tensor, valid: Tensor | None, c: int) -> Tensor:
 def target_counts(index: Tensor, valid: Tensor | None, c: int, dtype: torch.dtype) -> Tensor:
     """``G[b, c]``: the number of valid pixels labelled ``c``, ``(B, C)`` (exact integers)."""
     b = index.shape[0]
-    if c <= _FEW_CLASSES:  # index is -1 at ignored pixels
+    if c <= FEW_CLASSES:  # index is -1 at ignored pixels
         return torch.stack([(index == k).sum(-1) for k in range(c)], 1).to(dtype)
     flat = _bins(index, valid, c).reshape(-1)
     if index.device.type == "cpu":
@@ -132,7 +132,7 @@ class IndexedOverlap(torch.autograd.Function):
         # (B, 1, N); ignored pixels: class 0, v = 0
         safe = (index if valid is None else index.clamp_min(0)).unsqueeze(1)
         p_true = _gather(p, safe)
-        if c <= _FEW_CLASSES:
+        if c <= FEW_CLASSES:
             inter = _few_class_sums(p_true, index, c)
         else:
             inter = _class_sums(p_true, _bins(index, valid, c), b * c, dtype).view(b, c)
@@ -160,14 +160,9 @@ class IndexedOverlap(torch.autograd.Function):
         ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor
     ) -> tuple[Tensor | None, ...]:
         p, safe, valid, p_true, x, index = ctx.saved_tensors
-        if double_backward():  # create_graph=True: p is a constant here, differentiate anew
-            (dx,) = differentiable_grad(
-                lambda t: _plain_sums(
-                    t, index, valid, ctx.activation, ctx.dtype, ctx.squared, ctx.with_logpt
-                ),
-                (x,),
-                (g_inter, g_psum, g_q, g_logpt),
-            )
+        if double_backward():
+            grads = (g_inter, g_psum, g_q, g_logpt)
+            dx = _plain_grad(ctx, x, index, valid, ctx.activation, grads)
             return dx, None, None, None, None, None, None
         b, c, n = p.shape
         vf = None if valid is None else valid.to(p.dtype)
@@ -209,6 +204,84 @@ class IndexedOverlap(torch.autograd.Function):
                 gp.mul_(torch.addcmul(p, p, p, value=-1.0))  # p (1 - p)
             dx = gp
         return dx.to(ctx.in_dtype), None, None, None, None, None, None
+
+
+def few_hot(index: Tensor, c: int, dtype: torch.dtype) -> Tensor:
+    """``[index == k]``, ``(B, C, N)`` in ``dtype``, 0 at ignored pixels (``index`` -1): an
+    int32 comparison viewed as uint8 before the conversion (the conversion from bool is several
+    times slower on the CPU)."""
+    k = torch.arange(c, device=index.device, dtype=torch.int32).view(1, c, 1)
+    hit = index.to(torch.int32).unsqueeze(1) == k
+    return hit.view(torch.uint8).to(dtype)
+
+
+class FewClassOverlap(torch.autograd.Function):
+    """:class:`IndexedOverlap` for the softmax of a few classes (``C <= 4``), with the
+    per-class target counts ``G`` as a fifth output: ``(x, index, valid) -> (I, P, Q,
+    log_p_target, G)``.
+
+    For a few channels the one-hot mask is cheaper than the gather / scatter of the target
+    class (each several times slower per element on the CPU than a dense multiply-add): the
+    forward builds it once (``C`` bytes per pixel, then ``dtype``), takes ``I`` and ``G`` as
+    dense sums and keeps it for the backward, which is one multiply-add
+    ``gp = v (gP + 2 p gQ) + [y = c] gI`` and torch's softmax backward, plus
+    ``g_logpt ([y = c] - v p)`` for the log-probabilities. ``log_p_target`` is 0 at ignored
+    pixels (its gradient there too).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, index: Tensor, valid: Tensor | None, dtype: torch.dtype, *flags: bool
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        squared, with_logpt = flags
+        p, lp = _activate(x, "softmax", dtype, with_logpt)
+        hot = few_hot(index, x.shape[1], dtype)
+        inter = (p * hot).sum(-1)
+        counts = hot.sum(-1)
+        vf = None if valid is None else valid.to(dtype).unsqueeze(1)
+        pv = p if vf is None else p * vf
+        psum = pv.sum(-1)
+        q = (pv * p).sum(-1) if squared else p.new_empty(0)
+        logpt = (lp * hot).sum(1) if lp is not None else p.new_empty(0)
+        ctx.save_for_backward(p, hot, vf, x, index, valid)
+        ctx.dtype, ctx.squared, ctx.with_logpt, ctx.in_dtype = dtype, squared, with_logpt, x.dtype
+        ctx.mark_non_differentiable(counts, *(t for t in (q, logpt) if t.numel() == 0))
+        return inter, psum, q, logpt, counts
+
+    @staticmethod
+    def backward(
+        ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor, _: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        p, hot, vf, x, index, valid = ctx.saved_tensors
+        if double_backward():
+            grads = (g_inter, g_psum, g_q, g_logpt)
+            return _plain_grad(ctx, x, index, valid, "softmax", grads), None, None, None, None, None
+        # separate multiplies and in-place adds: addcmul with broadcast operands is several
+        # times slower on the CPU
+        gp = hot * g_inter.unsqueeze(-1)
+        if ctx.squared:
+            gp.add_(
+                p * (2.0 * g_q).unsqueeze(-1) if vf is None else p * vf * (2.0 * g_q).unsqueeze(-1)
+            )
+        gp.add_(g_psum.unsqueeze(-1) if vf is None else vf * g_psum.unsqueeze(-1))
+        dx = torch._softmax_backward_data(gp, p, 1, ctx.dtype)
+        if ctx.with_logpt:
+            pv = p if vf is None else p * vf
+            dx.add_((hot - pv).mul_(g_logpt.unsqueeze(1)))
+        return dx.to(ctx.in_dtype), None, None, None, None, None
+
+
+def _plain_grad(
+    ctx: Any, x: Tensor, index: Tensor, valid: Tensor | None, activation: str, grads: tuple
+) -> Tensor | None:
+    """The gradient of ``x`` through :func:`_plain_sums` as a graph (create_graph=True: the
+    saved probabilities are constants there, so the second derivative needs the plain ops)."""
+    (dx,) = differentiable_grad(
+        lambda t: _plain_sums(t, index, valid, activation, ctx.dtype, ctx.squared, ctx.with_logpt),
+        (x,),
+        grads,
+    )
+    return dx
 
 
 def _plain_sums(

@@ -58,7 +58,7 @@ from .._core.options import (
 )
 from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
-from ._fused import IndexedOverlap, compiled_sums, target_counts
+from ._fused import FEW_CLASSES, FewClassOverlap, IndexedOverlap, compiled_sums, target_counts
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 EMPTY_POLICIES = ("penalize", "include", "exclude")
@@ -711,10 +711,16 @@ def fused_measure(
         dtype=dtype,
         device=input.device,
     )
-    inter, psum, q, logpt = IndexedOverlap.apply(
-        input.reshape(b, c, n), index, valid, activation, dtype, squared, log_probs
-    )
-    counts = target_counts(index, valid, c, dtype)
+    x = input.reshape(b, c, n)
+    if activation == "softmax" and c <= FEW_CLASSES:
+        inter, psum, q, logpt, counts = FewClassOverlap.apply(
+            x, index, valid, dtype, squared, log_probs
+        )
+    else:
+        inter, psum, q, logpt = IndexedOverlap.apply(
+            x, index, valid, activation, dtype, squared, log_probs
+        )
+        counts = target_counts(index, valid, c, dtype)
     if valid is None:
         count = psum.new_full((b, 1), float(n))
     else:
