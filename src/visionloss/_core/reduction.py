@@ -85,6 +85,7 @@ def reduce_loss(
         return vdist.global_sum(total, gather=gather)
     if reduction != "mean":
         check_reduction(reduction, fn)
+    count: Tensor | float
     if normalizer is not None:
         if isinstance(normalizer, Tensor) and normalizer.numel() != 1:
             raise InputError(

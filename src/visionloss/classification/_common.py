@@ -641,8 +641,8 @@ def softmax_loss(
     x = upcast(input, dtype)
     if index and index_total is not None and wmap is None and reduction != "none":
         check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
-        total, denominator = index_total(x, target, ignore_index, fn=fn, **params)
-        return reduce_loss(total, reduction, fn=fn, denominator=denominator)
+        total, divisor = index_total(x, target, ignore_index, fn=fn, **params)
+        return reduce_loss(total, reduction, fn=fn, denominator=divisor)
     valid = None
     if index:
         target, valid = index_target(input, target, ignore_index, fn)
