@@ -17,7 +17,8 @@ under ``torch.no_grad()``), it times these implementations:
 The implementations of one (case, shape, dtype, pass) are timed **interleaved**: after the
 warm-up, each round runs every implementation once (the order rotating from round to
 round), so the noise of a shared machine hits them alike. Times are p20 / p50 / p80 over
-``--repeat`` rounds; CUDA runs are timed with CUDA events. Peak extra memory of one
+``--repeat`` rounds; CUDA runs are timed with CUDA events. CPU runs keep freed memory in the
+process's heap (:func:`steady_heap`; ``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one
 forward+backward: on CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated
 before it (inputs excluded, gradients included); on the CPU (``--memory``) a fresh process
 per (case, implementation) makes the inputs, resets the kernel's resident-set high-water
@@ -117,10 +118,34 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_STEADY_HEAP = False
+
+
+def steady_heap() -> bool:
+    """Keep freed memory in this process's heap (glibc: no ``mmap`` for large blocks, no
+    trimming), so that a tensor allocated in every timed call reuses pages instead of
+    faulting in fresh ones. The page faults of a fresh ``mmap`` (about 1 ms per 10 MB here)
+    otherwise land on whichever implementation happens to allocate after a trim, and turned
+    repeated ratios of equal kernels into anything from 0.4 to 1.2. Every implementation runs
+    under the same heap. Returns False where there is no glibc ``mallopt``."""
+    global _STEADY_HEAP
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+    except (OSError, AttributeError):
+        ok = False
+    _STEADY_HEAP = _STEADY_HEAP or ok
+    return ok
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    heap = ", steady heap" if _STEADY_HEAP else ""
+    return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads{heap})"
 
 
 def copy_bandwidth(device: torch.device) -> float:
@@ -610,6 +635,8 @@ def run(args: argparse.Namespace, default_out: Path) -> tuple[list[Row], Path]:
         passes=passes,
     )
     gpu = device.type == "cuda"
+    if not gpu and getattr(args, "steady_heap", True):
+        steady_heap()
     rows = run_tasks(
         todo,
         device,

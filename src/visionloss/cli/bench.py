@@ -72,6 +72,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="CPU: peak extra memory of each case in a fresh process (CUDA: always measured)",
     )
+    p.add_argument(
+        "--fresh-heap",
+        dest="steady_heap",
+        action="store_false",
+        help="CPU: leave glibc's heap defaults (large blocks mapped fresh, page faults in the "
+        "timings); by default freed memory stays in the heap",
+    )
     p.add_argument("--quick", action="store_true", help="first shape of each case only")
     p.add_argument(
         "--warmup", type=int_at_least(0), default=None, help="untimed runs (default 3 / 10)"
