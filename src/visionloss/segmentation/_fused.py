@@ -206,13 +206,12 @@ class IndexedOverlap(torch.autograd.Function):
         return dx.to(ctx.in_dtype), None, None, None, None, None, None
 
 
-def few_hot(index: Tensor, c: int, dtype: torch.dtype) -> Tensor:
-    """``[index == k]``, ``(B, C, N)`` in ``dtype``, 0 at ignored pixels (``index`` -1): an
-    int32 comparison viewed as uint8 before the conversion (the conversion from bool is several
-    times slower on the CPU)."""
+def few_hits(index: Tensor, c: int) -> Tensor:
+    """``[index == k]``, ``(B, C, N)`` as uint8, 0 at ignored pixels (``index`` -1): an int32
+    comparison viewed as bytes, whose conversion to a float type is several times faster on
+    the CPU than the conversion from bool."""
     k = torch.arange(c, device=index.device, dtype=torch.int32).view(1, c, 1)
-    hit = index.to(torch.int32).unsqueeze(1) == k
-    return hit.view(torch.uint8).to(dtype)
+    return (index.to(torch.int32).unsqueeze(1) == k).view(torch.uint8)
 
 
 class FewClassOverlap(torch.autograd.Function):
@@ -222,8 +221,8 @@ class FewClassOverlap(torch.autograd.Function):
 
     For a few channels the one-hot mask is cheaper than the gather / scatter of the target
     class (each several times slower per element on the CPU than a dense multiply-add): the
-    forward builds it once (``C`` bytes per pixel, then ``dtype``), takes ``I`` and ``G`` as
-    dense sums and keeps it for the backward, which is one multiply-add
+    forward builds it once (``C`` bytes per pixel, kept for the backward, and converted to
+    ``dtype``) and takes ``I`` and ``G`` as dense sums; the backward is one multiply-add
     ``gp = v (gP + 2 p gQ) + [y = c] gI`` and torch's softmax backward, plus
     ``g_logpt ([y = c] - v p)`` for the log-probabilities. ``log_p_target`` is 0 at ignored
     pixels (its gradient there too).
@@ -235,15 +234,17 @@ class FewClassOverlap(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         squared, with_logpt = flags
         p, lp = _activate(x, "softmax", dtype, with_logpt)
-        hot = few_hot(index, x.shape[1], dtype)
-        inter = (p * hot).sum(-1)
+        hits = few_hits(index, x.shape[1])
+        hot = hits.to(dtype)  # a temporary: the products below go in place
         counts = hot.sum(-1)
+        logpt = (lp * hot).sum(1) if lp is not None else p.new_empty(0)
+        inter = hot.mul_(p).sum(-1)
+        del hot
         vf = None if valid is None else valid.to(dtype).unsqueeze(1)
         pv = p if vf is None else p * vf
         psum = pv.sum(-1)
         q = (pv * p).sum(-1) if squared else p.new_empty(0)
-        logpt = (lp * hot).sum(1) if lp is not None else p.new_empty(0)
-        ctx.save_for_backward(p, hot, vf, x, index, valid)
+        ctx.save_for_backward(p, hits, vf, x, index, valid)  # the mask as bytes: C bytes a pixel
         ctx.dtype, ctx.squared, ctx.with_logpt, ctx.in_dtype = dtype, squared, with_logpt, x.dtype
         ctx.mark_non_differentiable(counts, *(t for t in (q, logpt) if t.numel() == 0))
         return inter, psum, q, logpt, counts
@@ -252,22 +253,24 @@ class FewClassOverlap(torch.autograd.Function):
     def backward(
         ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor, _: Tensor
     ) -> tuple[Tensor | None, ...]:
-        p, hot, vf, x, index, valid = ctx.saved_tensors
+        p, hits, vf, x, index, valid = ctx.saved_tensors
         if double_backward():
             grads = (g_inter, g_psum, g_q, g_logpt)
             return _plain_grad(ctx, x, index, valid, "softmax", grads), None, None, None, None, None
-        # separate multiplies and in-place adds: addcmul with broadcast operands is several
-        # times slower on the CPU
-        gp = hot * g_inter.unsqueeze(-1)
+        # dL/dp = [y = c] gI + v (gP + 2 p gQ), in place on one tensor ([y = c] is 0 where
+        # v is); separate multiplies and in-place adds: addcmul with broadcast operands is
+        # several times slower on the CPU
+        gp = hits.to(p.dtype).mul_(g_inter.unsqueeze(-1))
         if ctx.squared:
-            gp.add_(
-                p * (2.0 * g_q).unsqueeze(-1) if vf is None else p * vf * (2.0 * g_q).unsqueeze(-1)
-            )
-        gp.add_(g_psum.unsqueeze(-1) if vf is None else vf * g_psum.unsqueeze(-1))
+            gp.add_(p * (2.0 * g_q).unsqueeze(-1))
+        gp.add_(g_psum.unsqueeze(-1))
+        if vf is not None:
+            gp.mul_(vf)
         dx = torch._softmax_backward_data(gp, p, 1, ctx.dtype)
-        if ctx.with_logpt:
+        del gp
+        if ctx.with_logpt:  # + g_logpt ([y = c] - v p)
             pv = p if vf is None else p * vf
-            dx.add_((hot - pv).mul_(g_logpt.unsqueeze(1)))
+            dx.add_(hits.to(p.dtype).sub_(pv).mul_(g_logpt.unsqueeze(1)))
         return dx.to(ctx.in_dtype), None, None, None, None, None
 
 
