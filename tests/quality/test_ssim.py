@@ -188,7 +188,8 @@ def test_ms_ssim_fewer_scales_and_other_window_match_pytorch_msssim():
 def torchmetrics_convention_ms_ssim(a, b, betas, policy):
     """MS-SSIM as torchmetrics forms it, from our pieces: valid cs terms at the finer scales,
     the reflect-padded ("same") SSIM at the coarsest, channels pooled before the power."""
-    from visionloss.quality._ssim import downsample, gaussian_window, ssim_terms
+    from visionloss.quality._ssim import downsample, gaussian_window
+    from visionloss.quality._ssim_stats import ssim_terms
 
     window = gaussian_window(9, 1.0, a.dtype, a.device)  # int(3.5 * 1.0 + 0.5) * 2 + 1
     c1, c2 = 0.01**2, 0.03**2

@@ -129,16 +129,22 @@ def steady_heap() -> bool:
     repeated ratios of equal kernels into anything from 0.4 to 1.2. Every implementation runs
     under the same heap. Returns False where there is no glibc ``mallopt``."""
     global _STEADY_HEAP
+    ok = _mallopt(_M_MMAP_MAX, 0) and _mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    _STEADY_HEAP = _STEADY_HEAP or ok
+    return ok
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
+
+
+def _mallopt(param: int, value: int) -> bool:
+    """glibc's ``mallopt``; False where there is none."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4
-        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+        return bool(ctypes.CDLL("libc.so.6").mallopt(param, value) == 1)
     except (OSError, AttributeError):
-        ok = False
-    _STEADY_HEAP = _STEADY_HEAP or ok
-    return ok
+        return False
 
 
 def device_name(device: torch.device) -> str:
@@ -507,6 +513,10 @@ def probe_memory(spec: dict[str, Any]) -> float:
     """In this (fresh) process: the peak extra MiB of one forward+backward of the task that
     ``spec`` names (suite, case title, implementation, shape, dtype)."""
     torch.set_num_threads(spec.get("threads", torch.get_num_threads()))
+    # every block of 64 KiB or more is mapped when allocated and unmapped when freed, so the
+    # resident set follows the live tensors (by default glibc raises that threshold at the
+    # first free, after which freed blocks stay resident: peaks then varied by 1.7x)
+    _mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
     cases = [c for c in load(None, spec["suite"]) if c.title == spec["case"]]
     device = torch.device("cpu")
     todo = tasks(

@@ -1,6 +1,7 @@
-"""Shared machinery of the image-quality family: the Gaussian window, the local statistics of
-SSIM (separable depthwise convolutions, 2-D and 3-D, in float32 for half inputs), the dyadic
-pyramid of MS-SSIM, the option groups and docstring text, and the example inputs.
+"""Shared machinery of the image-quality family: the Gaussian window, the dyadic pyramid of
+MS-SSIM, the option groups and docstring text, and the example inputs; the local statistics
+of SSIM (separable depthwise convolutions, 2-D and 3-D, in float32 for half inputs) and their
+pooled map with its hand-derived backward are in :mod:`._ssim_stats`.
 
 Numerics: the local variances and covariance are formed as ``E[x'^2] - E[x']^2`` from inputs
 ``x' = x - m`` shifted by their per-channel mean ``m`` (a constant, so the variances are
@@ -24,11 +25,11 @@ from .._core.checks import check_same_shape, check_tensor, shape_str
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal, uniform
-from .._core.numerics import div
 from .._core.numerics import pow as safe_pow
 from .._core.options import Check, Choice, Positive, Reduction
 from .._core.reduction import reduce_loss
 from ..errors import InputError, OptionError, OptionTypeError
+from ._ssim_stats import PooledSSIM
 
 # Wang, Simoncelli & Bovik 2003, Table/section 3.2 (and their MATLAB msssim.m)
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -230,43 +231,6 @@ def check_min_size(x: Tensor, need: int, fn: str, setting: str) -> None:
         )
 
 
-def gaussian_filter(z: Tensor, window: Tensor, padding: str) -> Tensor:
-    """Depthwise separable filtering of ``(B, G, *S)`` along each spatial dim."""
-    nd = z.dim() - 2
-    groups = z.shape[1]
-    n = window.numel()
-    if padding == "same":
-        p = n // 2
-        z = F.pad(z, [p] * (2 * nd), mode="reflect")
-    conv = F.conv2d if nd == 2 else F.conv3d
-    for d in range(nd):
-        shape = [1] * nd
-        shape[d] = n
-        kernel = window.view(1, 1, *shape).expand(groups, 1, *shape)
-        z = conv(z, kernel, groups=groups)
-    return z
-
-
-def ssim_terms(
-    x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float, padding: str
-) -> tuple[Tensor, Tensor]:
-    """The luminance map and the contrast-structure map of ``(B, C, *S)`` images."""
-    channels = x.shape[1]
-    dims = tuple(range(2, x.dim()))
-    mx = x.detach().mean(dim=dims, keepdim=True)
-    my = y.detach().mean(dim=dims, keepdim=True)
-    xs, ys = x - mx, y - my
-    stats = gaussian_filter(torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1), window, padding)
-    mu_xs, mu_ys, exx, eyy, exy = stats.split(channels, dim=1)
-    sxx = exx - mu_xs * mu_xs
-    syy = eyy - mu_ys * mu_ys
-    sxy = exy - mu_xs * mu_ys
-    mu_x, mu_y = mu_xs + mx, mu_ys + my
-    lum = div(2 * mu_x * mu_y + c1, mu_x * mu_x + mu_y * mu_y + c1, default=1.0)
-    cs = div(2 * sxy + c2, sxx + syy + c2, default=1.0)
-    return lum, cs
-
-
 def downsample(x: Tensor) -> Tensor:
     """One pyramid step: 2x2(x2) averages; an odd size repeats its last row/column first (the
     ``'symmetric'`` border of Wang et al.'s ``imfilter(..., ones(2)/4)`` then ``1:2:end``)."""
@@ -336,9 +300,8 @@ def _per_image(
     for j in range(len(betas)):
         if j > 0:
             x, y = downsample(x), downsample(y)
-        lum, cs = ssim_terms(x, y, window, c1, c2, padding)
-        last = j == len(betas) - 1
-        pooled.append((lum * cs if last else cs).flatten(2).mean(2))  # (B, C)
+        last = j == len(betas) - 1  # the full SSIM at the coarsest scale, cs above it
+        pooled.append(PooledSSIM.apply(x, y, window, c1, c2, padding, last))  # (B, C)
     values = torch.stack(pooled)  # (S, B, C)
     if cs_policy == "relu":
         values = torch.relu(values)

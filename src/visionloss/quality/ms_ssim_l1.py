@@ -20,10 +20,10 @@ from ._ssim import (
     _PositiveSequence,
     check_images,
     check_min_size,
-    gaussian_filter,
     gaussian_window,
     image_pair,
 )
+from ._ssim_stats import gaussian_filter
 
 __all__ = ["ms_ssim_l1_loss", "MSSSIML1Loss"]
 
