@@ -30,6 +30,7 @@ CASES = {
     "cross_entropy_loss": _seg,
     "nt_xent_loss": _views,
     "total_variation_loss": lambda b: (torch.rand(b, 3, 8, 8, requires_grad=True),),
+    "ssim_loss": lambda b: (torch.rand(b, 3, 16, 16, requires_grad=True), torch.rand(b, 3, 16, 16)),
 }
 
 

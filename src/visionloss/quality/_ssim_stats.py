@@ -105,6 +105,24 @@ def _moments(xs: Tensor, ys: Tensor, window: Tensor, padding: str) -> Tensor:
     return gaussian_filter(stack, window, padding)
 
 
+def _moment_stack(x: Tensor, y: Tensor, mx: Tensor, my: Tensor) -> Tensor:
+    """``(B, 5C, *S)``: ``x', y', x'^2, y'^2, x'y'`` of ``x' = x - m_x``, ``y' = y - m_y``,
+    each written into its slice of one tensor in eager mode (no separate maps, no
+    concatenation); under ``torch.compile`` a concatenation (``out=`` into a slice is a graph
+    break there, and inductor plans the buffers itself)."""
+    if torch.compiler.is_compiling():
+        xs, ys = x - mx, y - my
+        return torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)
+    c = x.shape[1]
+    stack = x.new_empty((x.shape[0], 5 * c, *x.shape[2:]))
+    xs = torch.sub(x, mx, out=stack[:, :c])
+    ys = torch.sub(y, my, out=stack[:, c : 2 * c])
+    torch.mul(xs, xs, out=stack[:, 2 * c : 3 * c])
+    torch.mul(ys, ys, out=stack[:, 3 * c : 4 * c])
+    torch.mul(xs, ys, out=stack[:, 4 * c :])
+    return stack
+
+
 def ssim_terms(
     x: Tensor, y: Tensor, window: Tensor, c1: float, c2: float, padding: str
 ) -> tuple[Tensor, Tensor]:
@@ -155,16 +173,7 @@ class PooledSSIM(torch.autograd.Function):
         c = x.shape[1]
         dims = tuple(range(2, x.dim()))
         mx, my = x.mean(dim=dims, keepdim=True), y.mean(dim=dims, keepdim=True)
-        # the five moments written into one stack (no separate maps, no concatenation)
-        stack = x.new_empty((x.shape[0], 5 * c, *x.shape[2:]))
-        xs = torch.sub(x, mx, out=stack[:, :c])
-        ys = torch.sub(y, my, out=stack[:, c : 2 * c])
-        torch.mul(xs, xs, out=stack[:, 2 * c : 3 * c])
-        torch.mul(ys, ys, out=stack[:, 3 * c : 4 * c])
-        torch.mul(xs, ys, out=stack[:, 4 * c :])
-        del xs, ys
-        hand_over = [stack]
-        del stack
+        hand_over = [_moment_stack(x, y, mx, my)]
         m = gaussian_filter(hand_over, window, padding)
         m0, m1, m2, m3, m4 = m.split(c, dim=1)
         tiny = torch.finfo(m.dtype).tiny
@@ -214,21 +223,16 @@ class PooledSSIM(torch.autograd.Function):
         g_sxy = 2 * u
         g_var = cs.mul_(u).neg_()  # g_sxx = g_syy
         del u, inv2, cs
-        # the gradients of the five moments, written into one stack
+        # the gradients of the five moments
         c = x.shape[1]
-        gm = torch.empty_like(m)
-        g0 = torch.mul(m0, g_var, out=gm[:, :c]).mul_(-2).sub_(m1 * g_sxy)
-        g1 = torch.mul(m1, g_var, out=gm[:, c : 2 * c]).mul_(-2).sub_(m0 * g_sxy)
+        g0 = (m0 * g_var).mul_(-2).sub_(m1 * g_sxy)
+        g1 = (m1 * g_var).mul_(-2).sub_(m0 * g_sxy)
         if g_mux is not None and g_muy is not None:
             g0.add_(g_mux)
             g1.add_(g_muy)
-        del g_mux, g_muy, g0, g1
-        gm[:, 2 * c : 3 * c] = g_var
-        gm[:, 3 * c : 4 * c] = g_var
-        gm[:, 4 * c :] = g_sxy
-        del g_var, g_sxy
-        hand_over = [gm]
-        del gm
+        del g_mux, g_muy
+        hand_over = [torch.cat([g0, g1, g_var, g_var, g_sxy], dim=1)]
+        del g0, g1, g_var, g_sxy
         a0, a1, a2, a3, a4 = gaussian_filter_adjoint(hand_over, window, padding).split(c, 1)
         xs, ys = x - mx, y - my
         dx = dy = None
