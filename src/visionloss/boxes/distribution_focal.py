@@ -117,8 +117,10 @@ def distribution_focal_loss(
     left = torch.nan_to_num(y).floor().clamp(max=reg_max - 1)
     w_right = y - left
     idx = left.long().unsqueeze(-1)
-    log_left = log_p.gather(-1, idx).squeeze(-1)
-    log_right = log_p.gather(-1, idx + 1).squeeze(-1)
+    # both bins in one gather: its backward is one zero-filled tensor and one scatter (two
+    # gathers cost two of each and their sum, 15% of the whole call on 2^18 x 4 x 16)
+    pair = log_p.gather(-1, torch.cat([idx, idx + 1], dim=-1))
+    log_left, log_right = pair[..., 0], pair[..., 1]
     loss = -((1 - w_right) * log_left + w_right * log_right)
     w = G.check_weight(weight, loss.shape, dtype, fn)
     return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
