@@ -611,7 +611,7 @@ def softmax_loss(
     ignore_index: int | None,
     weight_map: Tensor | None,
     reduction: str,
-    index_total: Callable[..., tuple[Tensor, Tensor | int]] | None = None,
+    index_reduced: Callable[..., Tensor] | None = None,
     **params: Any,
 ) -> Tensor:
     """The body of a loss on ``log_softmax(input)`` over dim 1 (:func:`index_options`).
@@ -621,11 +621,12 @@ def softmax_loss(
     **params) -> (loss, target_weight)``, with ``target`` the class indices (ignored ones
     replaced by 0) when ``index``, else the probabilities in the compute dtype. The mean
     divides by the summed ``target_weight`` of the valid locations (by their number when it
-    is None); ``weight_map`` multiplies the numerator only. ``index_total(x, target, ignore_index, fn=fn,
-    **params) -> (sum, denominator)``, when given, replaces ``terms`` for class indices without
-    a weight map under ``"mean"`` / ``"sum"``: it receives the logits in the compute dtype and
-    the checked labels, and returns the summed loss of the valid locations (a fused kernel of
-    the same values) and the mean's divisor.
+    is None); ``weight_map`` multiplies the numerator only.
+
+    ``index_reduced(x, target, ignore_index, reduction, fn=fn, **params)``, when given,
+    replaces all of that for class indices without a weight map under ``"mean"`` / ``"sum"``:
+    it receives the logits in the compute dtype and the checked labels and returns the reduced
+    loss (a fused kernel of the same values, with the same mean).
     """
     check_logits(input, fn)
     index = is_index_target(input, target, fn)
@@ -639,10 +640,19 @@ def softmax_loss(
     dtype = compute_dtype(input, target)
     wmap = location_weight(weight_map, location_shape(input), fn, dtype)
     x = upcast(input, dtype)
-    if index and index_total is not None and wmap is None and reduction != "none":
-        check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
-        total, divisor = index_total(x, target, ignore_index, fn=fn, **params)
-        return reduce_loss(total, reduction, fn=fn, denominator=divisor)
+    if index and index_reduced is not None and wmap is None and reduction != "none":
+        if not values_checkable(target):  # GPU, compile: the device-side assertion
+            check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
+            return index_reduced(x, target, ignore_index, reduction, fn=fn, **params)
+        try:  # eager CPU: torch's kernel rejects a label out of range itself, so the labels
+            # are scanned for our message only when it does (no pass on the happy path)
+            return index_reduced(x, target, ignore_index, reduction, fn=fn, **params)
+        except (IndexError, RuntimeError):
+            try:
+                check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
+            except InputError as bad:
+                raise bad from None  # our message alone, not torch's under it
+            raise
     valid = None
     if index:
         target, valid = index_target(input, target, ignore_index, fn)

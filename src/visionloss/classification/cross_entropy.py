@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
     CLASSIFICATION_DOCS,
@@ -23,34 +24,43 @@ from ._common import (
 )
 
 
-def _ce_index_total(
+def _ce_index_reduced(
     x: Tensor,
     target: Tensor,
     ignore_index: int | None,
+    reduction: str,
     *,
     fn: str,
     weight: Tensor | None,
     label_smoothing: float,
-) -> tuple[Tensor, Tensor | int]:
-    """``(sum, denominator)`` of :func:`softmax_loss` for checked class indices: torch's fused
-    kernel (log-softmax and the pick of the target in one pass each way, its gradient written
-    directly) sums the same per-location values as :func:`_ce_terms`, class weights and label
-    smoothing included; the divisor is the valid count or their total class weight."""
+) -> Tensor:
+    """The ``"mean"`` / ``"sum"`` of :func:`softmax_loss` for checked class indices through
+    torch's fused kernel (log-softmax and the pick of the target in one pass each way, its
+    gradient written directly), which computes the same per-location values as
+    :func:`_ce_terms`, class weights and label smoothing included.
+
+    Its own ``"mean"`` is taken when it cannot divide by zero (no class weights, nothing
+    ignored, a non-empty batch); otherwise the sum is divided by the valid count or their
+    total class weight, 0 when that is 0 (torch's mean is NaN there)."""
     w = class_weight(weight, x.shape[1], fn, x.dtype, x.device)
+    plain = w is None and ignore_index is None
+    mean = reduction == "mean" and plain and target.numel() > 0
     total = F.cross_entropy(
         x,
         target,
         weight=w,
         ignore_index=-100 if ignore_index is None else int(ignore_index),
         label_smoothing=float(label_smoothing),
-        reduction="sum",
+        reduction="mean" if mean else "sum",
     )
+    if mean or reduction == "sum":
+        return total
     if ignore_index is None:
-        return total, target.numel() if w is None else w[target].sum()
-    valid = target != ignore_index
-    if w is None:
-        return total, valid.sum()
-    return total, torch.where(valid, w[torch.where(valid, target, 0)], 0.0).sum()
+        divisor = target.numel() if w is None else w[target].sum()
+    else:
+        valid = target != ignore_index
+        divisor = valid.sum() if w is None else torch.where(valid, w[target * valid], 0.0).sum()
+    return reduce_loss(total, reduction, fn=fn, denominator=divisor)
 
 
 def _ce_terms(
@@ -153,7 +163,7 @@ def cross_entropy_loss(
         input,
         target,
         _ce_terms,
-        index_total=_ce_index_total,
+        index_reduced=_ce_index_reduced,
         fn="cross_entropy_loss",
         weight=weight,
         **options,
