@@ -20,6 +20,7 @@ import torch.nn.functional as F
 import visionloss as vl
 from tests.helpers import assert_finite_graph, gradcheck, grads
 from tests.reference import classification as ref
+from visionloss.errors import InputError
 
 from ._data import distribution, labels, logits, one_hot
 
@@ -292,3 +293,23 @@ def test_ignore_index_is_allowed_outside_the_label_range():
     x = torch.zeros(3, 2)
     out = vl.cross_entropy_loss(x, torch.tensor([0, 255, 1]), ignore_index=255)
     torch.testing.assert_close(out, torch.log(torch.tensor(2.0)))
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"ignore_index": 255}, {"label_smoothing": 0.1, "weight": torch.ones(4)}],
+    ids=["plain", "ignore", "smoothing-weight"],
+)
+@pytest.mark.parametrize("bad", [4, -2])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_out_of_range_is_our_error_on_every_path(opts, bad, reduction):
+    """The mean and sum let torch's kernel reject a bad label and only then scan the labels
+    for the message; "none" scans them first. Either way: our InputError, with the range and
+    the values found, and no torch error chained under it."""
+    x = logits(2, 4, 3, 5)
+    y = labels(2, 3, 5, num_classes=4)
+    y[1, 2, 3] = bad
+    with pytest.raises(InputError, match=r"cross_entropy_loss: expected target class") as err:
+        vl.cross_entropy_loss(x, y, reduction=reduction, **opts)
+    assert "[0, 3]" in str(err.value) and str(bad) in str(err.value)
+    assert err.value.__suppress_context__ or err.value.__context__ is None
