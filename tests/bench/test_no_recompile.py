@@ -52,3 +52,37 @@ def test_batch_size_change_does_not_recompile(name):
         assert all(torch.isfinite(g).all() for g in grads)
     assert counters["stats"]["unique_graphs"] <= 2, dict(counters["stats"])
     assert not counters["graph_break"], dict(counters["graph_break"])
+
+
+@pytest.mark.slow
+def test_many_losses_compiled_in_one_process_all_capture_graphs():
+    """torch.compile keeps at most ``cache_size_limit`` (8) graphs per code object: each
+    declared function (and Module.forward) has a code object of its own, so a twelfth loss
+    compiled in the same process is still compiled, not run eager with a warning."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    limit = torch._dynamo.config.cache_size_limit
+    seg, boxes = _seg(2), torch.tensor([[0.0, 0.0, 2.0, 2.0], [1.0, 1.0, 3.0, 4.0]])
+    calls = [
+        (vl.dice_loss, seg),
+        (vl.tversky_loss, seg),
+        (vl.cross_entropy_loss, seg),
+        (vl.dice_ce_loss, seg),
+        (vl.lovasz_loss, seg),
+        (vl.focal_loss, _binary(2)),
+        (vl.total_variation_loss, (seg[0],)),
+        (vl.mse_loss, (seg[0], seg[0].detach() + 1)),
+        (vl.l1_loss, (seg[0], seg[0].detach() + 1)),
+        (vl.iou_loss, (boxes, boxes + 0.5)),
+        (vl.giou_loss, (boxes, boxes + 0.5)),
+        (vl.ciou_loss, (boxes, boxes + 0.5)),
+    ]
+    assert len(calls) > limit
+    for i, (fn, args) in enumerate(calls, 1):
+        torch.compile(fn, backend="aot_eager")(*args)
+        assert counters["stats"]["unique_graphs"] == i, (fn.__name__, dict(counters["stats"]))
+    modules = [vl.DiceLoss(), vl.TverskyLoss(), vl.CrossEntropyLoss()]
+    assert len({id(type(m).forward.__code__) for m in modules}) == len(modules)
+    assert vl.dice_loss.__code__ is not vl.focal_loss.__code__

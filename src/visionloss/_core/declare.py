@@ -356,6 +356,10 @@ def loss_function(
                     return function(*args, **kwargs)
             return function(*args, **kwargs)
 
+        # a code object of its own: torch.compile keeps its compiled graphs per code object
+        # (at most torch._dynamo.config.cache_size_limit, 8), so with one code object shared by
+        # every declared function the ninth loss compiled in a process ran eager, silently
+        checked.__code__ = checked.__code__.replace(co_name=fn_name, co_qualname=fn_name)
         checked.__signature__ = sig  # type: ignore[attr-defined]
         # documentation tools follow __wrapped__ to the undecorated function (raw signature,
         # uncomposed docstring); the declaration and __signature__ say everything instead
@@ -452,4 +456,6 @@ def loss_module(
         method = getattr(cls, attr)
         method.__qualname__ = f"{class_name}.{attr}"
         method.__module__ = cls.__module__  # documentation tools resolve methods by module
+        # a code object of its own, as the function's (torch.compile's per-code-object cache)
+        method.__code__ = method.__code__.replace(co_qualname=method.__qualname__)
     return cls
