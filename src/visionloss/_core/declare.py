@@ -359,7 +359,7 @@ def loss_function(
         # a code object of its own: torch.compile keeps its compiled graphs per code object
         # (at most torch._dynamo.config.cache_size_limit, 8), so with one code object shared by
         # every declared function the ninth loss compiled in a process ran eager, silently
-        checked.__code__ = checked.__code__.replace(co_name=fn_name, co_qualname=fn_name)
+        checked.__code__ = checked.__code__.replace(co_name=fn_name, co_qualname=fn_name)  # type: ignore[attr-defined]
         checked.__signature__ = sig  # type: ignore[attr-defined]
         # documentation tools follow __wrapped__ to the undecorated function (raw signature,
         # uncomposed docstring); the declaration and __signature__ say everything instead
