@@ -91,26 +91,21 @@ def gaussian_filter_adjoint(g: Tensor | list[Tensor], window: Tensor, padding: s
     return g
 
 
-def _centred(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """``(x', y', m_x, m_y)``: the images minus their per-channel means (constants)."""
+def _means(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """``(m_x, m_y)``: the per-channel means of the images, constants of the graph (the
+    shift that keeps the variances' cancellation small)."""
     dims = tuple(range(2, x.dim()))
-    mx = x.detach().mean(dim=dims, keepdim=True)
-    my = y.detach().mean(dim=dims, keepdim=True)
-    return x - mx, y - my, mx, my
-
-
-def _moments(xs: Tensor, ys: Tensor, window: Tensor, padding: str) -> Tensor:
-    """The five filtered moments ``(B, 5C, *S')`` of the centred images."""
-    stack = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)
-    return gaussian_filter(stack, window, padding)
+    return x.detach().mean(dim=dims, keepdim=True), y.detach().mean(dim=dims, keepdim=True)
 
 
 def _moment_stack(x: Tensor, y: Tensor, mx: Tensor, my: Tensor) -> Tensor:
     """``(B, 5C, *S)``: ``x', y', x'^2, y'^2, x'y'`` of ``x' = x - m_x``, ``y' = y - m_y``,
-    each written into its slice of one tensor in eager mode (no separate maps, no
-    concatenation); under ``torch.compile`` a concatenation (``out=`` into a slice is a graph
-    break there, and inductor plans the buffers itself)."""
-    if torch.compiler.is_compiling():
+    each written into its slice of one tensor without autograd (no separate maps, no
+    concatenation); a concatenation when the graph is recorded (``out=`` does not
+    differentiate) and under ``torch.compile`` (``out=`` into a slice is a graph break there,
+    and inductor plans the buffers itself)."""
+    recorded = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
+    if recorded or torch.compiler.is_compiling():
         xs, ys = x - mx, y - my
         return torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=1)
     c = x.shape[1]
@@ -129,8 +124,9 @@ def ssim_terms(
     """The luminance map and the contrast-structure map of ``(B, C, *S)`` images (a plain
     autograd graph)."""
     channels = x.shape[1]
-    xs, ys, mx, my = _centred(x, y)
-    mu_xs, mu_ys, exx, eyy, exy = _moments(xs, ys, window, padding).split(channels, dim=1)
+    mx, my = _means(x, y)
+    moments = gaussian_filter([_moment_stack(x, y, mx, my)], window, padding)
+    mu_xs, mu_ys, exx, eyy, exy = moments.split(channels, dim=1)
     sxx = exx - mu_xs * mu_xs
     syy = eyy - mu_ys * mu_ys
     sxy = exy - mu_xs * mu_ys
@@ -149,11 +145,27 @@ def pooled_map(
     return (lum * cs if full else cs).flatten(2).mean(2)
 
 
-def _quotient(num: Tensor, den: Tensor, tiny: float) -> tuple[Tensor, Tensor]:
+def _quotient(num: Tensor, den: Tensor) -> tuple[Tensor, Tensor]:
     """``(num / den, 1 / den)``, with ``(1, 0)`` where ``|den| < tiny``."""
-    small = den.abs() < tiny
+    small = den.abs() < torch.finfo(den.dtype).tiny
     inv = torch.where(small, 0.0, 1.0 / torch.where(small, 1.0, den))
     return torch.where(small, 1.0, num * inv), inv
+
+
+def _contrast(m: Tensor, c2: float) -> tuple[Tensor, Tensor]:
+    """``(cs, 1 / B2)`` from the five filtered moments ``m`` (see :func:`_quotient`)."""
+    m0, m1, m2, m3, m4 = m.chunk(5, dim=1)
+    return _quotient((m4 - m0 * m1).mul_(2).add_(c2), (m2 - m0 * m0).add_(m3 - m1 * m1).add_(c2))
+
+
+def _luminance(
+    m: Tensor, mx: Tensor, my: Tensor, c1: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``(lum, 1 / B1, mu_x, mu_y)`` from the filtered moments and the images' means."""
+    m0, m1 = m.chunk(5, dim=1)[:2]
+    mu_x, mu_y = m0 + mx, m1 + my
+    lum, inv = _quotient((mu_x * mu_y).mul_(2).add_(c1), (mu_x * mu_x).add_(mu_y * mu_y).add_(c1))
+    return lum, inv, mu_x, mu_y
 
 
 class PooledSSIM(torch.autograd.Function):
@@ -170,22 +182,11 @@ class PooledSSIM(torch.autograd.Function):
         padding: str,
         full: bool,
     ) -> Tensor:
-        c = x.shape[1]
-        dims = tuple(range(2, x.dim()))
-        mx, my = x.mean(dim=dims, keepdim=True), y.mean(dim=dims, keepdim=True)
-        hand_over = [_moment_stack(x, y, mx, my)]
-        m = gaussian_filter(hand_over, window, padding)
-        m0, m1, m2, m3, m4 = m.split(c, dim=1)
-        tiny = torch.finfo(m.dtype).tiny
-        mu_x, mu_y = m0 + mx, m1 + my
-        cs, _ = _quotient(
-            (m4 - m0 * m1).mul_(2).add_(c2), (m2 - m0 * m0).add_(m3 - m1 * m1).add_(c2), tiny
-        )
+        mx, my = _means(x, y)
+        m = gaussian_filter([_moment_stack(x, y, mx, my)], window, padding)
+        cs, _ = _contrast(m, c2)
         if full:
-            lum, _ = _quotient(
-                (mu_x * mu_y).mul_(2).add_(c1), (mu_x * mu_x).add_(mu_y * mu_y).add_(c1), tiny
-            )
-            cs = cs.mul_(lum)
+            cs = cs.mul_(_luminance(m, mx, my, c1)[0])
         ctx.save_for_backward(x, y, mx, my, m, window)
         ctx.options = (c1, c2, padding, full)
         return cs.flatten(2).mean(2)
@@ -199,19 +200,15 @@ class PooledSSIM(torch.autograd.Function):
                 lambda a, b: pooled_map(a, b, window, c1, c2, padding, full), (x, y), (grad,)
             )
             return dx, dy, None, None, None, None, None
-        m0, m1, m2, m3, m4 = m.split(x.shape[1], dim=1)
-        tiny = torch.finfo(m.dtype).tiny
+        m0, m1 = m.chunk(5, dim=1)[:2]
         count = m0[0, 0].numel()
         g = (grad / count).view(*grad.shape, *([1] * (m.dim() - 2)))  # d mean / d map
-        cs, inv2 = _quotient(
-            (m4 - m0 * m1).mul_(2).add_(c2), (m2 - m0 * m0).add_(m3 - m1 * m1).add_(c2), tiny
-        )
+        cs, inv2 = _contrast(m, c2)
         # u = dL/d cs / B2; the covariance terms: g_sxy = 2 u, g_sxx = g_syy = -cs u
+        g_mux: Tensor | None = None
+        g_muy: Tensor | None = None
         if full:
-            mu_x, mu_y = m0 + mx, m1 + my
-            lum, inv1 = _quotient(
-                (mu_x * mu_y).mul_(2).add_(c1), (mu_x * mu_x).add_(mu_y * mu_y).add_(c1), tiny
-            )
+            lum, inv1, mu_x, mu_y = _luminance(m, mx, my, c1)
             u = (lum * g).mul_(inv2)
             v = (cs * g).mul_(inv1).mul_(2)  # 2 dL/d lum / B1
             g_mux = (mu_y - lum * mu_x).mul_(v)
@@ -219,7 +216,6 @@ class PooledSSIM(torch.autograd.Function):
             del mu_x, mu_y, lum, v, inv1
         else:
             u = inv2 * g
-            g_mux = g_muy = None
         g_sxy = 2 * u
         g_var = cs.mul_(u).neg_()  # g_sxx = g_syy
         del u, inv2, cs
