@@ -356,10 +356,7 @@ def loss_function(
                     return function(*args, **kwargs)
             return function(*args, **kwargs)
 
-        # a code object of its own: torch.compile keeps its compiled graphs per code object
-        # (at most torch._dynamo.config.cache_size_limit, 8), so with one code object shared by
-        # every declared function the ninth loss compiled in a process ran eager, silently
-        checked.__code__ = checked.__code__.replace(co_name=fn_name, co_qualname=fn_name)  # type: ignore[attr-defined]
+        own_code_object(checked, fn_name)
         checked.__signature__ = sig  # type: ignore[attr-defined]
         # documentation tools follow __wrapped__ to the undecorated function (raw signature,
         # uncomposed docstring); the declaration and __signature__ say everything instead
@@ -369,6 +366,17 @@ def loss_function(
         return checked
 
     return wrap
+
+
+def own_code_object(function: Any, name: str) -> None:
+    """Give ``function`` (made by a shared factory) a code object of its own, named ``name``.
+
+    torch.compile keeps its compiled graphs per code object, at most
+    ``torch._dynamo.config.cache_size_limit`` (8): with one code object shared by every
+    declared function, the ninth loss compiled in a process ran eager, silently. The name
+    also tells the functions apart in profiles and tracebacks."""
+    short = name.rsplit(".", 1)[-1]
+    function.__code__ = function.__code__.replace(co_name=short, co_qualname=name)
 
 
 # --------------------------------------------------------------------------------- Modules
@@ -456,6 +464,5 @@ def loss_module(
         method = getattr(cls, attr)
         method.__qualname__ = f"{class_name}.{attr}"
         method.__module__ = cls.__module__  # documentation tools resolve methods by module
-        # a code object of its own, as the function's (torch.compile's per-code-object cache)
-        method.__code__ = method.__code__.replace(co_qualname=method.__qualname__)
+        own_code_object(method, method.__qualname__)
     return cls

@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 
+from .._core.declare import own_code_object
 from . import RESULTS
 from .cases import BenchCase, load
 
@@ -322,10 +323,8 @@ def _compiled(make_impl: Callable[[], Callable[..., torch.Tensor]]) -> Callable[
         def call(*args: Any) -> torch.Tensor:
             return impl(*args)
 
-        # a code object of its own: dynamo keeps at most cache_size_limit (8) graphs per code
-        # object, and the implementations of many cases share one (the lambda of ``_ours``),
-        # so from the ninth case on they silently ran eager
-        call.__code__ = call.__code__.replace(co_name=f"compiled_{id(impl):x}")
+        # the implementations of many cases share one code object (the lambda of ``_ours``)
+        own_code_object(call, f"compiled_{id(impl):x}")
         return torch.compile(call)
 
     return make
