@@ -1,5 +1,6 @@
-"""The one-pass IoU / GIoU / DIoU / CIoU Function (``boxes/_fused.py``) against the plain path
-of ``boxes/_geometry.py`` that it replaces for ``xyxy`` boxes: the same values bit for bit and
+"""The one-pass IoU / GIoU / DIoU / CIoU Functions (``boxes/_fused.py`` for eager calls and its
+row-wise form ``boxes/_rows.py`` for ``torch.compile``) against the plain path of
+``boxes/_geometry.py`` that they replace for ``xyxy`` boxes: the same values bit for bit and
 the same gradients (to rounding) on the inputs where the guards act: identical boxes (ties of
 every max and min: autograd splits the gradient in half there), shared edges, touching boxes,
 inverted corners, zero-area and point boxes, subnormal and huge coordinates; the gradient of
@@ -12,7 +13,7 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 
 import visionloss as vl
-from visionloss.boxes import _fused
+from visionloss.boxes import _fused, _rows
 from visionloss.boxes import _geometry as G
 
 VARIANTS = [
@@ -62,12 +63,16 @@ def _plain(pred, target, variant, threshold):
     return _fused._plain(pred, target, variant, threshold)
 
 
+FORMS = [pytest.param(_fused, id="blocks"), pytest.param(_rows, id="rows")]
+
+
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
 @pytest.mark.parametrize("variant, threshold", VARIANTS)
-def test_same_values_and_gradients_as_the_plain_path(variant, threshold, dtype):
+def test_same_values_and_gradients_as_the_plain_path(variant, threshold, dtype, form):
     p, t = _nasty(dtype)
     p1, t1 = p.clone().requires_grad_(), t.clone().requires_grad_()
-    fast = _fused.pair_value(p1, t1, variant, threshold)
+    fast = form.pair_value(p1, t1, variant, threshold)
     p2, t2 = p.clone().requires_grad_(), t.clone().requires_grad_()
     plain = _plain(p2, t2, variant, threshold)
     assert torch.equal(fast, plain)  # same operations in the same order
@@ -100,8 +105,31 @@ def test_gradcheck_and_second_derivatives(variant, threshold):
     def f(a, b):
         return _fused.pair_value(a, b, variant, threshold)
 
+    def rows(a, b):
+        return _rows.pair_value(a, b, variant, threshold)
+
     assert gradcheck(f, (p, t))
     assert gradgradcheck(f, (p, t))
+    assert gradcheck(rows, (p, t))  # no second derivatives: compiled backwards have none
+
+
+@pytest.mark.parametrize("variant, threshold", VARIANTS)
+def test_rows_form_with_one_input_requiring_grad_and_half_inputs(variant, threshold):
+    """Only ``pred`` requires a gradient (the usual case), fp16 boxes: the rows form computes
+    in fp32 and returns an fp16 gradient, equal to the block form's."""
+    p, t = (x.to(torch.float16) for x in _nasty(torch.float32))
+    keep = slice(0, 80)  # fp16 cannot hold the subnormal and huge rows
+    p, t = p[keep].reshape(2, 40, 4), t[keep].reshape(2, 40, 4)
+    out = []
+    for form in (_fused, _rows):
+        a = p.clone().requires_grad_()
+        value = form.pair_value(a, t, variant, threshold)
+        (g,) = torch.autograd.grad(value.sum(), a)
+        assert value.shape == (2, 40) and value.dtype == torch.float32
+        assert g.dtype == torch.float16 and g.shape == p.shape
+        out.append((value, g))
+    assert torch.equal(out[0][0], out[1][0])
+    torch.testing.assert_close(out[0][1], out[1][1], rtol=1e-3, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -160,6 +188,6 @@ def test_unit_factors_from_the_bits_match_frexp():
         special = [info.tiny, info.tiny / 2, info.tiny * info.eps, info.max, 1.0, 0.25, 3.0]
         m = torch.cat([m, torch.tensor(special, dtype=dtype)])
         m = m[m > 0]
-        f1, f2 = _fused._unit_factors(m)
+        f1, f2 = _fused._unit_factors(m)  # the frame of both forms
         ref = G.unit_scale(m)
         assert torch.equal(f1, ref.f1.squeeze(-1)) and torch.equal(f2, ref.f2.squeeze(-1))

@@ -14,7 +14,7 @@ from .._core.dtypes import compute_dtype
 from .._core.examples import Example, ModuleCall, generator, uniform
 from .._core.options import PER_CALL, Choice, Reduction
 from .._core.reduction import reduce_loss
-from . import _fused
+from . import _fused, _rows
 from . import _geometry as G
 
 BoxFormat = Annotated[str, G.FORMAT]
@@ -131,9 +131,9 @@ def fused_box_loss(
     """:func:`box_loss` of IoU / GIoU / DIoU / CIoU through the one-pass Function of
     :mod:`._fused` (``xyxy`` boxes; other formats take the plain path ``terms``, whose
     conversion must happen inside the unit frame). ``transform`` maps the per-pair value
-    (the IoU for ``"iou"``, else the loss) to the loss. Under ``torch.compile`` the plain
-    path is traced instead (the compiler fuses its elementwise graph itself)."""
-    if box_format != "xyxy" or torch.compiler.is_compiling():
+    (the IoU for ``"iou"``, else the loss) to the loss (under ``torch.compile`` the Function
+    of :mod:`._rows`, written for the compiler)."""
+    if box_format != "xyxy":
         return box_loss(
             terms,
             pred,
@@ -147,7 +147,8 @@ def fused_box_loss(
         )
     pred, target = G.check_pair(pred, target, fn)
     w = G.check_weight(weight, pred.shape[:-1], compute_dtype(pred, target), fn)
-    loss = _fused.pair_value(pred, target, variant, threshold)
+    fused = _rows if torch.compiler.is_compiling() else _fused
+    loss = fused.pair_value(pred, target, variant, threshold)
     if transform is not None:
         loss = transform(loss)
     return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)

@@ -34,7 +34,7 @@ guards, in the same unit frame and with the same floating-point operations in th
 
 Under ``create_graph=True`` the backward differentiates the plain path instead
 (:func:`~visionloss._core.autograd.differentiable_grad`), so second derivatives stay exact;
-under ``torch.compile`` the losses trace the plain path (the compiler fuses it).
+under ``torch.compile`` the losses take the same maths in the form of :mod:`._rows`.
 """
 
 from __future__ import annotations
@@ -81,19 +81,18 @@ _BITS = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52,
 
 def _unit_factors(magnitude: Tensor) -> tuple[Tensor, Tensor]:
     """:func:`._geometry.unit_scale` of ``magnitude`` (``>= 0``, ``(N,)``) from the bits of
-    the float (``frexp`` and ``exp2`` are slow passes on CPUs): the exponent ``e`` with
-    ``2^(e-1) <= magnitude < 2^e`` is the exponent field plus ``1 - bias``, read from
-    ``magnitude * 2^(p+2)`` (``p`` mantissa bits) for subnormals; ``k = e + 2`` is split as
-    ``2^-k = f1 * f2``, each built as the float whose exponent field is ``bias - k_i``."""
+    the float (``frexp`` and ``exp2`` are slow passes on CPUs, and scalar loops in compiled
+    code): the exponent ``e`` with ``2^(e-1) <= magnitude < 2^e`` is the exponent field plus
+    ``1 - bias``, read from ``magnitude * 2^(p+2)`` (``p`` mantissa bits) for subnormals;
+    ``k = e + 2`` is split as ``2^-k = f1 * f2``, each built as the float whose exponent field
+    is ``bias - k_i``."""
     itype, mant, bias = _BITS[magnitude.dtype]
-    k = magnitude.view(itype) >> mant  # the exponent field (built in place below)
-    low = magnitude.clamp_max(1.0).mul_(2.0 ** (mant + 2)).view(itype)
-    low.bitwise_right_shift_(mant).sub_(mant + 2)
-    torch.where(k == 0, low, k, out=k)
-    k.add_(3 - bias)  # k = e + 2, e = field + 1 - bias
-    k1 = torch.bitwise_right_shift(k, 1, out=low)
-    f2 = k.sub_(k1).neg_().add_(bias).bitwise_left_shift_(mant).view(magnitude.dtype)
-    f1 = k1.neg_().add_(bias).bitwise_left_shift_(mant).view(magnitude.dtype)
+    field = magnitude.view(itype) >> mant
+    low = ((magnitude.clamp_max(1.0) * 2.0 ** (mant + 2)).view(itype) >> mant) - (mant + 2)
+    k = torch.where(field == 0, low, field) + (3 - bias)  # k = e + 2, e = field + 1 - bias
+    k1 = k >> 1
+    f1 = ((bias - k1) << mant).view(magnitude.dtype)
+    f2 = ((bias - k + k1) << mant).view(magnitude.dtype)
     return f1, f2
 
 
