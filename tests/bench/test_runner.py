@@ -36,7 +36,7 @@ def _absent():
     import visionloss_peer_that_is_not_installed  # noqa: F401
 
 
-def test_interleaved_rotates_and_reports_errors():
+def test_interleaved_shuffles_and_reports_errors():
     calls: list[str] = []
 
     def impl(name):
@@ -50,13 +50,22 @@ def test_interleaved_rotates_and_reports_errors():
         raise RuntimeError("boom")
 
     x = torch.ones(3, requires_grad=True)
-    out = runner.interleaved(
-        [impl("a"), bad, impl("b")], (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=4
-    )
+    impls = [impl("a"), bad, impl("b"), impl("c")]
+    out = runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=30)
     assert isinstance(out[1], RuntimeError)
-    assert [len(t) for t in (out[0], out[2])] == [4, 4]
-    timed = calls[2:]  # after one warm-up of each live implementation
-    assert timed[:2] == ["a", "b"] and timed[2:4] == ["b", "a"]  # the order rotates
+    assert [len(t) for t in (out[0], out[2], out[3])] == [30, 30, 30]
+    timed = calls[3:]  # after one warm-up of each live implementation
+    rounds = [tuple(timed[i : i + 3]) for i in range(0, len(timed), 3)]
+    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)  # each once per round
+    # the order is drawn per round: every implementation follows each of the others
+    # (a rotating order gave each the same predecessor in most rounds)
+    pairs = {(r[i], r[i + 1]) for r in rounds for i in range(2)}
+    assert pairs == {(u, v) for u in "abc" for v in "abc" if u != v}
+    again: list[str] = []
+    calls[:] = []
+    runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=30)
+    again = calls[3:]
+    assert again == timed  # seeded: a run is repeatable
 
 
 def test_tasks_and_rows_with_both_passes(tmp_path):

@@ -80,7 +80,13 @@ def reduce_loss(
         loss = torch.where(mask, loss, loss.new_zeros(()))
     if reduction == "none":
         return loss
-    total = loss.sum()
+    if loss.ndim > 1 and torch.compiler.is_compiling():
+        # inductor's CPU code for one reduction over all elements of an elementwise graph
+        # with gathers runs 1.15x slower than the last dim first (distribution focal loss,
+        # (2^17, 4) distances); neutral or faster for the other losses measured
+        total = loss.sum(-1).sum()
+    else:
+        total = loss.sum()
     if reduction == "sum":
         return vdist.global_sum(total, gather=gather)
     if reduction != "mean":

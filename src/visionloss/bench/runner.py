@@ -15,8 +15,11 @@ under ``torch.no_grad()``), it times these implementations:
   ``<impl>+compile`` (default ``dynamic=None``, compiled once before the timings).
 
 The implementations of one (case, shape, dtype, pass) are timed **interleaved**: after the
-warm-up, each round runs every implementation once (the order rotating from round to
-round), so the noise of a shared machine hits them alike. Times are p20 / p50 / p80 over
+warm-up, each round runs every implementation once, in an order drawn afresh each round
+(seeded), so the noise of a shared machine hits them alike and no implementation always
+follows the same one (with a rotating order each ran after the same predecessor in most
+rounds, and the caches and heap that predecessor left changed a compiled loss's time by up
+to 15%). Times are p20 / p50 / p80 over
 ``--repeat`` rounds; CUDA runs are timed with CUDA events. CPU runs keep freed memory in the
 process's heap (:func:`steady_heap`; ``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one
 forward+backward: on CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated
@@ -38,6 +41,7 @@ import inspect
 import json
 import os
 import platform
+import random
 import resource
 import statistics
 import subprocess
@@ -229,7 +233,8 @@ def interleaved(
     repeat: int,
 ) -> list[list[float] | BaseException]:
     """Milliseconds of ``repeat`` runs of each implementation, interleaved round by round
-    (the order rotates); an implementation that raises gives its exception instead."""
+    (in a seeded random order per round); an implementation that raises gives its exception
+    instead."""
     out: list[list[float] | BaseException] = [[] for _ in impls]
     live = list(range(len(impls)))
     for i in list(live):
@@ -240,8 +245,10 @@ def interleaved(
         except Exception as err:  # noqa: BLE001 - one failing implementation is one row
             out[i] = err
             live.remove(i)
-    for r in range(repeat):
-        order = live[r % len(live) :] + live[: r % len(live)] if live else []
+    shuffle = random.Random(0).shuffle
+    for _ in range(repeat):
+        order = list(live)
+        shuffle(order)
         for i in order:
             if device.type == "cuda":
                 start = torch.cuda.Event(enable_timing=True)

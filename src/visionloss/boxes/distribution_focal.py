@@ -117,10 +117,15 @@ def distribution_focal_loss(
     left = torch.nan_to_num(y).floor().clamp(max=reg_max - 1)
     w_right = y - left
     idx = left.long().unsqueeze(-1)
-    # both bins in one gather: its backward is one zero-filled tensor and one scatter (two
-    # gathers cost two of each and their sum, 15% of the whole call on 2^18 x 4 x 16)
-    pair = log_p.gather(-1, torch.cat([idx, idx + 1], dim=-1))
-    log_left, log_right = pair[..., 0], pair[..., 1]
+    if torch.compiler.is_compiling():
+        # compiled, a gather of two columns scatters its gradient in a loop of width 2
+        # (masked vectors, 1.6x compiled ultralytics); two gathers vectorise
+        log_left, log_right = (log_p.gather(-1, i).squeeze(-1) for i in (idx, idx + 1))
+    else:
+        # both bins in one gather: its backward is one zero-filled tensor and one scatter
+        # (two gathers cost two of each and their sum, 15% of the call on 2^18 x 4 x 16)
+        pair = log_p.gather(-1, torch.cat([idx, idx + 1], dim=-1))
+        log_left, log_right = pair[..., 0], pair[..., 1]
     loss = -((1 - w_right) * log_left + w_right * log_right)
     w = G.check_weight(weight, loss.shape, dtype, fn)
     return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
