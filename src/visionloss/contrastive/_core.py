@@ -279,11 +279,17 @@ def _every_key_terms(
     ``logsumexp`` with the anchor's own key at ``-inf`` (at least one other key is finite), so
     neither ``P | N`` nor a filled copy of the logits is formed."""
     positive = anchor_labels[:, None] == key_labels[None, :]
-    if anchor_rows is not None:
-        own = anchor_rows[:, None]
-        positive.scatter_(1, own, False)
+    if anchor_rows is not None and torch.compiler.is_compiling():
+        # compiled, the in-place scatters below split the fused loops (SupCon 2048 x 128:
+        # 74 ms against 49 with a mask of the own key)
+        own = anchor_rows[:, None] == torch.arange(logits.shape[-1], device=logits.device)
+        positive = positive & ~own
+        logits = logits.masked_fill(own, float("-inf"))
+    elif anchor_rows is not None:
+        own_row = anchor_rows[:, None]
+        positive.scatter_(1, own_row, False)
         # the logits are this block's own (no autograd node saved them): updated in place
-        logits.scatter_(1, own, float("-inf"))
+        logits.scatter_(1, own_row, float("-inf"))
     count = positive.sum(-1)
     valid = count > 0
     count_f = count.clamp_min(1).to(logits.dtype)
