@@ -1,7 +1,7 @@
 """Second derivatives through the hand-written backward passes (``_core/autograd.py``).
 
 The fused Functions (overlap sums from class indices, sigmoid focal, anisotropic total
-variation) keep values computed without a graph for their fast first derivative; under
+variation, the margin-softmax heads) keep values computed without a graph for their fast first derivative; under
 ``create_graph=True`` they must differentiate a plain graph of the same value instead, or the
 second derivative would be silently wrong. ``gradgradcheck`` compares the analytical second
 derivative with finite differences of the first, in float64.
@@ -25,6 +25,9 @@ BINARY = (torch.rand(2, 3, 4, 5, generator=g) > 0.5).double()
 LOGITS6 = torch.randn(2, 6, 3, 4, generator=g, dtype=torch.float64)
 INDEX6 = torch.randint(0, 6, (2, 3, 4), generator=g)
 INDEX6[1, 0, 0] = 255
+EMBED = torch.randn(6, 4, generator=g, dtype=torch.float64)
+CLASS_W = torch.randn(3, 4, generator=g, dtype=torch.float64)
+LABELS = torch.tensor([0, 1, 2, 0, 1, 2])
 
 
 CASES = [
@@ -39,6 +42,8 @@ CASES = [
         lambda x: vl.focal_loss(x, BINARY, alpha=None, gamma=1.5), LOGITS, id="focal-no-alpha"
     ),
     pytest.param(lambda x: vl.total_variation_loss(x), LOGITS, id="total-variation"),
+    pytest.param(lambda x: vl.arcface_loss(x, LABELS, CLASS_W, scale=4.0), EMBED, id="arcface"),
+    pytest.param(lambda w: vl.cosface_loss(EMBED, LABELS, w, scale=4.0), CLASS_W, id="cosface"),
     pytest.param(lambda x: vl.dice_loss(x, INDEX6, ignore_index=255), LOGITS6, id="dice-6"),
     pytest.param(
         lambda x: vl.dice_ce_loss(x, INDEX6, ignore_index=255, squared=True),

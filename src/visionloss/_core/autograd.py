@@ -30,8 +30,14 @@ def differentiable_grad(
 ) -> tuple[Tensor | None, ...]:
     """The vector-Jacobian product of ``function(*inputs)`` (a tensor or a tuple of tensors)
     with ``grads``, for each tensor input that requires grad (None for the others), as a
-    differentiable function of the inputs."""
+    differentiable function of the inputs.
+
+    Each input enters ``function`` through an alias of its own, so that the products are the
+    partial derivatives even when one input is computed from another (ArcFace's target
+    column from its cosines: a gradient taken at the inputs themselves would count the path
+    through the dependent input twice, once here and once by the caller's graph)."""
     with torch.enable_grad():
+        inputs = [t.view_as(t) if isinstance(t, Tensor) and t.requires_grad else t for t in inputs]
         outs = function(*inputs)
     outs = outs if isinstance(outs, tuple) else (outs,)
     pairs = [

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._core.autograd import differentiable_grad, double_backward
 from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import DocParts, declaration
 from .._core.dtypes import compute_dtype, upcast
@@ -91,11 +92,12 @@ def unit_rows(x: Tensor) -> Tensor:
     return normalize(x, dim=1)
 
 
-def cosine_to(x: Tensor, matrix: Tensor, dtype: torch.dtype) -> Tensor:
+def cosine_to(x: Tensor, matrix: Tensor, dtype: torch.dtype, clamp: bool = True) -> Tensor:
     """``(B, R)`` cosines between the rows of ``x`` and of ``matrix`` in ``dtype``, clamped to
-    ``[-1, 1]`` (a zero row gives 0)."""
+    ``[-1, 1]`` (a zero row gives 0); ``clamp=False``: as the product gives them (rounding may
+    pass 1 by an ulp), for :func:`margin_softmax`, which clamps them itself."""
     c = unit_rows(upcast(x, dtype)) @ unit_rows(upcast(matrix, dtype)).T
-    return c.clamp(-1.0, 1.0)
+    return c.clamp(-1.0, 1.0) if clamp else c
 
 
 def sine(c: Tensor) -> Tensor:
@@ -133,20 +135,76 @@ def softmax_head(logits: Tensor, labels: Tensor) -> Tensor:
 
 
 def head_cosines(
-    embeddings: Tensor, labels: Tensor, matrix: Tensor, fn: str, name: str = "weight"
+    embeddings: Tensor,
+    labels: Tensor,
+    matrix: Tensor,
+    fn: str,
+    name: str = "weight",
+    clamp: bool = True,
 ) -> Tensor:
     """Check the inputs (:func:`check_class_matrix`), then the ``(B, num_classes)`` cosines
-    of the embeddings to the rows of ``matrix`` in the compute dtype."""
+    of the embeddings to the rows of ``matrix`` in the compute dtype (:func:`cosine_to`)."""
     check_class_matrix(embeddings, labels, matrix, fn, name)
-    return cosine_to(embeddings, matrix, compute_in(embeddings, matrix))
+    return cosine_to(embeddings, matrix, compute_in(embeddings, matrix), clamp)
+
+
+def _margin_logits(c: Tensor, labels: Tensor, target: Tensor, scale: float | Tensor) -> Tensor:
+    """``scale * clamp(c, -1, 1)`` with the column of each sample's label replaced by ``scale *
+    target``: the heads' logits."""
+    return scale * replace_target(c.clamp(-1.0, 1.0), labels, target)
+
+
+class _MarginSoftmax(torch.autograd.Function):
+    """Per-sample cross entropy of :func:`_margin_logits` for a plain number ``scale``.
+
+    Autograd would keep the unclamped cosines (for the clamp), the logits' softmax and two
+    more ``(B, C)`` tensors on the way; this keeps only the cosines ``c`` (an input) and the
+    per-sample maximum and sum of the softmax and forms the logits again in the backward: with ``p`` their
+    softmax, ``d loss_i / d c_ij = scale p_ij`` off the label (0 where ``|c_ij| >= 1``: torch's
+    clamp passes no gradient at its bounds either) and ``d loss_i / d target_i = scale (p_iy - 1)``. ArcFace at 2048 x 512, 1000
+    classes: 32 MiB peak instead of 46 (pytorch-metric-learning 42), same time. Under
+    ``create_graph=True`` the backward differentiates the plain graph."""
+
+    @staticmethod
+    def forward(ctx: Any, c: Tensor, labels: Tensor, target: Tensor, scale: float) -> Tensor:
+        z = _margin_logits(c, labels, target, scale)
+        top = z.amax(1, keepdim=True)
+        total = z.sub_(top).exp_().sum(1, keepdim=True)
+        ctx.save_for_backward(c, labels, target, top, total)
+        ctx.scale = scale
+        return (top + total.log()).squeeze(1) - scale * target
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None, Tensor | None, None]:
+        c, labels, target, top, total = ctx.saved_tensors
+        scale = ctx.scale
+        if double_backward():
+            g_c, g_t = differentiable_grad(
+                lambda a, t: softmax_head(_margin_logits(a, labels, t, scale), labels),
+                (c, target),
+                (grad,),
+            )
+            return g_c, None, g_t, None
+        idx = labels[:, None]
+        # the softmax as exp(z - max) / sum (as accurate as torch's: exp(z - lse) would carry
+        # the rounding of the log-sum-exp, ~4e-6 at scale 64 in fp32)
+        p = _margin_logits(c, labels, target, scale).sub_(top).exp_()
+        p.mul_((grad[:, None] / total).to(p.dtype))  # grad * softmax
+        g_target = (p.gather(1, idx).squeeze(1) - grad) * scale
+        p.scatter_(1, idx, 0.0).mul_(scale).masked_fill_(c.abs() >= 1.0, 0.0)
+        return p, None, g_target, None
 
 
 def margin_softmax(
     c: Tensor, labels: Tensor, target: Tensor, scale: float | Tensor, reduction: str, fn: str
 ) -> Tensor:
-    """The reduced cross entropy of ``scale * c`` with the target column replaced by
+    """The reduced cross entropy of ``scale * c`` (``c`` clamped to ``[-1, 1]`` here: raw
+    cosines save memory, see :class:`_MarginSoftmax`) with the target column replaced by
     ``target`` (the margin-softmax heads)."""
-    loss = softmax_head(scale * replace_target(c, labels, target), labels)
+    if isinstance(scale, Tensor) or torch.compiler.is_compiling():
+        loss = softmax_head(_margin_logits(c, labels, target, scale), labels)
+    else:
+        loss = _MarginSoftmax.apply(c, labels, target.to(c.dtype), float(scale))
     return reduce_loss(loss, reduction, fn=fn)
 
 

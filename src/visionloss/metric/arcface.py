@@ -59,8 +59,8 @@ def arcface_loss(
         tensor(0.3133)
     """
     fn = "arcface_loss"
-    c = head_cosines(embeddings, labels, weight, fn)
-    target = arc_margin(target_column(c, labels), float(margin), easy_margin)
+    c = head_cosines(embeddings, labels, weight, fn, clamp=False)  # margin_softmax clamps
+    target = arc_margin(target_column(c, labels).clamp(-1.0, 1.0), float(margin), easy_margin)
     return margin_softmax(c, labels, target, scale, reduction, fn)
 
 

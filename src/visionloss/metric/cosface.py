@@ -47,8 +47,8 @@ def cosface_loss(
         tensor(0.3133)
     """
     fn = "cosface_loss"
-    c = head_cosines(embeddings, labels, weight, fn)
-    target = target_column(c, labels) - margin
+    c = head_cosines(embeddings, labels, weight, fn, clamp=False)  # margin_softmax clamps
+    target = target_column(c, labels).clamp(-1.0, 1.0) - margin
     return margin_softmax(c, labels, target, scale, reduction, fn)
 
 

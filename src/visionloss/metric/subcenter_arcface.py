@@ -23,9 +23,10 @@ from ._margin import (
 )
 
 
-def _subcenter_cosines(embeddings: Tensor, weight: Tensor) -> Tensor:
-    """``(B, C, K)`` cosines to every sub-centre."""
-    c = cosine_to(embeddings, weight.reshape(-1, weight.shape[2]), compute_in(embeddings, weight))
+def _subcenter_cosines(embeddings: Tensor, weight: Tensor, clamp: bool = True) -> Tensor:
+    """``(B, C, K)`` cosines to every sub-centre (:func:`._margin.cosine_to`)."""
+    matrix = weight.reshape(-1, weight.shape[2])
+    c = cosine_to(embeddings, matrix, compute_in(embeddings, weight), clamp)
     return c.view(c.shape[0], weight.shape[0], weight.shape[1])
 
 
@@ -75,8 +76,9 @@ def subcenter_arcface_loss(
     """
     fn = "subcenter_arcface_loss"
     check_class_matrix(embeddings, labels, weight, fn, "weight", grouped=True)
-    c = _subcenter_cosines(embeddings, weight).amax(2)
-    target = arc_margin(target_column(c, labels), float(margin), easy_margin)
+    # unclamped: the max commutes with the clamp, which margin_softmax applies
+    c = _subcenter_cosines(embeddings, weight, clamp=False).amax(2)
+    target = arc_margin(target_column(c, labels).clamp(-1.0, 1.0), float(margin), easy_margin)
     return margin_softmax(c, labels, target, scale, reduction, fn)
 
 
