@@ -227,13 +227,15 @@ class PooledSSIM(torch.autograd.Function):
             g0.add_(g_mux)
             g1.add_(g_muy)
         del g_mux, g_muy
-        hand_over = [torch.cat([g0, g1, g_var, g_var, g_sxy], dim=1)]
+        # x'^2 and y'^2 have the same gradient g_var: its adjoint is taken once (four maps
+        # through the transposed filter, not five)
+        hand_over = [torch.cat([g0, g1, g_var, g_sxy], dim=1)]
         del g0, g1, g_var, g_sxy
-        a0, a1, a2, a3, a4 = gaussian_filter_adjoint(hand_over, window, padding).split(c, 1)
+        a0, a1, a_var, a4 = gaussian_filter_adjoint(hand_over, window, padding).split(c, 1)
         xs, ys = x - mx, y - my
         dx = dy = None
         if ctx.needs_input_grad[0]:
-            dx = (2 * xs).mul_(a2).add_(a0).add_(ys * a4)
+            dx = (2 * xs).mul_(a_var).add_(a0).add_(ys * a4)
         if ctx.needs_input_grad[1]:
-            dy = (2 * ys).mul_(a3).add_(a1).add_(xs * a4)
+            dy = (2 * ys).mul_(a_var).add_(a1).add_(xs * a4)
         return dx, dy, None, None, None, None, None
