@@ -22,7 +22,31 @@ def _views(b):
     return torch.randn(b, 16, requires_grad=True), torch.randn(b, 16, requires_grad=True)
 
 
+def _boxes(b):
+    xy = torch.rand(b, 2) * 10
+    pred = torch.cat([xy, xy + 1 + torch.rand(b, 2)], 1).requires_grad_()
+    return pred, pred.detach() + 0.5
+
+
+def _sides(b):
+    return torch.randn(b, 4, 16, requires_grad=True), torch.rand(b, 4) * 15
+
+
+def _labelled(b):
+    return torch.randn(b, 1, 16, requires_grad=True), torch.arange(b) % 3
+
+
+def _head(b):
+    return torch.randn(b, 8, requires_grad=True), torch.arange(b) % 5, torch.randn(5, 8)
+
+
 CASES = {
+    "iou_loss": _boxes,
+    "giou_loss": _boxes,
+    "ciou_loss": _boxes,
+    "distribution_focal_loss": _sides,
+    "supcon_loss": _labelled,
+    "arcface_loss": _head,
     "dice_loss": _seg,
     "dice_ce_loss": _seg,
     "tversky_loss": _seg,

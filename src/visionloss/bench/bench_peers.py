@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .bench_boxes import box_floor, box_pairs
 from .bench_classification import dense_floor, logits_and_binary, logits_and_classes
 from .bench_contrastive import _nt_xent, nt_xent_floor, two_views
+from .bench_metric import _pml_triplet_hard, embeddings_and_labels, gram_floor
 from .cases import BenchCase, add_cases, elementwise_floor, itemsize, numel
 
 DENSE = {"cpu": [(4, 19, 128, 256)], "cuda": [(16, 19, 512, 512), (2, 150, 128, 128)]}
@@ -286,6 +287,25 @@ add_cases(
         reference=_supcon,
         peers={"pml": _pml_supcon},
         dtypes=BOTH,
+        suite="peers",
+    ),
+    # the two remaining cases of the table that opened the "faster than every peer" issue
+    BenchCase(
+        "lovasz",
+        logits_and_classes,
+        DENSE,
+        peers={"smp": _smp("LovaszLoss")},
+        floor=dense_floor,
+        suite="peers",
+    ),
+    BenchCase(
+        "batch_triplet",
+        embeddings_and_labels,
+        LABELLED,
+        options={"mining": "hard"},
+        peers={"pml": _pml_triplet_hard},
+        floor=gram_floor,
+        label="mining=hard",
         suite="peers",
     ),
 )
