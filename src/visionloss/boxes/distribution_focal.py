@@ -128,7 +128,7 @@ def distribution_focal_loss(
         log_left, log_right = pair[..., 0], pair[..., 1]
     loss = -((1 - w_right) * log_left + w_right * log_right)
     w = G.check_weight(weight, loss.shape, dtype, fn)
-    return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer)
+    return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer, last_dim_first=True)
 
 
 def _dfl_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:
