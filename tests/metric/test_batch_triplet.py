@@ -395,3 +395,30 @@ def test_mine_triplets_bad_inputs():
         vl.mine_triplets(x, y, "random")
     with pytest.raises(ValueError, match=r"mine_triplets: expected labels of shape \(6,\)"):
         vl.mine_triplets(x, y[:4])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "squared_euclidean", "cosine"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_batch_hard_rows_equal_the_matrix_graph(metric, soft):
+    """Batch-hard mines on a distance matrix without a graph and differentiates the two chosen
+    distances of each anchor again (``_mining.batch_hard_rows``): the same loss and gradients
+    as the whole matrix with its graph (``_mining.batch_hard``), to the matrix form's
+    rounding; float64."""
+    from visionloss.metric import _common, _mining
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(24, 6, generator=g, dtype=torch.float64)
+    x[3] = x[2]  # a duplicate: a zero distance with its zero-gradient square root
+    y = torch.arange(24) % 5
+    a = x.clone().requires_grad_()
+    fast = vl.batch_triplet_loss(a, y, mining="hard", metric=metric, soft=soft, margin=0.3)
+    (g_fast,) = torch.autograd.grad(fast, a)
+    b = x.clone().requires_grad_()
+    rows = torch.arange(24)
+    D = _common.distance_matrix(b, b, metric, self_index=rows)
+    pos, neg = _mining.triplet_masks(y, y, rows)
+    mined = _mining.batch_hard(D, pos, neg, 0.3, soft)
+    ref = mined.per_anchor.sum() / mined.count_valid
+    (g_ref,) = torch.autograd.grad(ref, b)
+    torch.testing.assert_close(fast, ref, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(g_fast, g_ref, rtol=1e-7, atol=1e-10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import torch
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -21,7 +22,7 @@ from ._common import (
     prepare,
     triplet_options,
 )
-from ._mining import AVERAGES, MINERS, Mining, propagate_nan, triplet_masks
+from ._mining import AVERAGES, MINERS, Mining, batch_hard_rows, propagate_nan, triplet_masks
 
 Average = Annotated[str | None, Choice(*AVERAGES, optional=True)]
 
@@ -119,9 +120,15 @@ def batch_triplet_loss(
     average = average or _DEFAULT_AVERAGE[mining]
     x = prepare(embeddings, options["normalize"])
     batch = gather_batch(x, labels, gather=gather, fn=fn)
-    D = distance_matrix(batch.anchors, batch.keys, options["metric"], self_index=batch.anchor_index)
+    metric, margin, soft = options["metric"], float(options["margin"]), options["soft"]
     pos, neg = triplet_masks(*batch_labels(batch), batch.anchor_index)
-    mined = MINERS[mining](D, pos, neg, float(options["margin"]), options["soft"])
+    if mining == "hard":  # the distance matrix only mines: no graph of (n, N) tensors
+        with torch.no_grad():
+            D = distance_matrix(batch.anchors, batch.keys, metric, self_index=batch.anchor_index)
+        mined = batch_hard_rows(batch.anchors, batch.keys, D, pos, neg, margin, soft, metric)
+    else:
+        D = distance_matrix(batch.anchors, batch.keys, metric, self_index=batch.anchor_index)
+        mined = MINERS[mining](D, pos, neg, margin, soft)
     count = mined.count_nonzero if average == "nonzero" else mined.count_valid
     per_anchor, count = propagate_nan(mined.per_anchor, count, D, pos | neg)
     reduction = options["reduction"]
