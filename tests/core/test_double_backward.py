@@ -1,10 +1,10 @@
 """Second derivatives through the hand-written backward passes (``_core/autograd.py``).
 
 The fused Functions (overlap sums from class indices, sigmoid focal, anisotropic total
-variation, the margin-softmax heads) keep values computed without a graph for their fast first derivative; under
-``create_graph=True`` they must differentiate a plain graph of the same value instead, or the
-second derivative would be silently wrong. ``gradgradcheck`` compares the analytical second
-derivative with finite differences of the first, in float64.
+variation, the margin-softmax heads) keep values computed without a graph for their fast
+first derivative; under ``create_graph=True`` they must differentiate a plain graph of the
+same value instead, or the second derivative would be silently wrong. ``gradgradcheck``
+compares the analytical second derivative with finite differences of the first, in float64.
 """
 
 from __future__ import annotations

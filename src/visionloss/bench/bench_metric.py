@@ -43,16 +43,23 @@ def _pml_contrastive():
     return losses.ContrastiveLoss(pos_margin=0.0, neg_margin=1.0, distance=distance)
 
 
-add_cases(
-    BenchCase(
+def batch_hard_case(shapes: dict, suite: str = "default") -> BenchCase:
+    """Batch-hard triplet against PML's ``TripletMarginLoss`` with its ``BatchHardMiner`` (this
+    family's suite and the side-by-side one)."""
+    return BenchCase(
         "batch_triplet",
         embeddings_and_labels,
-        SHAPES,
+        shapes,
         options={"mining": "hard"},
         peers={"pml": _pml_triplet_hard},
         floor=gram_floor,
         label="mining=hard",
-    ),
+        suite=suite,
+    )
+
+
+add_cases(
+    batch_hard_case(SHAPES),
     BenchCase(
         "contrastive",
         embeddings_and_labels,

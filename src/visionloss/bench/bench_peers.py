@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .bench_boxes import box_floor, box_pairs
 from .bench_classification import dense_floor, logits_and_binary, logits_and_classes
 from .bench_contrastive import _nt_xent, nt_xent_floor, two_views
-from .bench_metric import _pml_triplet_hard, embeddings_and_labels, gram_floor
+from .bench_metric import batch_hard_case
 from .cases import BenchCase, add_cases, elementwise_floor, itemsize, numel
 
 DENSE = {"cpu": [(4, 19, 128, 256)], "cuda": [(16, 19, 512, 512), (2, 150, 128, 128)]}
@@ -298,16 +298,7 @@ add_cases(
         floor=dense_floor,
         suite="peers",
     ),
-    BenchCase(
-        "batch_triplet",
-        embeddings_and_labels,
-        LABELLED,
-        options={"mining": "hard"},
-        peers={"pml": _pml_triplet_hard},
-        floor=gram_floor,
-        label="mining=hard",
-        suite="peers",
-    ),
+    batch_hard_case(LABELLED, suite="peers"),
 )
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ warm-up, each round runs every implementation once, in an order drawn afresh eac
 (seeded), so the noise of a shared machine hits them alike and no implementation always
 follows the same one (with a rotating order each ran after the same predecessor in most
 rounds, and the caches and heap that predecessor left changed a compiled loss's time by up
-to 15%). Times are p20 / p50 / p80 over
-``--repeat`` rounds; CUDA runs are timed with CUDA events. CPU runs keep freed memory in the
-process's heap (:func:`steady_heap`; ``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one
-forward+backward: on CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated
-before it (inputs excluded, gradients included); on the CPU (``--memory``) a fresh process
+to 15%). Times are p20 / p50 / p80 over ``--repeat`` rounds; CUDA runs are timed with CUDA
+events. CPU runs keep freed memory in the process's heap (:func:`steady_heap`;
+``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one forward+backward: on
+CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated before it (inputs
+excluded, gradients included); on the CPU (``--memory``) a fresh process
 per (case, implementation) makes the inputs, resets the kernel's resident-set high-water
 mark (``/proc/self/clear_refs``; else ``ru_maxrss``) and reports its rise over one call
 (compiled implementations are left blank: the compilation itself dominates). The floor is the

@@ -159,11 +159,12 @@ class _MarginSoftmax(torch.autograd.Function):
 
     Autograd would keep the unclamped cosines (for the clamp), the logits' softmax and two
     more ``(B, C)`` tensors on the way; this keeps only the cosines ``c`` (an input) and the
-    per-sample maximum and sum of the softmax and forms the logits again in the backward: with ``p`` their
-    softmax, ``d loss_i / d c_ij = scale p_ij`` off the label (0 where ``|c_ij| >= 1``: torch's
-    clamp passes no gradient at its bounds either) and ``d loss_i / d target_i = scale (p_iy - 1)``. ArcFace at 2048 x 512, 1000
-    classes: 32 MiB peak instead of 46 (pytorch-metric-learning 42), same time. Under
-    ``create_graph=True`` the backward differentiates the plain graph."""
+    per-sample maximum and sum of the softmax, and forms the logits again in the backward:
+    with ``p`` their softmax, ``d loss_i / d c_ij = scale p_ij`` off the label (0 where
+    ``|c_ij| >= 1``: torch's clamp passes no gradient at its bounds either) and
+    ``d loss_i / d target_i = scale (p_iy - 1)``. ArcFace at 2048 x 512, 1000 classes: 32 MiB
+    peak instead of 46 (pytorch-metric-learning 42), same time. Under ``create_graph=True``
+    the backward differentiates the plain graph."""
 
     @staticmethod
     def forward(ctx: Any, c: Tensor, labels: Tensor, target: Tensor, scale: float) -> Tensor:

@@ -145,10 +145,11 @@ def lovasz_loss(input: Tensor, target: Tensor, *, per_image: Bool = True, **opti
 
     Rows are sorted in blocks of about 2^17 pixels (one ``argsort`` over many images and
     classes at once; no Python loop over pixels), and the graph keeps one weight per pixel:
-    4 x 19 x 128 x 256 logits take 59 MiB at peak (smp's loop over classes 63). Class means are as in :func:`dice_loss`. On an empty
-    target the extension is the largest error of the row, which gives the worst false
-    positive a gradient: ``empty="penalize"`` and ``"include"`` keep such pairs (Berman's
-    ``lovasz_softmax(classes="all")``, per image or not), ``"exclude"`` drops them. With
+    4 x 19 x 128 x 256 logits take 59 MiB at peak (smp's loop over classes 63). Class means
+    are as in :func:`dice_loss`. On an empty target the extension is the largest error of the
+    row, which gives the worst false positive a gradient: ``empty="penalize"`` and
+    ``"include"`` keep such pairs (Berman's ``lovasz_softmax(classes="all")``, per image or
+    not), ``"exclude"`` drops them. With
     ``per_image=False`` that is Berman's default ``classes="present"``; with
     ``per_image=True`` Berman averages the present classes of each image and then the
     images, where this function pools the (image, class) pairs, so the two differ when the
