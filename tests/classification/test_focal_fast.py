@@ -64,3 +64,52 @@ def test_bf16_and_ignore_index():
     assert loss.dtype == torch.float32
     (g,) = torch.autograd.grad(loss, x)
     assert g.dtype == torch.bfloat16 and (g[:, 2] == 0).all()
+
+
+# The eager CPU forward runs in flat blocks of ``focal._BLOCK`` elements, upcasting each block
+# of the raw (fp16/bf16) input and target itself. A block size of 37 on 5 x 3 x 7 x 11 = 1155
+# elements gives 31 full blocks and a partial one; the result must be the one-block result
+# bit for bit (the same operations on the same values), the gradient in the input's dtype.
+_BLOCK_CASES = [
+    pytest.param(torch.float32, None, {}, id="fp32"),
+    pytest.param(torch.float64, 0.25, {}, id="fp64-alpha"),
+    pytest.param(torch.bfloat16, 0.25, {}, id="bf16"),
+    pytest.param(torch.float16, None, {"gamma": 1.5}, id="fp16-gamma"),
+    pytest.param(torch.bfloat16, [0.2, 0.5, 0.7], {}, id="bf16-class-alpha"),  # one block
+    pytest.param(torch.float32, 0.25, {"ignore_index": -1}, id="ignore"),
+    pytest.param(torch.float32, 0.25, {"reduction": "none"}, id="none"),
+]
+
+
+@pytest.mark.parametrize("dtype, alpha, options", _BLOCK_CASES)
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_blocks_equal_one_block(monkeypatch, dtype, alpha, options, layout):
+    from visionloss.classification import focal as focal_module
+
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(5, 3, 7, 11, generator=gen) * 5).to(dtype)
+    y = (torch.rand(5, 3, 7, 11, generator=gen) > 0.6).to(dtype)
+    if "ignore_index" in options:
+        y[0, 1] = -1
+    if layout == "channels_last":  # not contiguous: one block
+        x = x.to(memory_format=torch.channels_last)
+    a = torch.tensor(alpha) if isinstance(alpha, list) else alpha
+
+    def run(block):
+        monkeypatch.setattr(focal_module, "_BLOCK", block)
+        xi = x.clone().requires_grad_(True)
+        loss = vl.focal_loss(xi, y, alpha=a, **options)
+        (grad,) = torch.autograd.grad(loss.sum(), xi)
+        return loss, grad
+
+    blocked, one = run(37), run(1 << 40)
+    assert blocked[0].dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+    assert blocked[1].dtype == dtype
+    torch.testing.assert_close(blocked[0], one[0], rtol=0, atol=0)
+    torch.testing.assert_close(blocked[1], one[1], rtol=0, atol=0)
+    # and both are the float64 loss of the same values
+    xd = x.double().requires_grad_(True)
+    ref = vl.focal_loss(
+        xd, y.double(), alpha=a if a is None or isinstance(a, float) else a.double(), **options
+    )
+    torch.testing.assert_close(blocked[0].double(), ref.detach(), rtol=1e-5, atol=1e-6)

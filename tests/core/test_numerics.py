@@ -147,3 +147,60 @@ def test_focal_factor_matches_the_plain_formula():
     p = torch.tensor([1e-6, 0.1, 0.5, 0.9, 0.999], dtype=torch.float64)
     for gamma in (0.0, 0.5, 2.0):
         assert torch.allclose(N.focal_factor(p.log(), gamma), (1 - p) ** gamma, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ softplus / log_sigmoid
+# softplus_value builds log1p(e) from log alone (torch's CPU log1p is an element-at-a-time
+# loop); the reference is the float64 value of the float32 input, rounded once.
+_EDGES = [0.0, 1e-30, -1e-30, 1e-7, -1e-7, 0.5, -0.5, 15.0, -15.0, 16.7, -16.7, 17.0, -17.0]
+_EDGES += [20.0, -20.0, 30.0, -30.0, 87.0, -87.0, 88.7, -88.7, 103.0, -103.0, 1e4, -1e4, 3e38]
+
+
+@pytest.mark.parametrize("negate", [False, True], ids=["softplus", "log_sigmoid"])
+def test_softplus_value_is_within_two_ulp_of_float64(negate):
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(20000, generator=g) * 12, torch.tensor(_EDGES)])
+    x = torch.cat([x, -x])
+    got = N.softplus_value(x, negate).double()
+    xd = x.double()
+    tail = torch.log1p(torch.exp(-xd.abs()))
+    want = xd.clamp_max(0) - tail if negate else xd.clamp_min(0) + tail
+    normal = want.abs() >= torch.finfo(torch.float32).tiny
+    rel = ((got - want).abs() / want.abs())[normal]
+    assert rel.max() <= 2 * torch.finfo(torch.float32).eps, rel.max()
+    # where the result underflows to subnormals or 0, the absolute error stays below tiny
+    assert ((got - want).abs()[~normal] <= torch.finfo(torch.float32).tiny).all()
+
+
+@pytest.mark.parametrize(
+    "fast, torch_fn",
+    [
+        pytest.param(N.softplus, torch.nn.functional.softplus, id="softplus"),
+        pytest.param(N.log_sigmoid, torch.nn.functional.logsigmoid, id="log_sigmoid"),
+    ],
+)
+def test_softplus_special_values_and_gradient_match_torch(fast, torch_fn):
+    x = torch.tensor([-math.inf, -1e4, -30.0, -1.0, 0.0, 1.0, 30.0, 1e4, math.inf, math.nan])
+    x.requires_grad_()
+    ours = fast(x)
+    ref = torch_fn(x.detach())
+    assert ours.grad_fn is not None and "Softplus" in type(ours.grad_fn).__name__  # fast path
+    torch.testing.assert_close(ours, ref, equal_nan=True)
+    (g,) = torch.autograd.grad(ours[:-1].sum(), x)
+    (g_ref,) = torch.autograd.grad(torch_fn(x)[:-1].sum(), x)
+    torch.testing.assert_close(g[:-1], g_ref[:-1])  # (at the NaN: ours NaN, torch's 0)
+
+
+@pytest.mark.parametrize("fn", [N.softplus, N.log_sigmoid], ids=["softplus", "log_sigmoid"])
+def test_softplus_gradcheck_and_double_backward(fn):
+    x = torch.tensor([-40.0, -3.0, -0.2, 0.0, 0.4, 2.5, 25.0], dtype=torch.float64)
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(fn, (x,))
+    assert torch.autograd.gradgradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("fn", [N.softplus, N.log_sigmoid], ids=["softplus", "log_sigmoid"])
+def test_softplus_compiles_to_torchs_own_function(fn):
+    x = torch.randn(64)
+    compiled = torch.compile(fn, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), fn(x))

@@ -19,9 +19,23 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["div", "sqrt", "pow", "norm", "inverse_norm", "log1mexp", "focal_factor"]
+from .autograd import differentiable_grad, double_backward
+
+__all__ = [
+    "div",
+    "sqrt",
+    "pow",
+    "norm",
+    "inverse_norm",
+    "log1mexp",
+    "focal_factor",
+    "softplus",
+    "log_sigmoid",
+    "softplus_value",
+]
 
 
 def _limits(x: Tensor) -> tuple[float, float]:
@@ -195,3 +209,64 @@ def focal_factor(log_p: Tensor, gamma: float) -> Tensor:
     if gamma == 0:
         return torch.ones_like(log_p)
     return torch.exp(gamma * log1mexp(log_p))
+
+
+# ------------------------------------------------------------------------ softplus on CPUs
+# torch's CPU kernels of softplus, logsigmoid, log1p and BCE-with-logits evaluate log1p one
+# element at a time: 24 ms over 2.5M float32 values on this project's CPU, where exp takes 2
+# and log 3. The same function from exp and log alone, accurate to 2 ulp: 9.5 ms.
+def softplus_value(x: Tensor, negate: bool = False) -> Tensor:
+    """``softplus(x) = max(x, 0) + log1p(exp(-|x|))``, or with ``negate`` ``log_sigmoid(x) =
+    min(x, 0) - log1p(exp(-|x|))``, without a graph. ``log1p(e)`` is ``log(u) - ((u - 1) -
+    e) / u`` with ``u = 1 + e`` (the rounding of ``u`` corrected to first order; exactly ``e``
+    where ``u`` rounds to 1). Exact at the infinities, NaN stays NaN."""
+    e = x.abs().neg_().exp_()
+    u = e + 1
+    log1p = torch.log(u).sub_((u - 1).sub_(e).div_(u))
+    if negate:
+        return torch.sub(x.clamp_max(0), log1p)
+    return log1p.add_(x.clamp_min(0))
+
+
+class _Softplus(torch.autograd.Function):
+    """:func:`softplus_value` with the derivative ``sigmoid(x)`` (``sigmoid(-x)`` for the
+    log-sigmoid); under ``create_graph=True`` torch's own function is differentiated."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, negate: bool) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.negate = negate
+        return softplus_value(x, negate)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
+        (x,) = ctx.saved_tensors
+        if double_backward():
+            plain = F.logsigmoid if ctx.negate else F.softplus
+            return differentiable_grad(plain, (x,), (grad,))[0], None
+        return torch.sigmoid(-x if ctx.negate else x).mul_(grad), None
+
+
+def _fast_path(x: Tensor) -> bool:
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.compiler.is_compiling()
+    )
+
+
+def softplus(x: Tensor) -> Tensor:
+    """``log(1 + exp(x))``, stable for any ``x`` (torch's ``softplus`` with no threshold);
+    on eager CPUs through :func:`softplus_value`, 2.5x faster than torch's kernel."""
+    if _fast_path(x):
+        out: Tensor = _Softplus.apply(x, False)
+        return out
+    return F.softplus(x)
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    """``log sigmoid(x) = -softplus(-x)``, as :func:`softplus`."""
+    if _fast_path(x):
+        out: Tensor = _Softplus.apply(x, True)
+        return out
+    return F.logsigmoid(x)

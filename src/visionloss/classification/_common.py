@@ -29,6 +29,7 @@ from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, integers, normal, uniform
 from .._core.module import LossModule
+from .._core.numerics import log_sigmoid
 from .._core.options import (
     PER_CALL,
     REDUCTIONS,
@@ -508,7 +509,7 @@ def binary_terms(input: Tensor, from_logits: bool) -> tuple[Tensor, Tensor]:
     logit) or for probabilities (torch's ``binary_cross_entropy``: logs clamped at -100, and
     its finite gradient at p = 0 or 1)."""
     if from_logits:
-        return -F.logsigmoid(input), -F.logsigmoid(-input)
+        return -log_sigmoid(input), -log_sigmoid(-input)
     ones = torch.ones_like(input)
     return (
         F.binary_cross_entropy(input, ones, reduction="none"),
@@ -691,15 +692,17 @@ def binary_loss(
     check_tensor(input, "input", fn, floating=True)
     check_binary_target(input, target, fn, ignore_index=ignore_index)
     dtype = compute_dtype(input, target)
-    y = target.to(dtype)
+    # terms marked ``raw_inputs`` take the input and a floating target in their own dtypes
+    raw = getattr(terms, "raw_inputs", False)
+    y = target if raw and target.is_floating_point() else target.to(dtype)
     valid = None
     if ignore_index is not None:
         valid = target != ignore_index
         y = torch.where(valid, y, y.new_zeros(()))
-    loss = terms(upcast(input, dtype), y, fn=fn, **params)
+    loss = terms(input if raw else upcast(input, dtype), y, fn=fn, **params)
     w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
     if isinstance(normalizer, str):
-        normalizer = y.detach().sum()
+        normalizer = y.detach().sum(dtype=dtype)
     return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
 
 
