@@ -44,3 +44,33 @@ def test_kornia_peer_and_bf16():
     loss = vl.total_variation_loss(xb)
     assert loss.dtype == torch.float32
     assert torch.autograd.grad(loss, xb)[0].dtype == torch.bfloat16
+
+
+# The input is read in blocks of whole H x W planes (``total_variation._BLOCK`` elements, at
+# least one plane), each upcast on its own, and the gradient is written in the input's dtype.
+# Blocks of one plane (block size 1) and of two planes (2 * 9 * 11 elements) against one block.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("block", [1, 2 * 9 * 11])
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_plane_blocks_equal_one_block(monkeypatch, dtype, block, layout):
+    from visionloss.synthesis import total_variation as tv_module
+
+    x = torch.randn(3, 5, 9, 11, generator=torch.Generator().manual_seed(0)).to(dtype)
+    if layout == "strided":  # a transposed view: read as one block
+        x = x.transpose(0, 1)
+
+    def run(size):
+        monkeypatch.setattr(tv_module, "_BLOCK", size)
+        xi = x.detach().clone().requires_grad_(True)  # clone keeps the strides
+        assert xi.is_contiguous() == (layout == "contiguous")
+        loss = vl.total_variation_loss(xi, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, xi)
+        return loss, grad
+
+    blocked, one = run(block), run(1 << 40)
+    assert blocked[0].dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
+    assert blocked[1].dtype == dtype and blocked[1].shape == x.shape
+    torch.testing.assert_close(blocked[1], one[1], rtol=0, atol=0)  # signs: exact
+    torch.testing.assert_close(blocked[0], one[0], rtol=1e-6, atol=0)  # summed in pieces
+    ref = vl.total_variation_loss(x.double(), reduction="sum", kind="anisotropic")
+    torch.testing.assert_close(blocked[0].double(), ref, rtol=1e-6, atol=0)

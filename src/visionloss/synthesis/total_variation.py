@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import torch
@@ -37,29 +38,65 @@ class _AnisotropicSum(torch.autograd.Function):
     two difference tensors and zero-fills two tensors of the input's size per difference).
     Each sum is ``torch.sum`` of the differences' absolute values taken in place (cascade
     summation: 1e-7 relative on 8 x 3 x 256 x 256 in float32; ``vector_norm(d, 1)`` is as
-    fast on the CPU but accumulates sequentially, 4e-5)."""
+    fast on the CPU but accumulates sequentially, 4e-5).
+
+    The input comes in its own dtype and is read in blocks of whole ``H x W`` planes
+    (:func:`_plane_blocks`), each upcast on its own, and the gradient is written in the input's
+    dtype block by block: no float32 copy of a half-precision input and no float32 gradient of
+    its size (bf16 8 x 3 x 256 x 256: 24 MiB peak in one piece, kornia 12)."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
         ctx.save_for_backward(x)
-        total = torch.sub(x[..., :, 1:], x[..., :, :-1]).abs_().sum()
-        return total + torch.sub(x[..., 1:, :], x[..., :-1, :]).abs_().sum()
+        dtype = compute_dtype(x)
+        total = x.new_zeros((), dtype=dtype)
+        for block, _ in _plane_blocks(x, None):
+            b = upcast(block, dtype)
+            total += torch.sub(b[..., :, 1:], b[..., :, :-1]).abs_().sum()
+            total += torch.sub(b[..., 1:, :], b[..., :-1, :]).abs_().sum()
+        return total
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
+        dtype = compute_dtype(x)
         if double_backward():  # create_graph=True: the same sums as a plain graph
-            (dx,) = differentiable_grad(_anisotropic_sum, (x,), (grad,))
+            (dx,) = differentiable_grad(lambda t: _anisotropic_sum(upcast(t, dtype)), (x,), (grad,))
             assert dx is not None
             return dx
-        out = torch.zeros_like(x)
-        s = torch.sub(x[..., :, 1:], x[..., :, :-1]).sign_()
-        out[..., :, 1:] += s
-        out[..., :, :-1] -= s
-        s = torch.sub(x[..., 1:, :], x[..., :-1, :]).sign_()
-        out[..., 1:, :] += s
-        out[..., :-1, :] -= s
-        return out.mul_(grad)
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+        for block, o in _plane_blocks(x, out):
+            assert o is not None
+            b = upcast(block, dtype)
+            acc = o.zero_() if o.dtype == dtype else torch.zeros_like(b)
+            s = torch.sub(b[..., :, 1:], b[..., :, :-1]).sign_()
+            acc[..., :, 1:] += s
+            acc[..., :, :-1] -= s
+            s = torch.sub(b[..., 1:, :], b[..., :-1, :]).sign_()
+            acc[..., 1:, :] += s
+            acc[..., :-1, :] -= s
+            acc.mul_(grad)
+            if acc is not o:
+                o.copy_(acc)
+        return out
+
+
+# Elements per block of :class:`_AnisotropicSum` (whole planes; at least one).
+_BLOCK = 1 << 19
+
+
+def _plane_blocks(x: Tensor, out: Tensor | None) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """``x`` and ``out`` (contiguous, of ``x``'s shape) as ``(P, H, W)`` views of about
+    ``_BLOCK`` elements of whole planes; both whole when ``x`` is not contiguous."""
+    if not x.is_contiguous():
+        yield x, out
+        return
+    shape = (-1, *x.shape[-2:])
+    planes = x.reshape(shape)
+    out_planes = out.view(shape) if out is not None else None
+    step = max(1, _BLOCK // max(1, planes[0].numel()))
+    for i in range(0, planes.shape[0], step):
+        yield planes[i : i + step], None if out_planes is None else out_planes[i : i + step]
 
 
 @loss_function()
@@ -141,20 +178,21 @@ def total_variation_loss(
             f"{fn}: expected input of shape (B, *, H, W) with per_image=True (one value per "
             f"image of the batch), got {shape_str(input)}"
         )
-    x = upcast(input, compute_dtype(input))
-    if kind != "isotropic" and x.numel() > 0 and (per_image or reduction != "none"):
+    if kind != "isotropic" and input.numel() > 0 and (per_image or reduction != "none"):
         # the two differences are summed apart: no padded per-pixel map (two tensors of the
         # input's size and their backward) when only sums are asked for
         if kind == "anisotropic" and not per_image and not torch.compiler.is_compiling():
-            total = _AnisotropicSum.apply(x)
+            total = _AnisotropicSum.apply(input)
         else:
+            x = upcast(input, compute_dtype(input))
             dh = x[..., :, 1:] - x[..., :, :-1]
             dv = x[..., 1:, :] - x[..., :-1, :]
             dh, dv = (dh.abs(), dv.abs()) if kind == "anisotropic" else (dh.square(), dv.square())
             if per_image:
                 return reduce_loss(dh.flatten(1).sum(1) + dv.flatten(1).sum(1), reduction, fn=fn)
             total = dh.sum() + dv.sum()
-        return total / x.numel() if reduction == "mean" else total
+        return total / input.numel() if reduction == "mean" else total
+    x = upcast(input, compute_dtype(input))
     dx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0))
     dy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
     if kind == "anisotropic":
