@@ -214,6 +214,14 @@ def few_hits(index: Tensor, c: int) -> Tensor:
     return (index.to(torch.int32).unsqueeze(1) == k).view(torch.uint8)
 
 
+def _pixel_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``sum_c a[:, c] b[:, c]``, ``(B, N)``, for a few channels (one multiply-add each)."""
+    out = a[:, 0] * b[:, 0]
+    for k in range(1, a.shape[1]):
+        out.addcmul_(a[:, k], b[:, k])
+    return out
+
+
 class FewClassOverlap(torch.autograd.Function):
     """:class:`IndexedOverlap` for the softmax of a few classes (``C <= 4``), with the
     per-class target counts ``G`` as a fifth output: ``(x, index, valid) -> (I, P, Q,
@@ -266,8 +274,8 @@ class FewClassOverlap(torch.autograd.Function):
         gp.add_(g_psum.unsqueeze(-1))
         if vf is not None:
             gp.mul_(vf)
-        dx = torch._softmax_backward_data(gp, p, 1, ctx.dtype)
-        del gp
+        # softmax backward in place, p (gp - sum_c gp p): no second tensor of the logits' size
+        dx = gp.sub_(_pixel_dot(gp, p).unsqueeze(1)).mul_(p)
         if ctx.with_logpt:  # + g_logpt ([y = c] - v p)
             pv = p if vf is None else p * vf
             dx.add_(hits.to(p.dtype).sub_(pv).mul_(g_logpt.unsqueeze(1)))
