@@ -626,8 +626,8 @@ def softmax_loss(
 
     ``index_reduced(x, target, ignore_index, reduction, fn=fn, **params)``, when given,
     replaces all of that for class indices without a weight map under ``"mean"`` / ``"sum"``:
-    it receives the logits in the compute dtype and the checked labels and returns the reduced
-    loss (a fused kernel of the same values, with the same mean).
+    it receives the logits in their own dtype and the checked labels and returns the reduced
+    loss in the compute dtype (a fused kernel of the same values, with the same mean).
     """
     check_logits(input, fn)
     index = is_index_target(input, target, fn)
@@ -640,20 +640,20 @@ def softmax_loss(
         check_probabilities(target, "target probabilities", fn)
     dtype = compute_dtype(input, target)
     wmap = location_weight(weight_map, location_shape(input), fn, dtype)
-    x = upcast(input, dtype)
     if index and index_reduced is not None and wmap is None and reduction != "none":
         if not values_checkable(target):  # GPU, compile: the device-side assertion
             check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
-            return index_reduced(x, target, ignore_index, reduction, fn=fn, **params)
+            return index_reduced(input, target, ignore_index, reduction, fn=fn, **params)
         try:  # eager CPU: torch's kernel rejects a label out of range itself, so the labels
             # are scanned for our message only when it does (no pass on the happy path)
-            return index_reduced(x, target, ignore_index, reduction, fn=fn, **params)
+            return index_reduced(input, target, ignore_index, reduction, fn=fn, **params)
         except (IndexError, RuntimeError):
             try:
                 check_labels(target, input.shape[1], fn, ignore_index=ignore_index)
             except InputError as bad:
                 raise bad from None  # our message alone, not torch's under it
             raise
+    x = upcast(input, dtype)
     valid = None
     if index:
         target, valid = index_target(input, target, ignore_index, fn)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
+from .._core.dtypes import compute_dtype, upcast
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
@@ -22,6 +23,7 @@ from ._common import (
     smoothing_options,
     softmax_loss,
 )
+from ._half_ce import blocked_cross_entropy_applies, blocked_cross_entropy_sum
 
 
 def _ce_index_reduced(
@@ -39,10 +41,38 @@ def _ce_index_reduced(
     gradient written directly), which computes the same per-location values as
     :func:`_ce_terms`, class weights and label smoothing included.
 
-    Its own ``"mean"`` is taken when it cannot divide by zero (no class weights, nothing
+    fp16/bf16 logits on a CPU take :mod:`._half_ce` instead (blocks upcast one at a time).
+    torch's own ``"mean"`` is taken when it cannot divide by zero (no class weights, nothing
     ignored, a non-empty batch); otherwise the sum is divided by the valid count or their
     total class weight, 0 when that is 0 (torch's mean is NaN there)."""
-    w = class_weight(weight, x.shape[1], fn, x.dtype, x.device)
+    dtype = compute_dtype(x)
+    w = class_weight(weight, x.shape[1], fn, dtype, x.device)
+    if blocked_cross_entropy_applies(x, w):  # fp16/bf16 on a CPU: no float32 copies
+        total = blocked_cross_entropy_sum(x, target, ignore_index, label_smoothing)
+        mean = False
+    else:
+        x = upcast(x, dtype)
+        total, mean = _torch_cross_entropy(x, target, w, ignore_index, label_smoothing, reduction)
+    if mean or reduction == "sum":
+        return total
+    if ignore_index is None:
+        divisor = target.numel() if w is None else w[target].sum()
+    else:
+        valid = target != ignore_index
+        divisor = valid.sum() if w is None else torch.where(valid, w[target * valid], 0.0).sum()
+    return reduce_loss(total, reduction, fn=fn, denominator=divisor)
+
+
+def _torch_cross_entropy(
+    x: Tensor,
+    target: Tensor,
+    w: Tensor | None,
+    ignore_index: int | None,
+    label_smoothing: float,
+    reduction: str,
+) -> tuple[Tensor, bool]:
+    """torch's cross entropy: its mean where that cannot divide by zero, else the sum, and
+    whether it is the mean."""
     plain = w is None and ignore_index is None
     mean = reduction == "mean" and plain and target.numel() > 0
     total = F.cross_entropy(
@@ -53,14 +83,7 @@ def _ce_index_reduced(
         label_smoothing=float(label_smoothing),
         reduction="mean" if mean else "sum",
     )
-    if mean or reduction == "sum":
-        return total
-    if ignore_index is None:
-        divisor = target.numel() if w is None else w[target].sum()
-    else:
-        valid = target != ignore_index
-        divisor = valid.sum() if w is None else torch.where(valid, w[target * valid], 0.0).sum()
-    return reduce_loss(total, reduction, fn=fn, denominator=divisor)
+    return total, mean
 
 
 def _ce_terms(
