@@ -84,7 +84,7 @@ _BLOCK_CASES = [
 @pytest.mark.parametrize("dtype, alpha, options", _BLOCK_CASES)
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 def test_blocks_equal_one_block(monkeypatch, dtype, alpha, options, layout):
-    from visionloss.classification import focal as focal_module
+    from visionloss.classification import _blockwise as focal_module
 
     gen = torch.Generator().manual_seed(3)
     x = (torch.randn(5, 3, 7, 11, generator=gen) * 5).to(dtype)

@@ -80,6 +80,12 @@ def _smp(name: str, **kwargs: Any) -> Any:
     return make
 
 
+def _smp_soft_bce() -> Any:
+    from segmentation_models_pytorch.losses import SoftBCEWithLogitsLoss
+
+    return SoftBCEWithLogitsLoss()
+
+
 def _seg(loss: str, shapes: dict, **kwargs: Any) -> BenchCase:
     return BenchCase(
         loss,
@@ -242,6 +248,16 @@ add_cases(
             "kornia": _kornia_focal,
             "monai": _monai_focal,
         },
+        floor=elementwise_floor,
+        dtypes=BOTH,
+        suite="peers",
+    ),
+    BenchCase(
+        "binary_cross_entropy",
+        logits_and_binary,
+        DENSE,
+        reference=lambda x, y: F.binary_cross_entropy_with_logits(x, y),
+        peers={"smp": _smp_soft_bce},
         floor=elementwise_floor,
         dtypes=BOTH,
         suite="peers",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .._core.declare import loss_function
+from .._core.dtypes import compute_dtype, upcast
 from .._core.options import Bool
 from .._core.registry import register_loss
+from . import _blockwise as blockwise
+from ._blockwise import softplus_pair
 from ._common import (
     CLASSIFICATION_DOCS,
     PosWeight,
@@ -25,6 +29,59 @@ from ._common import (
 _PROBABILITIES = " with from_logits=False"
 
 
+class _LogitBCE(torch.autograd.Function):
+    """Binary cross entropy on logits, elementwise, with a hand-derived backward, in blocks
+    (:mod:`._blockwise`): with ``w`` the positive weight (1 without ``pos_weight``) and
+    ``y`` the (smoothed) target,
+
+    ``L = w y softplus(-x) + (1 - y) softplus(x)``,
+    ``dL/dx = (1 - y) sigmoid(x) - w y sigmoid(-x)``,
+
+    every factor accurate on its own (no ``1 - p``), from one ``exp`` and one ``log`` a
+    block. The autograd graph of the same took two ``logsigmoid`` passes (torch's CPU kernel
+    evaluates ``log1p`` one element at a time) and kept six float32 tensors of the input's
+    size: 1.45x ``binary_cross_entropy_with_logits``' time on (4, 19, 128, 256)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float, grad: bool
+    ) -> Tensor:
+        return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        return blockwise.backward(ctx, _logit_terms, grad)
+
+
+def _bce_value(
+    x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float, out: Tensor, d: Tensor | None
+) -> None:
+    """The loss of :class:`_LogitBCE` into ``out`` and its derivative into ``d``."""
+    if eps:
+        y = y * (1 - eps) + 0.5 * eps
+    sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
+    not_y = 1 - y
+    wy = y if pw is None else y * pw
+    torch.mul(wy, sp_neg, out=out).addcmul_(not_y, sp_pos)
+    if d is not None:
+        torch.mul(not_y, sig_pos, out=d).addcmul_(wy, sig_neg, value=-1.0)
+
+
+def _logit_terms(x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float) -> Tensor:
+    return _plain_terms(x, y, pw, eps, True)
+
+
+def _plain_terms(
+    x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float, from_logits: bool
+) -> Tensor:
+    """The elementwise loss as an autograd graph (probabilities, a target or ``pos_weight``
+    with a gradient, and the second derivative of :class:`_LogitBCE`)."""
+    if eps:
+        y = y * (1 - eps) + 0.5 * eps
+    pos, neg = binary_terms(x, from_logits)
+    return combine_binary(y, pos, neg, pos_scale=pw)
+
+
 def _bce_terms(
     x: Tensor,
     y: Tensor,
@@ -34,13 +91,20 @@ def _bce_terms(
     label_smoothing: float,
     from_logits: bool,
 ) -> Tensor:
+    """The elementwise loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``)."""
     if not from_logits:  # NaN too: torch's binary_cross_entropy refuses it without our name
         check_probabilities(x, "input probabilities", fn, nan=False, condition=_PROBABILITIES)
-    if label_smoothing:
-        y = y * (1 - label_smoothing) + 0.5 * label_smoothing
-    pw = class_vector(pos_weight, x, "pos_weight", fn, x.dtype)
-    pos, neg = binary_terms(x, from_logits)
-    return combine_binary(y, pos, neg, pos_scale=pw)
+    dtype = compute_dtype(x, y)
+    pw = class_vector(pos_weight, x, "pos_weight", fn, dtype)
+    eps = float(label_smoothing)
+    if from_logits and not (y.requires_grad or (isinstance(pw, Tensor) and pw.requires_grad)):
+        need = torch.is_grad_enabled() and x.requires_grad
+        out: Tensor = _LogitBCE.apply(x, y, pw, eps, need)
+        return out
+    return _plain_terms(upcast(x, dtype), upcast(y, dtype), pw, eps, from_logits)
+
+
+_bce_terms.raw_inputs = True  # type: ignore[attr-defined]
 
 
 @loss_function(CLASSIFICATION_DOCS, options=(smoothing_options, binary_options))

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .._core.autograd import differentiable_grad, double_backward
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
-from .._core.numerics import focal_factor, log_sigmoid
+from .._core.numerics import focal_factor
 from .._core.registry import register_loss
+from . import _blockwise as blockwise
+from ._blockwise import softplus_pair
 from ._common import (
     CLASSIFICATION_DOCS,
     Alpha,
@@ -30,17 +29,12 @@ from ._common import (
 )
 
 
-def _log_one_minus(lp: Tensor, x: Tensor) -> Tensor:
-    """``log(1 - p) = log p - x`` (exact for finite logits); 0 at ``x = -inf`` (where it is
-    ``-inf - -inf``), NaN stays NaN in ``log p``."""
-    return (lp - x).nan_to_num_(0.0, math.inf, -math.inf)
-
-
 class _SigmoidFocal(torch.autograd.Function):
     """Elementwise sigmoid focal loss for ``gamma > 0`` with a hand-derived backward.
 
-    With ``l+ = log p``, ``l- = log(1 - p)`` (``logsigmoid``, exact for any finite logit),
-    ``p = exp(l+)``, ``q = exp(l-)``, ``A = a y`` and ``B = (1 - a)(1 - y)``:
+    With ``l+ = log p``, ``l- = log(1 - p)``, ``p`` and ``q = 1 - p`` (each computed on its
+    own, exact for any finite logit: :func:`._blockwise.softplus_pair`), ``A = a y`` and
+    ``B = (1 - a)(1 - y)``:
 
     ``L = -(A q^g l+ + B p^g l-)``,
     ``dL/dx = A q^g (g p l+ - q) + B p^g (p - g q l-)``
@@ -50,67 +44,19 @@ class _SigmoidFocal(torch.autograd.Function):
     and every term stays finite for saturated logits. The forward computes the derivative
     with the value (they share every transcendental) and keeps only it: the backward is one
     multiplication, where the autograd graph of the same formula keeps about ten tensors of
-    the input's size and runs as many kernels again.
+    the input's size and runs as many kernels again. The inputs come in their own dtypes and
+    are computed in float32 block by block (:mod:`._blockwise`).
     """
 
     @staticmethod
     def forward(
         ctx: Any, x: Tensor, y: Tensor, a: float | Tensor | None, gamma: float, grad: bool
     ) -> Tensor:
-        dtype = compute_dtype(x)
-        out = torch.empty(x.shape, dtype=dtype, device=x.device)
-        d = torch.empty_like(out) if grad else None
-        for x_b, y_b, out_b, d_b in _blocks(x, y, a, out, d):
-            _focal_value(upcast(x_b, dtype), upcast(y_b, dtype), a, gamma, out_b, d_b)
-        if grad:
-            ctx.save_for_backward(x, y, d)
-            ctx.a, ctx.gamma = a, gamma
-        return out
+        return blockwise.forward(ctx, _focal_value, x, y, a, gamma, grad)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, y, d = ctx.saved_tensors
-        if double_backward():  # create_graph=True: d is a constant here, differentiate anew
-            dtype = compute_dtype(x)
-            (dx,) = differentiable_grad(
-                lambda t: _generic_focal_terms(
-                    upcast(t, dtype), upcast(y, dtype), ctx.a, ctx.gamma
-                ),
-                (x,),
-                (grad,),
-            )
-            return dx, None, None, None, None
-        return (d * grad).to(x.dtype), None, None, None, None
-
-
-# Elements per block of the forward on eager CPUs: the ten temporaries of a block (float32)
-# stay in the caches, and the peak holds the loss and its derivative only (2.5M bf16 logits:
-# 35 ms and 2x torchvision's peak memory in one block; in blocks, faster and below it).
-_BLOCK = 1 << 16
-
-
-def _blocks(
-    x: Tensor, y: Tensor, a: float | Tensor | None, out: Tensor, d: Tensor | None
-) -> Iterator[tuple[Tensor, Tensor, Tensor, Tensor | None]]:
-    """``(x, y, out, d)`` block by block: flat slices of ``_BLOCK`` elements on eager CPUs
-    (contiguous operands of one shape, ``alpha`` a number or None), else the whole tensors."""
-    n = x.numel()
-    whole = (
-        n <= _BLOCK
-        or x.device.type != "cpu"
-        or torch.compiler.is_compiling()
-        or isinstance(a, Tensor)
-        or y.shape != x.shape
-        or not (x.is_contiguous() and y.is_contiguous())
-    )
-    if whole:
-        yield x, y, out, d
-        return
-    flat = [t.view(-1) if t is not None else None for t in (x, y, out, d)]
-    for i in range(0, n, _BLOCK):
-        x_b, y_b, out_b, d_b = (t[i : i + _BLOCK] if t is not None else None for t in flat)
-        assert x_b is not None and y_b is not None and out_b is not None
-        yield x_b, y_b, out_b, d_b
+        return blockwise.backward(ctx, _generic_focal_terms, grad)
 
 
 def _focal_value(
@@ -118,22 +64,21 @@ def _focal_value(
 ) -> None:
     """The elementwise loss of :class:`_SigmoidFocal` into ``out`` and, unless ``d`` is None,
     its derivative into ``d`` (computed in place: six temporaries of ``x``'s size)."""
-    lp = log_sigmoid(x)  # log p
-    ln = _log_one_minus(lp, x)
-    p = torch.exp(lp)
-    q = torch.exp(ln)
+    sn, sp, q, p = softplus_pair(x)  # -log p, -log(1 - p), 1 - p, p
     qa = q.pow(gamma).mul_(y)  # A q^g
     pb = p.pow(gamma)
     pb.addcmul_(pb, y, value=-1.0)  # B p^g
     if a is not None:
         qa.mul_(a)
         pb.mul_(1 - a)
-    # -(A q^g l+ + B p^g l-): each side apart, so an infinite log meets a zero weight only
-    # where the logit is infinite (outside the contract: NaN or inf, as BCE)
-    torch.mul(qa, lp, out=out).addcmul_(pb, ln).neg_()
+    # A q^g (-log p) + B p^g (-log(1 - p)): each side apart, so an infinite log meets a zero
+    # weight only where the logit is infinite (outside the contract: NaN or inf, as BCE)
+    torch.mul(qa, sn, out=out).addcmul_(pb, sp)
     if d is not None:
-        plus = lp.mul_(p).mul_(gamma).sub_(q).mul_(qa)  # A q^g (g p l+ - q)
-        torch.add(plus, ln.mul_(q).mul_(-gamma).add_(p).mul_(pb), out=d)  # + B p^g (p - g q l-)
+        minus = sn.mul_(p).mul_(gamma).add_(q).mul_(qa)  # A q^g (g p l+ - q) = -A q^g (g p sn + q)
+        torch.sub(
+            sp.mul_(q).mul_(gamma).add_(p).mul_(pb), minus, out=d
+        )  # B p^g (p + g q sp) - that
 
 
 def _focal_terms(
