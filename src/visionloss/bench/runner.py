@@ -156,7 +156,11 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     heap = ", steady heap" if _STEADY_HEAP else ""
-    return f"cpu ({cpu_model()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads{heap})"
+    # ATen's kernel set (AVX512 / AVX2 / ...): it decides which of torch's kernels are
+    # vectorised (log1p, softplus and logsigmoid are not in the AVX512 set of torch 2.14)
+    isa = torch.backends.cpu.get_cpu_capability()
+    cores, threads = os.cpu_count(), torch.get_num_threads()
+    return f"cpu ({cpu_model()}, {isa}, {cores} cores, {threads} threads{heap})"
 
 
 def copy_bandwidth(device: torch.device) -> float:
