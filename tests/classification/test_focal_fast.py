@@ -69,7 +69,7 @@ def test_bf16_and_ignore_index():
 # The eager CPU forward runs in flat blocks of ``focal._BLOCK`` elements, upcasting each block
 # of the raw (fp16/bf16) input and target itself. A block size of 37 on 5 x 3 x 7 x 11 = 1155
 # elements gives 31 full blocks and a partial one; the result must be the one-block result
-# bit for bit (the same operations on the same values), the gradient in the input's dtype.
+# to an ulp (the same operations on the same values), the gradient in the input's dtype.
 _BLOCK_CASES = [
     pytest.param(torch.float32, None, {}, id="fp32"),
     pytest.param(torch.float64, 0.25, {}, id="fp64-alpha"),
@@ -105,8 +105,12 @@ def test_blocks_equal_one_block(monkeypatch, dtype, alpha, options, layout):
     blocked, one = run(37), run(1 << 40)
     assert blocked[0].dtype == (torch.float64 if dtype == torch.float64 else torch.float32)
     assert blocked[1].dtype == dtype
-    torch.testing.assert_close(blocked[0], one[0], rtol=0, atol=0)
-    torch.testing.assert_close(blocked[1], one[1], rtol=0, atol=0)
+    # the same operations on the same values; torch's vectorised kernels take the last
+    # elements of a block through their scalar tail, which may differ by an ulp (a few after
+    # the focal powers)
+    ulp = torch.finfo(blocked[0].dtype).eps
+    torch.testing.assert_close(blocked[0], one[0], rtol=8 * ulp, atol=1e-12)
+    torch.testing.assert_close(blocked[1], one[1], rtol=8 * torch.finfo(dtype).eps, atol=1e-12)
     # and both are the float64 loss of the same values
     xd = x.double().requires_grad_(True)
     ref = vl.focal_loss(

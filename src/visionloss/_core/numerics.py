@@ -15,29 +15,13 @@ penalties) works.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .autograd import differentiable_grad, double_backward
-
-__all__ = [
-    "div",
-    "sqrt",
-    "pow",
-    "norm",
-    "inverse_norm",
-    "log1mexp",
-    "focal_factor",
-    "softplus",
-    "log_sigmoid",
-    "softplus_value",
-    "log1p_unit",
-]
+__all__ = ["div", "sqrt", "pow", "norm", "inverse_norm", "log1mexp", "focal_factor"]
 
 
 def _limits(x: Tensor) -> tuple[float, float]:
@@ -213,77 +197,18 @@ def focal_factor(log_p: Tensor, gamma: float) -> Tensor:
     return torch.exp(gamma * log1mexp(log_p))
 
 
-# ------------------------------------------------------------------------ softplus on CPUs
-# In ATen's AVX512 kernel set (torch 2.14) softplus, logsigmoid, log1p and BCE-with-logits
-# evaluate log1p one element at a time: 24 ms over 2.5M float32 values on this project's CPU,
-# where exp takes 2 and log 3. The same function from exp and log alone, accurate to 2 ulp:
-# 9.5-12 ms. (In the AVX2 set torch's own is vectorised, 6.6 ms, and is taken.)
-def softplus_value(x: Tensor, negate: bool = False) -> Tensor:
-    """``softplus(x) = max(x, 0) + log1p(exp(-|x|))``, or with ``negate`` ``log_sigmoid(x) =
-    min(x, 0) - log1p(exp(-|x|))``, without a graph (:func:`log1p_unit`). Exact at the
-    infinities, NaN stays NaN."""
-    log1p = log1p_unit(x.abs().neg_().exp_())
-    if negate:
-        return torch.sub(x.clamp_max(0), log1p)
-    return log1p.add_(x.clamp_min(0))
+# ------------------------------------------------------------------- torch's CPU log1p
+def _wake_vectorised_log1p() -> None:
+    """Run one vectorised ``atan2`` (on the CPU, 64 elements).
+
+    With torch 2.14's AVX512 CPU kernels, ``log1p`` and what is built on it (``softplus``,
+    ``logsigmoid``, ``binary_cross_entropy_with_logits``, the focal losses) run about 10x
+    slower in a process until a vectorised ``atan2`` has run once (2.5M floats: ``log1p`` 25
+    ms before, 2 ms after; ``softplus`` 24 ms, 3.8 ms; found when the peers' BCE ran 3x faster
+    after the box-loss cases than alone). The call costs microseconds; it speeds up torch's
+    own functions for the whole process, ours and everybody else's alike."""
+    ones = torch.ones(64)
+    torch.atan2(ones, ones)
 
 
-def log1p_unit(e: Tensor) -> Tensor:
-    """``log(1 + e)`` for ``e`` in ``[0, 1]`` (no graph): ``log(u) - ((u - 1) - e) / u`` with
-    ``u = 1 + e``, the rounding of ``u`` corrected to first order (exactly ``e`` where ``u``
-    rounds to 1); within 2 ulp, from one ``log``."""
-    u = e + 1
-    return torch.log(u).sub_((u - 1).sub_(e).div_(u))
-
-
-class _Softplus(torch.autograd.Function):
-    """:func:`softplus_value` with the derivative ``sigmoid(x)`` (``sigmoid(-x)`` for the
-    log-sigmoid); under ``create_graph=True`` torch's own function is differentiated."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, negate: bool) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.negate = negate
-        return softplus_value(x, negate)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:
-        (x,) = ctx.saved_tensors
-        if double_backward():
-            plain = F.logsigmoid if ctx.negate else F.softplus
-            return differentiable_grad(plain, (x,), (grad,))[0], None
-        return torch.sigmoid(-x if ctx.negate else x).mul_(grad), None
-
-
-def _fast_path(x: Tensor) -> bool:
-    return (
-        not torch.compiler.is_compiling()
-        and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.float64)
-        and _slow_torch_log1p()
-    )
-
-
-@functools.cache
-def _slow_torch_log1p() -> bool:
-    """Whether torch's CPU kernels evaluate log1p one element at a time: in ATen's AVX512 and
-    default kernel sets (torch 2.14), not in its AVX2 set, where ``F.softplus`` is vectorised
-    and twice as fast as :func:`softplus_value` (6.6 against 12 ms over 2.5M floats)."""
-    return bool(torch.backends.cpu.get_cpu_capability() != "AVX2")
-
-
-def softplus(x: Tensor) -> Tensor:
-    """``log(1 + exp(x))``, stable for any ``x`` (torch's ``softplus`` with no threshold);
-    on eager CPUs through :func:`softplus_value`, 2.5x faster than torch's kernel."""
-    if _fast_path(x):
-        out: Tensor = _Softplus.apply(x, False)
-        return out
-    return F.softplus(x)
-
-
-def log_sigmoid(x: Tensor) -> Tensor:
-    """``log sigmoid(x) = -softplus(-x)``, as :func:`softplus`."""
-    if _fast_path(x):
-        out: Tensor = _Softplus.apply(x, True)
-        return out
-    return F.logsigmoid(x)
+_wake_vectorised_log1p()

@@ -13,7 +13,6 @@ from .._core.checks import check_same_shape, check_tensor
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, normal
-from .._core.numerics import softplus
 from .._core.options import PER_CALL, Choice, NonNegative, Number, Reduction
 from .._core.reduction import reduce_loss
 from ..errors import OptionError
@@ -86,7 +85,7 @@ def relativistic_terms(kind: str, r: Tensor, f: Tensor) -> tuple[Tensor, Tensor]
     RaLSGAN and RaHingeGAN). The generator's terms are these with ``r`` and ``f`` swapped."""
     dr, df = r - f.mean(), f - r.mean()
     if kind == "rasgan":
-        return softplus(-dr), softplus(df)
+        return torch.nn.functional.softplus(-dr), torch.nn.functional.softplus(df)
     if kind == "ralsgan":
         return (dr - 1.0).square(), (df + 1.0).square()
     return torch.relu(1.0 - dr), torch.relu(1.0 + df)

@@ -12,7 +12,6 @@ from .._core.checks import check_same_shape, check_tensor
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.module import LossModule
-from .._core.numerics import softplus
 from .._core.options import PER_CALL
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
@@ -127,7 +126,7 @@ def discriminator_loss(
     if kind in RELATIVISTIC_KINDS:
         real_term, fake_term = relativistic_terms(kind, r, f)
     elif kind in ("minimax", "nonsaturating"):
-        real_term, fake_term = softplus(-r), softplus(f)
+        real_term, fake_term = F.softplus(-r), F.softplus(f)
     elif kind == "lsgan":
         real_term, fake_term = 0.5 * (r - codes["b"]).square(), 0.5 * (f - codes["a"]).square()
     elif kind == "wgan":
@@ -225,9 +224,9 @@ def generator_loss(
         )
     f = upcast(fake_logits, compute_dtype(fake_logits))
     if kind == "minimax":
-        loss = -softplus(f)
+        loss = -F.softplus(f)
     elif kind == "nonsaturating":
-        loss = softplus(-f)
+        loss = F.softplus(-f)
     elif kind == "lsgan":
         loss = 0.5 * (f - codes["c"]).square()
     else:

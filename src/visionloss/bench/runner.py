@@ -156,8 +156,8 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     heap = ", steady heap" if _STEADY_HEAP else ""
-    # ATen's kernel set (AVX512 / AVX2 / ...): it decides which of torch's kernels are
-    # vectorised (log1p, softplus and logsigmoid are not in the AVX512 set of torch 2.14)
+    # ATen's kernel set (AVX512 / AVX2 / ...): which of torch's kernels are vectorised, and
+    # how fast, depends on it
     isa = torch.backends.cpu.get_cpu_capability()
     cores, threads = os.cpu_count(), torch.get_num_threads()
     return f"cpu ({cpu_model()}, {isa}, {cores} cores, {threads} threads{heap})"

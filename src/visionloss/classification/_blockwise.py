@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
 from .._core.dtypes import compute_dtype, upcast
-from .._core.numerics import log1p_unit
 
 # Elements per block.
 _BLOCK = 1 << 16
@@ -96,15 +96,9 @@ def backward(
 
 def softplus_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(softplus(-x), softplus(x), sigmoid(-x), sigmoid(x))`` = ``(-log p, -log(1 - p), 1 -
-    p, p)`` for ``p = sigmoid(x)``, each accurate (nothing is taken as ``1 - p``), from two
-    ``exp`` and one ``log``: ``a = exp(min(x, 0))`` and ``b = exp(-max(x, 0))`` (one of them
-    is 1), ``p = a / (a + b)`` and ``1 - p = b / (a + b)`` (an ``exp`` costs less on CPUs
-    than the comparison and two selects it replaces), and ``log(1 + a b)`` as in
-    :func:`~visionloss._core.numerics.log1p_unit`."""
-    low, high = x.clamp_max(0), x.clamp_min(0)
-    a = torch.exp(low)
-    b = high.neg().exp_()
-    e = a * b  # exp(-|x|)
-    log1p = log1p_unit(e)
-    u = e.add_(1)
-    return log1p - low, log1p.add_(high), b.div_(u), a.div_(u)
+    p, p)`` for ``p = sigmoid(x)``, each accurate on its own (nothing is taken as ``1 - p``
+    or as ``softplus(-x) + x``): ``log1p(exp(-|x|))`` once, and torch's sigmoid of each
+    sign. (torch's CPU log1p needs :func:`~visionloss._core.numerics._wake_vectorised_log1p`
+    to have run to be fast.)"""
+    tail = F.logsigmoid(x.abs()).neg_()  # log1p(exp(-|x|)), torch's fused kernel
+    return tail - x.clamp_max(0), tail + x.clamp_min(0), torch.sigmoid(-x), torch.sigmoid(x)

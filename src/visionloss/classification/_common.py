@@ -29,7 +29,6 @@ from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype, upcast
 from .._core.examples import Example, generator, integers, normal, uniform
 from .._core.module import LossModule
-from .._core.numerics import log_sigmoid
 from .._core.options import (
     PER_CALL,
     REDUCTIONS,
@@ -381,6 +380,8 @@ def check_binary_target(
     if target.dtype == torch.bool:
         return
     values = target.detach()
+    if ignore_index is None and _unit_range_checked(values, f"{fn}: expected target values"):
+        return
     ok = ~((values < 0) | (values > 1))
     if ignore_index is not None:
         ok = ok | (values == ignore_index)
@@ -391,6 +392,25 @@ def check_binary_target(
 
     ignore = "" if ignore_index is None else f" (or ignore_index={ignore_index})"
     require_values(ok, f"{fn}: expected target values in [0, 1]{ignore}", InputError, found)
+
+
+def _unit_range_checked(values: Tensor, expected: str, condition: str = "") -> bool:
+    """On an eager CPU tensor without NaN: check that its values lie in [0, 1] from one
+    ``aminmax`` pass (raising ``InputError`` with ``expected ... in [0, 1]`` otherwise) and
+    return True; False where the caller's elementwise check must run instead (other devices
+    and ``torch.compile``: device-side assertions; a NaN among the values, which the callers
+    treat in their own ways). The comparisons and ``all`` of that check took 4 ms over 2.5M
+    targets, ``aminmax`` 0.3."""
+    if values.is_meta or not values_checkable(values) or values.is_complex():
+        return False
+    if not value_checks_enabled() or values.numel() == 0:
+        return True
+    low, high = torch.aminmax(values)
+    if bool(torch.isnan(low)):
+        return False
+    if bool(low < 0) or bool(high > 1):
+        raise InputError(f"{expected} in [0, 1]{condition}, got {_range(values)}")
+    return True
 
 
 def _range(values: Tensor, nan: bool = True) -> str:
@@ -410,6 +430,8 @@ def check_probabilities(
     if x.dtype == torch.bool:
         return
     v = x.detach()
+    if _unit_range_checked(v, f"{fn}: expected {name}", condition):
+        return
     ok = ~((v < 0) | (v > 1)) if nan else (v >= 0) & (v <= 1)
 
     require_values(
@@ -509,7 +531,7 @@ def binary_terms(input: Tensor, from_logits: bool) -> tuple[Tensor, Tensor]:
     logit) or for probabilities (torch's ``binary_cross_entropy``: logs clamped at -100, and
     its finite gradient at p = 0 or 1)."""
     if from_logits:
-        return -log_sigmoid(input), -log_sigmoid(-input)
+        return -F.logsigmoid(input), -F.logsigmoid(-input)
     ones = torch.ones_like(input)
     return (
         F.binary_cross_entropy(input, ones, reduction="none"),

@@ -4,11 +4,12 @@ quality focal, varifocal, Poly-1, asymmetric (ASL) and their example inputs."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, integers, normal, uniform
-from .._core.numerics import focal_factor, log_sigmoid
+from .._core.numerics import focal_factor
 from ._common import CLASSIFICATION_DOCS
 
 DENSE_DOCS = CLASSIFICATION_DOCS | DocParts(
@@ -30,12 +31,12 @@ def sigmoid_power(x: Tensor, gamma: float) -> Tensor:
     """``sigmoid(x) ** gamma`` in log space (exactly 1 for ``gamma == 0``)."""
     if gamma == 0:
         return torch.ones_like(x)
-    return torch.exp(gamma * log_sigmoid(x))
+    return torch.exp(gamma * F.logsigmoid(x))
 
 
 def one_minus_sigmoid_power(x: Tensor, gamma: float) -> Tensor:
     """``(1 - sigmoid(x)) ** gamma`` in log space."""
-    return focal_factor(log_sigmoid(x), gamma)
+    return focal_factor(F.logsigmoid(x), gamma)
 
 
 def score_examples(dtype: torch.dtype = torch.float32, seed: int = 0) -> Example:

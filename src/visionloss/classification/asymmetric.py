@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import DocParts, loss_function
-from .._core.numerics import focal_factor, log_sigmoid
+from .._core.numerics import focal_factor
 from .._core.options import Bool, Fraction, NonNegative
 from .._core.registry import register_loss
 from ..errors import InputError
@@ -46,7 +47,7 @@ def _asl_terms(
     clip: float,
     detach_focusing: bool,
 ) -> Tensor:
-    log_p = log_sigmoid(x)
+    log_p = F.logsigmoid(x)
     q = torch.sigmoid(-x)  # 1 - p, without cancellation
     # (1 - p)^gamma+ as exp(gamma+ log(1 - p)), log(1 - p) = log p - x
     pos_w = torch.exp(gamma_pos * (log_p - x)) if gamma_pos not in (0, 1) else _power(q, gamma_pos)

@@ -39,7 +39,6 @@ from .._core.checks import (
 )
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, normal
-from .._core.numerics import softplus
 from .._core.options import Check, Choice, Number, Reduction
 from .._core.reduction import reduce_loss
 from .._core.vectors import normalize
@@ -262,10 +261,10 @@ def contrast_terms(logits: Tensor, positive: Tensor, negative: Tensor, mode: str
     if mode in ("out", "in"):
         loss = masked_logsumexp(logits, positive | negative) - mean_pos
     elif mode == "mean_logit":
-        loss = softplus(masked_logsumexp(logits, negative) - mean_pos)
+        loss = F.softplus(masked_logsumexp(logits, negative) - mean_pos)
     elif mode == "pair":
         lse_neg = masked_logsumexp(logits, negative)
-        pair = softplus(lse_neg[..., None] - logits)
+        pair = F.softplus(lse_neg[..., None] - logits)
         loss = torch.where(positive, pair, zero).sum(-1) / count_f
     else:  # pragma: no cover - callers pass a fixed mode
         raise OptionError(f"contrast_terms: unknown mode {mode!r}")

@@ -23,7 +23,6 @@ from .._core.checks import check_same_shape
 from .._core.collectives import block_sizes, ring_pass
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
-from .._core.numerics import softplus
 from ._core import (
     BLOCK_ELEMENTS,
     CONTRASTIVE_DOCS,
@@ -137,7 +136,7 @@ def _sigmoid_rows(
     ``sum_j softplus(z_ij) - z_i,positive`` (``softplus(-z) = softplus(z) - z``)."""
     with torch.autocast(device_type=images.device.type, enabled=False):
         logits = torch.matmul(images * scale, texts.transpose(-1, -2)) + bias
-    total = softplus(logits).sum(-1)
+    total = F.softplus(logits).sum(-1)
     has = positive >= 0
     pos = texts.index_select(0, torch.where(has, positive, 0)) if texts.shape[0] else texts
     z = (images * scale * pos).sum(-1) + bias if texts.shape[0] else total

@@ -7,13 +7,13 @@ from numbers import Integral
 from typing import Annotated, Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.checks import require, shape_str, value_checks_enabled, values_checkable
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype
 from .._core.examples import Example, generator, normal
-from .._core.numerics import softplus
 from .._core.options import PER_CALL, Bool, Check, Choice, Reduction
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
@@ -215,7 +215,7 @@ def patch_nce_loss(
     with torch.autocast(device_type=q.device.type, enabled=False):
         positive = (q * k).sum(-1) / temperature
     # CUT's diagonal slot: log(sum + e^c) - l_pos = rest + softplus(c - LSE), LSE = rest + l_pos
-    loss = rest + softplus(DIAGONAL_LOGIT / temperature - (rest + positive))
+    loss = rest + F.softplus(DIAGONAL_LOGIT / temperature - (rest + positive))
     return reduce_loss(loss, reduction, fn=fn)
 
 

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .._core.numerics import softplus
 from .._core.options import Choice
 from ._common import rowwise_distance, self_mask
 
@@ -44,7 +43,7 @@ def triplet_masks(anchor_labels: Tensor, key_labels: Tensor, self_index: Tensor)
 
 def hinge(x: Tensor, soft: bool) -> Tensor:
     """``max(0, x)``, or ``log(1 + exp(x))`` for the soft margin."""
-    return softplus(x) if soft else F.relu(x)
+    return F.softplus(x) if soft else F.relu(x)
 
 
 def nonzero(loss: Tensor) -> Tensor:
@@ -218,7 +217,7 @@ class _SoftBatchAll(torch.autograd.Function):
             d = D[s : s + step]
             mask = pos[s : s + step, :, None] & neg[s : s + step, None, :]
             t = margin + d[:, :, None] - d[:, None, :]
-            per_anchor[s : s + step] = torch.where(mask, softplus(t), zero).sum((1, 2))
+            per_anchor[s : s + step] = torch.where(mask, F.softplus(t), zero).sum((1, 2))
             if grad is not None:
                 g = torch.where(mask, torch.sigmoid(t), zero)
                 grad[s : s + step] = g.sum(2) - g.sum(1)

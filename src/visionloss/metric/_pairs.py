@@ -10,9 +10,9 @@ from contextvars import ContextVar
 from typing import Annotated, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from .._core.numerics import softplus
 from .._core.options import Choice, Number
 from ..distributed import GatheredBatch, gather_batch
 from ._common import batch_labels, check_embeddings_labels, prepare
@@ -97,7 +97,7 @@ def masked_logsumexp(z: Tensor, mask: Tensor, *, add_one: bool = False, dim: int
     masked = torch.where(mask, z, z.new_full((), low))
     out = torch.logsumexp(masked, dim=dim)
     if add_one:  # log(1 + sum e^z) = softplus(log sum e^z)
-        out = softplus(out)
+        out = F.softplus(out)
     return torch.where(mask.any(dim), out, out.new_zeros(()))
 
 

@@ -6,7 +6,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.numerics import softplus
 from .._core.options import Bool, Fraction, Positive, Reduction
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
@@ -81,7 +80,7 @@ def circle_loss(
     logit_n = gamma * alpha_n * (s - margin)
     valid = pb.pos.any(1) & pb.neg.any(1)
     z = masked_logsumexp(logit_p, pb.pos) + masked_logsumexp(logit_n, pb.neg)
-    loss = softplus(z).where(valid, z.new_zeros(()))
+    loss = F.softplus(z).where(valid, z.new_zeros(()))
     count = valid.sum()
     return reduce_loss(loss, reduction, fn=fn, denominator=count, gather=gather)
 

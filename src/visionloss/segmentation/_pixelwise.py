@@ -23,11 +23,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import DocParts
-from .._core.numerics import softplus
 from .._core.options import Choice, NonNegative, Number
 from .._core.reduction import reduce_loss
 from ..errors import OptionError
@@ -152,13 +152,13 @@ def sigmoid_term(
     assert z is not None  # sigmoid
     w = prep.pixel_weight.view(1, -1, 1)
     a_pos, a_neg = (1.0, 1.0) if alpha is None else (alpha, 1.0 - alpha)
-    sp_neg = softplus(z)  # -log(1 - p), the loss of a negative
+    sp_neg = F.softplus(z)  # -log(1 - p), the loss of a negative
     if prep.index is not None:
         # every channel as a negative, then the target channel swapped to a positive
         neg = a_neg * numerics.focal_factor(-sp_neg, gamma) * sp_neg
         idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked below
         zt = z.gather(1, idx.unsqueeze(1)).squeeze(1)
-        sp_pos = softplus(-zt)  # -log p of the target channel
+        sp_pos = F.softplus(-zt)  # -log p of the target channel
         pos_t = a_pos * numerics.focal_factor(-sp_pos, gamma) * sp_pos
         neg_t = neg.gather(1, idx.unsqueeze(1)).squeeze(1)
         per_pixel = (neg * w).sum(1) + prep.pixel_weight[idx] * (pos_t - neg_t)
@@ -170,7 +170,7 @@ def sigmoid_term(
         loss = alpha_t * bce * w
         if gamma != 0:
             gc = g.clamp(0.0, 1.0)
-            log_pt = torch.logaddexp(gc.log() - softplus(-z), torch.log1p(-gc) - sp_neg)
+            log_pt = torch.logaddexp(gc.log() - F.softplus(-z), torch.log1p(-gc) - sp_neg)
             loss = loss * numerics.focal_factor(log_pt, gamma)
         per_pixel = loss.sum(1)
     return reduce_loss(

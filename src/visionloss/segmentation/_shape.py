@@ -23,13 +23,13 @@ from numbers import Real
 from typing import Annotated, Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import numerics
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, normal
-from .._core.numerics import softplus
 from .._core.options import Bool, Check, Number, Reduction
 from ..errors import InputError, OptionError, OptionTypeError
 from ._distance import convolve, cross_kernel, mask_distances, skeleton
@@ -364,7 +364,7 @@ def pixel_cross_entropy(prep: Prepared) -> tuple[Tensor, Tensor | None]:
     else:
         assert prep.dense is not None
         g = prep.dense if z.shape[1] == prep.dense.shape[1] else prep.dense.index_select(1, ids)
-    loss = (softplus(z) - z * g) * prep.class_weight.view(1, -1, 1)
+    loss = (F.softplus(z) - z * g) * prep.class_weight.view(1, -1, 1)
     valid = None if prep.valid is None else prep.valid.unsqueeze(1)
     return loss, valid
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import DocParts, loss_function
-from .._core.numerics import log_sigmoid
 from .._core.options import Fraction, IgnoreIndex
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
@@ -121,7 +121,7 @@ def asymmetric_unified_focal_loss(
     else:
         z = prep.logits
         assert z is not None and prep.dense is not None
-        lp = torch.cat([log_sigmoid(-z), log_sigmoid(z)], 1)
+        lp = torch.cat([F.logsigmoid(-z), F.logsigmoid(z)], 1)
         p = lp.exp()
         g1 = prep.dense
         g = torch.cat([1.0 - g1, g1], 1)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
-from .._core.numerics import softplus
 from .._core.registry import register_loss
 from ._overlap import (
     OVERLAP_DOCS,
@@ -58,7 +58,7 @@ def log_cosh_dice_loss(input: Tensor, target: Tensor, **options: Any) -> Tensor:
     empty, reduction = options.pop("empty"), options.pop("reduction")
     prep, st, smooth = measure(input, target, fn=_FN, **options)
     loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
-    loss = loss + softplus(-2.0 * loss) - math.log(2.0)
+    loss = loss + F.softplus(-2.0 * loss) - math.log(2.0)
     return reduce_batch_pairs(loss, counted, prep.class_weight, reduction, per_image, _FN)
 
 
