@@ -107,4 +107,13 @@ def test_bce_matches_torch_and_is_accurate_where_torch_rounds_to_zero():
     assert peer[1].item() == 0.0 and ours[1].item() == pytest.approx(ref[1].item(), rel=1e-6)
     tiny = torch.finfo(torch.float32).tiny  # x = -100: e^-100 is a float32 subnormal
     torch.testing.assert_close(ours.double(), ref, rtol=1e-6, atol=tiny)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=1e-6, atol=tiny)
+    # the gradient is torch's sigmoid(x) - y: within an ulp of 1 (for y = 1, x = 20 the exact
+    # -2.06e-9 comes out as 0); with pos_weight the two sigmoids are kept apart, exact
+    torch.testing.assert_close(
+        grad.double(), grad_ref, rtol=1e-6, atol=torch.finfo(torch.float32).eps
+    )
+    xw = x.clone().requires_grad_(True)
+    (grad_w,) = torch.autograd.grad(
+        vl.binary_cross_entropy_loss(xw, y, pos_weight=1.0, reduction="sum"), xw
+    )
+    torch.testing.assert_close(grad_w.double(), grad_ref, rtol=1e-6, atol=tiny)

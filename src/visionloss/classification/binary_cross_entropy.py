@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -35,12 +36,15 @@ class _LogitBCE(torch.autograd.Function):
     ``y`` the (smoothed) target,
 
     ``L = w y softplus(-x) + (1 - y) softplus(x)``,
-    ``dL/dx = (1 - y) sigmoid(x) - w y sigmoid(-x)``,
+    ``dL/dx = (1 - y) sigmoid(x) - w y sigmoid(-x)``.
 
-    every factor accurate on its own (no ``1 - p``), from one ``exp`` and one ``log`` a
-    block. The autograd graph of the same took two ``logsigmoid`` passes (torch's CPU kernel
-    evaluates ``log1p`` one element at a time) and kept six float32 tensors of the input's
-    size: 1.45x ``binary_cross_entropy_with_logits``' time on (4, 19, 128, 256)."""
+    The value is exact for every finite logit: without ``pos_weight`` it is
+    ``log1p(exp(-|x|)) + (1 - y) max(x, 0) - y min(x, 0)`` (torch's ``(1 - y) x -
+    logsigmoid(x)`` cancels to 0 for y = 0, x < -17 in float32, where the loss is e^x). The
+    derivative without ``pos_weight`` is torch's ``sigmoid(x) - y`` (within an ulp of 1 of the
+    exact one; where it matters, x > 17 with y = 1, it is below 4e-8): keeping both sigmoids
+    apart cost 1.7x torch's time, this form 1.0-1.1x. With ``pos_weight`` both softplus
+    terms and both sigmoids are taken apart (:func:`._blockwise.softplus_pair`)."""
 
     @staticmethod
     def forward(
@@ -59,9 +63,17 @@ def _bce_value(
     """The loss of :class:`_LogitBCE` into ``out`` and its derivative into ``d``."""
     if eps:
         y = y * (1 - eps) + 0.5 * eps
-    sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
     not_y = 1 - y
-    wy = y if pw is None else y * pw
+    if pw is None:
+        # log1p(exp(-|x|)) + (1 - y) max(x, 0) - y min(x, 0): no term cancels another
+        tail = F.logsigmoid(x.abs()).neg_()
+        torch.mul(not_y, x.clamp_min(0), out=out).addcmul_(y, x.clamp_max(0), value=-1.0)
+        out.add_(tail)
+        if d is not None:
+            torch.sub(torch.sigmoid(x), y, out=d)
+        return
+    sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
+    wy = y * pw
     torch.mul(wy, sp_neg, out=out).addcmul_(not_y, sp_pos)
     if d is not None:
         torch.mul(not_y, sig_pos, out=d).addcmul_(wy, sig_neg, value=-1.0)
