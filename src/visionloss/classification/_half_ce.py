@@ -7,7 +7,7 @@ nothing but the inputs for the backward (which takes each block's softmax again)
 gradient straight into a tensor of the input's dtype, block by block. Values and
 gradients are the float32 ones (torch's log-softmax and softmax of the same float32 numbers).
 bf16 ``(4, 19, 128, 256)`` on one CPU thread: half of torch's peak memory (a quarter of the
-one-piece float32 path's) in the same time as that path, 1.5x torch's bf16 kernel, which
+one-piece float32 path's) in the same time as that path, 1.4x torch's bf16 kernel, which
 rounds every log-probability and the loss itself to bf16 (0.03 off on a loss of 3.4 there).
 Keeping a log-sum-exp per location instead of taking the softmax again was no faster and
 carried its rounding, about ``ulp(max x)``, into ``1 - p`` of the target class.
