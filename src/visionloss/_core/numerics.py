@@ -207,7 +207,7 @@ def _wake_vectorised_log1p() -> None:
     ms before, 2 ms after; ``softplus`` 24 ms, 3.8 ms; found when the peers' BCE ran 3x faster
     after the box-loss cases than alone). The call costs microseconds; it speeds up torch's
     own functions for the whole process, ours and everybody else's alike."""
-    ones = torch.ones(64)
+    ones = torch.ones(64, device="cpu", dtype=torch.float32)  # never a default CUDA device
     torch.atan2(ones, ones)
 
 
