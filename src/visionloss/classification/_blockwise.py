@@ -94,11 +94,17 @@ def backward(
     return (d * grad).to(x.dtype), None, None, None, None
 
 
+def softplus_tail(x: Tensor) -> Tensor:
+    """``log1p(exp(-|x|))``, the part of ``softplus(+-x)`` that never cancels, through torch's
+    fused ``logsigmoid`` (fast on CPUs once
+    :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run)."""
+    return F.logsigmoid(x.abs()).neg_()
+
+
 def softplus_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(softplus(-x), softplus(x), sigmoid(-x), sigmoid(x))`` = ``(-log p, -log(1 - p), 1 -
     p, p)`` for ``p = sigmoid(x)``, each accurate on its own (nothing is taken as ``1 - p``
-    or as ``softplus(-x) + x``): ``log1p(exp(-|x|))`` once, and torch's sigmoid of each
-    sign. (torch's CPU log1p needs :func:`~visionloss._core.numerics._wake_vectorised_log1p`
-    to have run to be fast.)"""
-    tail = F.logsigmoid(x.abs()).neg_()  # log1p(exp(-|x|)), torch's fused kernel
+    or as ``softplus(-x) + x``): :func:`softplus_tail` once, and torch's sigmoid of each
+    sign."""
+    tail = softplus_tail(x)
     return tail - x.clamp_max(0), tail + x.clamp_min(0), torch.sigmoid(-x), torch.sigmoid(x)

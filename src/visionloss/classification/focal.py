@@ -75,10 +75,9 @@ def _focal_value(
     # weight only where the logit is infinite (outside the contract: NaN or inf, as BCE)
     torch.mul(qa, sn, out=out).addcmul_(pb, sp)
     if d is not None:
-        minus = sn.mul_(p).mul_(gamma).add_(q).mul_(qa)  # A q^g (g p l+ - q) = -A q^g (g p sn + q)
-        torch.sub(
-            sp.mul_(q).mul_(gamma).add_(p).mul_(pb), minus, out=d
-        )  # B p^g (p + g q sp) - that
+        # A q^g (g p l+ - q) = -A q^g (g p sn + q), plus B p^g (p - g q l-) = B p^g (p + g q sp)
+        minus = sn.mul_(p).mul_(gamma).add_(q).mul_(qa)
+        torch.sub(sp.mul_(q).mul_(gamma).add_(p).mul_(pb), minus, out=d)
 
 
 def _focal_terms(
