@@ -191,3 +191,41 @@ def test_unit_factors_from_the_bits_match_frexp():
         f1, f2 = _fused._unit_factors(m)  # the frame of both forms
         ref = G.unit_scale(m)
         assert torch.equal(f1, ref.f1.squeeze(-1)) and torch.equal(f2, ref.f2.squeeze(-1))
+
+
+@pytest.mark.parametrize("variant, threshold", VARIANTS)
+def test_blocks_of_pairs_match_one_block(variant, threshold, monkeypatch):
+    """The pairs in blocks of 7 (the Jacobian of each block taken in the forward) against one
+    block: each pair's value and derivative depend on that pair alone. To an ulp, not bit for
+    bit: torch's vectorised kernels take a block's last elements through their scalar tail."""
+    p, t = _nasty(torch.float32)
+    out = []
+    for block in (1 << 15, 7):
+        monkeypatch.setattr(_fused, "_BLOCK", block)
+        a, b = p.clone().requires_grad_(), t.clone().requires_grad_()
+        value = _fused.pair_value(a, b, variant, threshold)
+        w = torch.rand(value.shape, generator=torch.Generator().manual_seed(5))
+        out.append((value, *torch.autograd.grad(value, (a, b), w)))
+    torch.testing.assert_close(out[0][0], out[1][0], rtol=2e-7, atol=0)
+    for x, y in zip(out[0][1:], out[1][1:]):
+        # per pair, relative to the pair's largest component (CIoU's terms cancel)
+        scale = y.abs().amax(-1, keepdim=True)
+        assert ((x - y).abs() <= 1e-6 * scale).all()
+
+
+@pytest.mark.parametrize("variant, threshold", VARIANTS)
+def test_the_graph_keeps_a_jacobian_per_box_set(variant, threshold):
+    """What the backward keeps beyond the inputs: per pair, the 4-vector of each box set that
+    needs a gradient and the frame's two factors (not the forward's intermediates); a zero
+    upstream gradient gives exact zeros, also where the raw-unit derivative overflows
+    (subnormal boxes)."""
+    p, t = _nasty(torch.float32)
+    n = p.shape[0]
+    for need_t, kept in ((False, 6), (True, 10)):
+        a, b = p.clone().requires_grad_(), t.clone().requires_grad_(need_t)
+        value = _fused.pair_value(a, b, variant, threshold)
+        saved = value.grad_fn.saved_tensors
+        assert saved[0] is a and saved[1] is b  # the inputs, for second derivatives
+        assert sum(x.numel() for x in saved[2:]) == kept * n
+        grads = torch.autograd.grad(value, (a, b) if need_t else (a,), torch.zeros(n))
+        assert all(torch.equal(g, torch.zeros_like(g)) for g in grads)

@@ -17,6 +17,9 @@ guards, in the same unit frame and with the same floating-point operations in th
   (:func:`_unit_factors`, equal to :func:`._geometry.unit_scale`);
 * with each guard a float mask from ``sign`` (:func:`_ge`), one per ratio;
 * updating temporaries in place (fewer fresh tensors: fewer page faults);
+* in blocks of pairs on CPUs, each pair's derivative taken in the forward (a pair's value
+  depends on its own boxes alone, so a 4-vector per box is all the backward needs: the graph
+  keeps 7 floats a pair instead of 45);
 * and returning the corners' gradient directly:
 
 * a ratio of the frame (:func:`._geometry.ratio`) is ``num / den`` where neither is below the
@@ -220,8 +223,7 @@ def _grads(
     s: dict[str, Tensor], p: Tensor, t: Tensor, g: Tensor, variant: str, need_t: bool
 ) -> tuple[Tensor, Tensor | None]:
     """Planar gradients in the frame of ``sum(g * value)`` with respect to ``p`` and (with
-    ``need_t``) ``t`` (saved tensors are read, never updated: a retained graph may run this
-    again)."""
+    ``need_t``) ``t`` (the saved tensors are read, never updated)."""
     pl, ph, tl, th = p[:2], p[2:], t[:2], t[2:]
     sg = g if variant == "iou" else -g  # the value is the IoU, or 1 - IoU + ...
     g_inter = sg * s["d_inter"]
@@ -281,45 +283,90 @@ def _plain(pred: Tensor, target: Tensor, variant: str, threshold: float | None) 
     return G.variant_loss(variant, p, t, ov, ciou_threshold=threshold)
 
 
+# Pairs per block on eager CPUs: the forward's and the Jacobian's temporaries of a block (about
+# 110 floats a pair at once, for CIoU) stay within 14 MiB, next to the 7 floats a pair kept
+# (the value, a 4-vector for each box set that needs a gradient and the frame's two factors).
+# Smaller blocks cost their 200 or so operations' dispatch (2^14: 1.3x the time on 2^18 IoU
+# pairs), larger ones their memory (2^16: CIoU 1.6x the peak of 2^15).
+_BLOCK = 1 << 15
+
+
+def _block(n: int, device: torch.device) -> int:
+    """Pairs per block: whole on other devices (one launch per operation)."""
+    return _BLOCK if device.type == "cpu" else max(n, 1)
+
+
+def _value_and_jacobians(
+    pred: Tensor, target: Tensor, variant: str, threshold: float | None, need: tuple[bool, bool]
+) -> tuple[Tensor, list[Tensor | None], Tensor | None]:
+    """Per-pair values ``(N,)`` of ``(N, 4)`` boxes and, where ``need``, the derivative of each
+    pair's value with respect to its own box in the pair's unit frame (planar, ``(4, N)``),
+    with the two factors ``(2, N)`` of the frame's power of two, block by block: a pair's
+    value depends on that pair alone, so this Jacobian is all the backward needs."""
+    dtype = compute_dtype(pred, target)
+    n, device = pred.shape[0], pred.device
+    value = torch.empty(n, dtype=dtype, device=device)
+    jac = [torch.empty((4, n), dtype=dtype, device=device) if k else None for k in need]
+    scale = torch.empty((2, n), dtype=dtype, device=device) if any(need) else None
+    one = torch.ones((), dtype=dtype, device=device)
+    step = _block(n, device)
+    for i in range(0, n, step):
+        rows = slice(i, i + step)
+        p, t, (f1, f2) = _frame(pred[rows], target[rows], dtype)
+        v, saved = _forward(p, t, variant, threshold, need=scale is not None)
+        value[rows] = v
+        if scale is None:
+            continue
+        scale[0, rows], scale[1, rows] = f1, f2
+        for j, gx in zip(jac, _grads(saved, p, t, one, variant, need[1])):
+            if j is not None and gx is not None:
+                j[:, rows] = gx
+    return value, jac, scale
+
+
 class _PairLoss(torch.autograd.Function):
+    """The per-pair value with its Jacobian taken in the forward (each pair's value depends on
+    its own boxes only): the backward is one product per box set, and the graph keeps 7 floats
+    a pair (4 with each box set that needs a gradient, 2 for the frame, the value) instead of
+    the 45 intermediates a pair that a separate backward would read. CIoU on 2^18 pairs, one
+    CPU thread: peak memory 17 MiB instead of 59 (ultralytics 24), the same time (0.71x
+    ultralytics'; in one piece with a separate backward 0.70x)."""
+
     @staticmethod
     def forward(
         ctx: Any, pred: Tensor, target: Tensor, variant: str, threshold: float | None
     ) -> Tensor:
-        dtype = compute_dtype(pred, target)
-        p, t, f = _frame(pred, target, dtype)
-        need = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        value, saved = _forward(p, t, variant, threshold, need=need)
-        ctx.save_for_backward(pred, target)
+        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        value, jac, scale = _value_and_jacobians(
+            pred.reshape(-1, 4), target.reshape(-1, 4), variant, threshold, need
+        )
+        ctx.save_for_backward(pred, target, scale, *(j for j in jac if j is not None))
         ctx.variant, ctx.threshold = variant, threshold
-        # intermediates of the backward (not inputs or outputs: plain attributes)
-        ctx.frame = (p, t, f, saved) if need else None
         return value.reshape(pred.shape[:-1])
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
-        pred, target = ctx.saved_tensors
+        pred, target, scale, *jac = ctx.saved_tensors
         if double_backward():
             gp, gt = differentiable_grad(
                 lambda a, b: _plain(a, b, ctx.variant, ctx.threshold), (pred, target), (grad,)
             )
             return gp, gt, None, None
-        p, t, (f1, f2), saved = ctx.frame
-        grads = _grads(
-            saved, p, t, grad.reshape(-1).to(p.dtype), ctx.variant, ctx.needs_input_grad[1]
-        )
+        g = grad.reshape(-1).to(scale.dtype)
+        saved = iter(jac)
         out: list[Tensor | None] = []
-        for i, (x, gx) in enumerate(zip((pred, target), grads)):
-            if not ctx.needs_input_grad[i] or gx is None:
+        for i, x in enumerate((pred, target)):
+            if not ctx.needs_input_grad[i]:
                 out.append(None)
                 continue
             big = torch.finfo(x.dtype).max
-            # back to raw units, clamped, written straight into the (N, 4) layout
-            g = torch.empty(x.shape, dtype=gx.dtype, device=gx.device).view(-1, 4)
-            gx.mul_(f1)
-            for j in range(4):
-                torch.mul(gx[j], f2, out=g[:, j])
-            out.append(g.clamp_(-big, big).to(x.dtype).view(x.shape))
+            # back to raw units (times the frame's power of two), clamped, then column by
+            # column into the (N, 4) layout (a transposing copy is several times slower)
+            gx = torch.mul(next(saved), g).mul_(scale[0]).mul_(scale[1]).clamp_(-big, big)
+            gx_rows = torch.empty(x.shape, dtype=x.dtype, device=x.device).view(-1, 4)
+            for c in range(4):
+                gx_rows[:, c] = gx[c]
+            out.append(gx_rows.view(x.shape))
         return out[0], out[1], None, None
 
 
