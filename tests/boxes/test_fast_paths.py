@@ -229,3 +229,20 @@ def test_the_graph_keeps_a_jacobian_per_box_set(variant, threshold):
         assert sum(x.numel() for x in saved[2:]) == kept * n
         grads = torch.autograd.grad(value, (a, b) if need_t else (a,), torch.zeros(n))
         assert all(torch.equal(g, torch.zeros_like(g)) for g in grads)
+
+
+def test_no_jacobian_without_grad_mode(monkeypatch):
+    """Under ``no_grad`` (a validation loop) the forward takes no derivatives, though a custom
+    Function's ``needs_input_grad`` still says the inputs require them."""
+    p, t = _nasty(torch.float32)
+    a = p.clone().requires_grad_()
+    expected = _fused.pair_value(a, t, "ciou").detach()
+
+    def no_derivatives(*args, **kwargs):
+        raise AssertionError("a derivative was taken")
+
+    monkeypatch.setattr(_fused, "_grads", no_derivatives)
+    with torch.no_grad():
+        assert torch.equal(_fused.pair_value(a, t, "ciou"), expected)
+    with pytest.raises(AssertionError, match="derivative"):
+        _fused.pair_value(a, t, "ciou")

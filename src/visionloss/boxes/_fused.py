@@ -334,9 +334,10 @@ class _PairLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, pred: Tensor, target: Tensor, variant: str, threshold: float | None
+        ctx: Any, pred: Tensor, target: Tensor, variant: str, threshold: float | None, grad: bool
     ) -> Tensor:
-        need = (ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        # (needs_input_grad is True under no_grad too: ``grad`` is the caller's grad mode)
+        need = (grad and ctx.needs_input_grad[0], grad and ctx.needs_input_grad[1])
         value, jac, scale = _value_and_jacobians(
             pred.reshape(-1, 4), target.reshape(-1, 4), variant, threshold, need
         )
@@ -345,13 +346,13 @@ class _PairLoss(torch.autograd.Function):
         return value.reshape(pred.shape[:-1])
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None, None, None]:
         pred, target, scale, *jac = ctx.saved_tensors
         if double_backward():
             gp, gt = differentiable_grad(
                 lambda a, b: _plain(a, b, ctx.variant, ctx.threshold), (pred, target), (grad,)
             )
-            return gp, gt, None, None
+            return gp, gt, None, None, None
         g = grad.reshape(-1).to(scale.dtype)
         saved = iter(jac)
         out: list[Tensor | None] = []
@@ -367,7 +368,7 @@ class _PairLoss(torch.autograd.Function):
             for c in range(4):
                 gx_rows[:, c] = gx[c]
             out.append(gx_rows.view(x.shape))
-        return out[0], out[1], None, None
+        return out[0], out[1], None, None, None
 
 
 def pair_value(
@@ -375,5 +376,5 @@ def pair_value(
 ) -> Tensor:
     """Per-pair IoU (``variant == "iou"``) or loss ``1 - IoU + penalty`` of ``xyxy`` boxes of
     the same shape ``(..., 4)``, in the compute dtype."""
-    out: Tensor = _PairLoss.apply(pred, target, variant, threshold)
+    out: Tensor = _PairLoss.apply(pred, target, variant, threshold, torch.is_grad_enabled())
     return out

@@ -110,23 +110,27 @@ def distribution_focal_loss(
         f"{fn}: expected target distances in [0, {reg_max}] (reg_max = input.shape[-1] - 1)",
     )
     dtype = compute_dtype(input, target)
-    log_p = F.log_softmax(upcast(input, dtype), dim=-1)
+    x = upcast(input, dtype)
     y = y.to(dtype).clamp(0, reg_max)
     # the bins from a NaN-free copy (a safe index); a NaN target keeps its NaN in the weights,
     # so its loss is NaN
     left = torch.nan_to_num(y).floor().clamp(max=reg_max - 1)
     w_right = y - left
-    idx = left.long().unsqueeze(-1)
     if torch.compiler.is_compiling():
-        # compiled, a gather of two columns scatters its gradient in a loop of width 2
-        # (masked vectors, 1.6x compiled ultralytics); two gathers vectorise
-        log_left, log_right = (log_p.gather(-1, i).squeeze(-1) for i in (idx, idx + 1))
+        # compiled: LSE(x) - sum_k w_k x_k, the two-hot weights w from a comparison with the
+        # bin index; inductor makes one loop each way of it, with no gather or scatter (on
+        # 2^20 x 4 x 16, one CPU thread: 0.88x compiled ultralytics; two gathers 1.07x, one
+        # gather of two columns 1.6x: its gradient scattered in a loop of width 2)
+        bins = torch.arange(reg_max + 1, device=x.device, dtype=dtype)
+        at, w = left.unsqueeze(-1), w_right.unsqueeze(-1)
+        two_hot = torch.where(bins == at, 1 - w, 0.0) + torch.where(bins == at + 1, w, 0.0)
+        loss = torch.logsumexp(x, -1) - (two_hot * x).sum(-1)
     else:
         # both bins in one gather: its backward is one zero-filled tensor and one scatter
         # (two gathers cost two of each and their sum, 15% of the call on 2^18 x 4 x 16)
-        pair = log_p.gather(-1, torch.cat([idx, idx + 1], dim=-1))
-        log_left, log_right = pair[..., 0], pair[..., 1]
-    loss = -((1 - w_right) * log_left + w_right * log_right)
+        idx = left.long().unsqueeze(-1)
+        pair = F.log_softmax(x, dim=-1).gather(-1, torch.cat([idx, idx + 1], dim=-1))
+        loss = -((1 - w_right) * pair[..., 0] + w_right * pair[..., 1])
     w = G.check_weight(weight, loss.shape, dtype, fn)
     return reduce_loss(loss, reduction, fn=fn, weight=w, normalizer=normalizer, last_dim_first=True)
 

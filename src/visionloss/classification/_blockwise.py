@@ -79,7 +79,7 @@ def forward(
 def backward(
     ctx: Any, plain: Callable[[Tensor, Tensor, Option, float], Tensor], grad: Tensor
 ) -> tuple[Tensor | None, ...]:
-    """The backward of a blockwise Function: ``d * grad`` in the input's dtype; under
+    """The backward of a blockwise Function: ``d * grad`` written in the input's dtype; under
     ``create_graph=True`` the derivative of ``plain(x, y, option, param)`` (an autograd graph
     of the same loss in the compute dtype), for which the saved ``d`` is a constant."""
     x, y, d = ctx.saved_tensors
@@ -91,7 +91,9 @@ def backward(
             (grad,),
         )
         return dx, None, None, None, None
-    return (d * grad).to(x.dtype), None, None, None, None
+    # the product rounded once into the input's dtype, without a float32 tensor of its size
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    return torch.mul(d, grad, out=out), None, None, None, None
 
 
 def softplus_tail(x: Tensor) -> Tensor:
