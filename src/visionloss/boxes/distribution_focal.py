@@ -122,8 +122,8 @@ def distribution_focal_loss(
         # 2^20 x 4 x 16, one CPU thread: 0.88x compiled ultralytics; two gathers 1.07x, one
         # gather of two columns 1.6x: its gradient scattered in a loop of width 2)
         bins = torch.arange(reg_max + 1, device=x.device, dtype=dtype)
-        at, w = left.unsqueeze(-1), w_right.unsqueeze(-1)
-        two_hot = torch.where(bins == at, 1 - w, 0.0) + torch.where(bins == at + 1, w, 0.0)
+        at, w_r = left.unsqueeze(-1), w_right.unsqueeze(-1)
+        two_hot = torch.where(bins == at, 1 - w_r, 0.0) + torch.where(bins == at + 1, w_r, 0.0)
         loss = torch.logsumexp(x, -1) - (two_hot * x).sum(-1)
     else:
         # both bins in one gather: its backward is one zero-filled tensor and one scatter
