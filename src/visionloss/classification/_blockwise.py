@@ -91,7 +91,10 @@ def backward(
             (grad,),
         )
         return dx, None, None, None, None
-    # the product rounded once into the input's dtype, without a float32 tensor of its size
+    if x.dtype == d.dtype or torch.compiler.is_compiling():
+        return (d * grad).to(x.dtype), None, None, None, None
+    # eager fp16/bf16: the product rounded once into the input's dtype, without a float32
+    # tensor of its size (compiled, the product and its cast are one loop anyway)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     return torch.mul(d, grad, out=out), None, None, None, None
 
