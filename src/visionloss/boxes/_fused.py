@@ -361,13 +361,13 @@ class _PairLoss(torch.autograd.Function):
                 out.append(None)
                 continue
             big = torch.finfo(x.dtype).max
-            # back to raw units (times the frame's power of two), clamped, then column by
-            # column into the (N, 4) layout (a transposing copy is several times slower)
-            gx = torch.mul(next(saved), g).mul_(scale[0]).mul_(scale[1]).clamp_(-big, big)
-            gx_rows = torch.empty(x.shape, dtype=x.dtype, device=x.device).view(-1, 4)
-            for c in range(4):
-                gx_rows[:, c] = gx[c]
-            out.append(gx_rows.view(x.shape))
+            # column by column into the (N, 4) layout (a transposing copy is several times
+            # slower), then to raw units (times the frame's power of two), clamped
+            gx = torch.empty((g.shape[0], 4), dtype=g.dtype, device=g.device)
+            for c, jc in enumerate(next(saved)):
+                torch.mul(jc, g, out=gx[:, c])
+            gx.mul_(scale[0].unsqueeze(1)).mul_(scale[1].unsqueeze(1)).clamp_(-big, big)
+            out.append(gx.to(x.dtype).view(x.shape))
         return out[0], out[1], None, None, None
 
 
