@@ -44,6 +44,7 @@ from .._core.reduction import reduce_loss
 from .._core.vectors import normalize
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 from ..metric._common import Gather, batch_labels
+from ._row_ce import plain_row_cross_entropy, row_cross_entropy
 
 SIMILARITIES = ("cosine", "dot")
 
@@ -207,7 +208,10 @@ def similarity_logits(anchors: Tensor, keys: Tensor, temperature: float | Tensor
     dims (``(..., A, D) x (..., K, D) -> (..., A, K)``). Computed in the inputs' dtype also
     inside an autocast region (fp32 logits for fp32 / half inputs)."""
     with torch.autocast(device_type=anchors.device.type, enabled=False):
-        return torch.matmul(anchors, keys.transpose(-1, -2)) / temperature
+        logits = torch.matmul(anchors, keys.transpose(-1, -2))
+    if isinstance(temperature, Tensor) and temperature.requires_grad:
+        return logits / temperature  # (its gradient needs the product)
+    return logits.div_(temperature)  # in place: no second matrix of the logits' size
 
 
 # ---------------------------------------------------------------------------- log-sum-exp
@@ -555,8 +559,9 @@ def view_terms(
     positive, so each term is a cross entropy: ``LSE_{k != self} l_k - mean_p l_p``.
 
     No mask of the logits' size is built: the anchor's own logit is set to ``-inf`` in place
-    and ``F.cross_entropy`` (two views) or a ``logsumexp`` and a gather (more views) read the
-    row once; row blocks and checkpointing bound the memory as :func:`label_terms` does.
+    and the rows' cross entropy (two views: :func:`._row_ce.row_cross_entropy`, which keeps
+    one matrix of the logits' size) or a ``logsumexp`` and a gather (more views) read the row
+    once; row blocks and checkpointing bound the memory as :func:`label_terms` does.
     """
     n, k = anchors.shape[0], keys.shape[0]
     view_of = rows % views
@@ -568,12 +573,14 @@ def view_terms(
         partners = start.unsqueeze(1) + (view_of.unsqueeze(1) + others) % views
 
     def block(a: Tensor, self_rows: Tensor, pos: Tensor) -> Tensor:
+        if pos.shape[1] == 1:  # checkpointed blocks recompute through autograd
+            ce = plain_row_cross_entropy if recompute else row_cross_entropy
+            return ce(a, keys, temperature, self_rows, pos.squeeze(1))
         logits = similarity_logits(a, keys, temperature)
         logits.scatter_(1, self_rows.unsqueeze(1), float("-inf"))
-        if pos.shape[1] == 1:
-            return F.cross_entropy(logits, pos.squeeze(1), reduction="none")
         return torch.logsumexp(logits, 1) - logits.gather(1, pos).mean(1)
 
+    recompute = False
     if n * k <= MAX_CHUNK_ELEMENTS:
         return block(anchors, rows, partners)
     step = max(1, BLOCK_ELEMENTS // max(k, 1))

@@ -1,0 +1,83 @@
+"""The two-view NT-Xent core (``contrastive/_row_ce.py``): the rows' cross entropy with the
+logits kept for an in-place softmax in the backward, against autograd's cross entropy of the
+same logits, in float64 (values, gradients of anchors and keys, the same tensor as both, a
+retained graph run twice, second derivatives, a temperature with a gradient, the row blocks of
+the forward's log-sum-exp)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.autograd import gradcheck, gradgradcheck
+
+from visionloss.contrastive import _row_ce
+
+
+def _inputs(n: int = 12, k: int = 12, d: int = 5, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.nn.functional.normalize(torch.randn(n, d, generator=g, dtype=torch.float64), dim=1)
+    keys = torch.nn.functional.normalize(torch.randn(k, d, generator=g, dtype=torch.float64), dim=1)
+    self_rows = torch.arange(n) % k
+    pos = (self_rows + 1) % k
+    return a, keys, self_rows, pos
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["anchors-keys", "one-tensor"])
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_matches_autograd_cross_entropy(same, temperature):
+    a, keys, self_rows, pos = _inputs()
+    if same:
+        keys = a
+    w = torch.rand(a.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = []
+    for fn in (_row_ce.row_cross_entropy, _row_ce.plain_row_cross_entropy):
+        x = a.clone().requires_grad_()
+        y = x if same else keys.clone().requires_grad_()
+        loss = fn(x, y, temperature, self_rows, pos)
+        grads = torch.autograd.grad(loss, (x,) if same else (x, y), w)
+        out.append((loss, *grads))
+    for got, want in zip(*out):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_one_input_with_a_gradient_and_a_retained_graph():
+    """Only the keys need a gradient; a retained graph's second backward forms the logits
+    again (the first turned them into the softmax) and gives the same gradient."""
+    a, keys, self_rows, pos = _inputs(8, 10)
+    y = keys.clone().requires_grad_()
+    loss = _row_ce.row_cross_entropy(a, y, 0.2, self_rows, pos).sum()
+    g1 = torch.autograd.grad(loss, y, retain_graph=True)[0]
+    g2 = torch.autograd.grad(loss, y)[0]
+    assert torch.equal(g1, g2)
+    ref = _row_ce.plain_row_cross_entropy(a, y, 0.2, self_rows, pos).sum()
+    torch.testing.assert_close(g1, torch.autograd.grad(ref, y)[0], rtol=1e-12, atol=1e-12)
+
+
+def test_gradcheck_and_second_derivatives():
+    a, keys, self_rows, pos = _inputs(5, 6, 3)
+    a.requires_grad_()
+    keys.requires_grad_()
+
+    def f(x, y):
+        return _row_ce.row_cross_entropy(x, y, 0.3, self_rows, pos)
+
+    assert gradcheck(f, (a, keys))
+    assert gradgradcheck(f, (a, keys))
+
+
+def test_a_temperature_with_a_gradient_takes_autograd():
+    a, keys, self_rows, pos = _inputs()
+    t = torch.tensor(0.2, dtype=torch.float64, requires_grad=True)
+    loss = _row_ce.row_cross_entropy(a, keys, t, self_rows, pos).sum()
+    (gt,) = torch.autograd.grad(loss, t)
+    ref = _row_ce.plain_row_cross_entropy(a, keys, t, self_rows, pos).sum()
+    torch.testing.assert_close(gt, torch.autograd.grad(ref, t)[0])
+    assert gt != 0
+
+
+def test_log_sum_exp_in_row_blocks(monkeypatch):
+    """Blocks of 3 rows (a partial last block) against the whole matrix."""
+    a, keys, self_rows, pos = _inputs(13, 7)
+    whole = _row_ce.row_cross_entropy(a, keys, 0.1, self_rows, pos)
+    monkeypatch.setattr(_row_ce, "_LSE_BLOCK", 3 * 7)
+    assert torch.equal(_row_ce.row_cross_entropy(a, keys, 0.1, self_rows, pos), whole)
