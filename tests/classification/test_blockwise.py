@@ -117,3 +117,36 @@ def test_bce_matches_torch_and_is_accurate_where_torch_rounds_to_zero():
         vl.binary_cross_entropy_loss(xw, y, pos_weight=1.0, reduction="sum"), xw
     )
     torch.testing.assert_close(grad_w.double(), grad_ref, rtol=1e-6, atol=tiny)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_bce_backward_takes_the_derivative_again_in_blocks(monkeypatch, dtype):
+    """Without pos_weight the forward keeps only the inputs (nothing of the input's size) and
+    the backward takes ``sigmoid(x) - y`` again block by block: an upstream gradient that
+    varies per element (reduction ``"none"``), blocks of 37 against one block and against the
+    autograd graph; a retained graph run twice; the second derivative of the graph."""
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(5, 3, 7, 11, generator=g) * 6).to(dtype)
+    y = _soft_targets(x.shape, dtype, {})
+    up = torch.rand(x.shape, generator=g)
+
+    def run(block, target=y):
+        monkeypatch.setattr(_blockwise, "_BLOCK", block)
+        xi = x.clone().requires_grad_(True)
+        loss = vl.binary_cross_entropy_loss(xi, target, reduction="none", label_smoothing=0.1)
+        if not target.requires_grad:
+            saved = loss.grad_fn.saved_tensors
+            assert len(saved) == 2 and saved[0] is xi and saved[1] is target
+        g1 = torch.autograd.grad(loss, xi, up, retain_graph=True)[0]
+        assert torch.equal(torch.autograd.grad(loss, xi, up)[0], g1)
+        return g1
+
+    blocked, one = run(37), run(1 << 40)
+    assert blocked.dtype == dtype
+    torch.testing.assert_close(blocked, one, rtol=8 * torch.finfo(dtype).eps, atol=1e-12)
+    graph = run(37, y.clone().requires_grad_(True))  # the generic autograd path
+    torch.testing.assert_close(blocked, graph)
+    xd = x.double().requires_grad_(True)
+    (g1,) = torch.autograd.grad(vl.binary_cross_entropy_loss(xd, y.double()), xd, create_graph=True)
+    (g2,) = torch.autograd.grad(g1.sum(), xd)  # sigmoid'(x) / N
+    torch.testing.assert_close(g2, torch.sigmoid(xd) * torch.sigmoid(-xd) / x.numel())

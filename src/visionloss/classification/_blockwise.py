@@ -76,21 +76,50 @@ def forward(
     return out
 
 
+def second_order(
+    ctx: Any,
+    plain: Callable[[Tensor, Tensor, Option, float], Tensor],
+    x: Tensor,
+    y: Tensor,
+    grad: Tensor,
+) -> tuple[Tensor | None, ...]:
+    """The backward under ``create_graph=True``: the derivative of ``plain(x, y, option,
+    param)`` (an autograd graph of the same loss in the compute dtype)."""
+    dtype = compute_dtype(x)
+    (dx,) = differentiable_grad(
+        lambda t: plain(upcast(t, dtype), upcast(y, dtype), ctx.option, ctx.param), (x,), (grad,)
+    )
+    return dx, None, None, None, None
+
+
+def recomputed(
+    x: Tensor,
+    y: Tensor,
+    grad: Tensor,
+    derivative: Callable[[Tensor, Tensor, float], Tensor],
+    param: float,
+) -> tuple[Tensor | None, ...]:
+    """The backward of a blockwise Function that kept only its inputs: ``derivative(x, y,
+    param) * grad`` taken block by block (float32 blocks) and written in the input's dtype.
+    The upstream gradient of a mean is one number expanded: it is read as that number."""
+    dtype = compute_dtype(x)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    scalar = all(s == 0 for s in grad.stride())
+    g = grad[(0,) * grad.dim()] if scalar else grad.contiguous()
+    for x_b, y_b, out_b, g_b in blocks(x, y, None, out, None if scalar else g):
+        d = derivative(upcast(x_b, dtype), upcast(y_b, dtype), param)
+        torch.mul(d, g if g_b is None else g_b, out=out_b)
+    return out, None, None, None, None
+
+
 def backward(
     ctx: Any, plain: Callable[[Tensor, Tensor, Option, float], Tensor], grad: Tensor
 ) -> tuple[Tensor | None, ...]:
     """The backward of a blockwise Function: ``d * grad`` written in the input's dtype; under
-    ``create_graph=True`` the derivative of ``plain(x, y, option, param)`` (an autograd graph
-    of the same loss in the compute dtype), for which the saved ``d`` is a constant."""
+    ``create_graph=True`` :func:`second_order` (the saved ``d`` is a constant)."""
     x, y, d = ctx.saved_tensors
     if double_backward():
-        dtype = compute_dtype(x)
-        (dx,) = differentiable_grad(
-            lambda t: plain(upcast(t, dtype), upcast(y, dtype), ctx.option, ctx.param),
-            (x,),
-            (grad,),
-        )
-        return dx, None, None, None, None
+        return second_order(ctx, plain, x, y, grad)
     if x.dtype == d.dtype or torch.compiler.is_compiling():
         return (d * grad).to(x.dtype), None, None, None, None
     # eager fp16/bf16: the product rounded once into the input's dtype, without a float32
