@@ -51,6 +51,7 @@ CASES = {
     "dice_ce_loss": _seg,
     "tversky_loss": _seg,
     "focal_loss": _binary,
+    "binary_cross_entropy_loss": _binary,
     "cross_entropy_loss": _seg,
     "nt_xent_loss": _views,
     "total_variation_loss": lambda b: (torch.rand(b, 3, 8, 8, requires_grad=True),),

@@ -150,3 +150,22 @@ def test_bce_backward_takes_the_derivative_again_in_blocks(monkeypatch, dtype):
     (g1,) = torch.autograd.grad(vl.binary_cross_entropy_loss(xd, y.double()), xd, create_graph=True)
     (g2,) = torch.autograd.grad(g1.sum(), xd)  # sigmoid'(x) / N
     torch.testing.assert_close(g2, torch.sigmoid(xd) * torch.sigmoid(-xd) / x.numel())
+
+
+@pytest.mark.slow
+def test_bce_backward_that_takes_the_derivative_again_compiles():
+    """The same Function traced by ``torch.compile`` (no graph break): the gradient of an
+    upstream that varies per element and of a mean, as in eager mode."""
+    torch._dynamo.reset()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 5, 7, generator=g) * 4
+    y = _soft_targets(x.shape, torch.float32, {})
+    up = torch.rand(x.shape, generator=g)
+    compiled = torch.compile(vl.binary_cross_entropy_loss, backend="aot_eager", fullgraph=True)
+    for reduction, upstream in (("none", up), ("mean", None)):
+        grads = []
+        for fn in (vl.binary_cross_entropy_loss, compiled):
+            xi = x.clone().requires_grad_(True)
+            loss = fn(xi, y, reduction=reduction)
+            grads.append(torch.autograd.grad(loss, xi, upstream)[0])
+        torch.testing.assert_close(grads[1], grads[0])
