@@ -53,6 +53,9 @@ def blocks(
 Option = float | Tensor | None
 
 
+Derivative = Callable[[Tensor, Tensor, float], Tensor]
+
+
 def forward(
     ctx: Any,
     value: Callable[[Tensor, Tensor, Option, float, Tensor, Tensor | None], None],
@@ -61,47 +64,55 @@ def forward(
     option: Option,
     param: float,
     grad: bool,
+    derivative: Derivative | None = None,
 ) -> Tensor:
     """The forward of a blockwise Function: ``value(x, y, option, param, out, d)`` writes each
     block's loss into ``out`` and (``grad``) its derivative into ``d``, in float32 (float64
-    for float64 inputs); ``d`` is kept for the backward."""
+    for float64 inputs); ``d`` is kept for the backward. With ``derivative`` (the derivative
+    as a function of float32 blocks of ``x``, ``y`` and ``param``) only the inputs are kept
+    and the backward takes it again block by block."""
     dtype = compute_dtype(x)
     out = torch.empty(x.shape, dtype=dtype, device=x.device)
-    d = torch.empty_like(out) if grad else None
+    d = torch.empty_like(out) if grad and derivative is None else None
     for x_b, y_b, out_b, d_b in blocks(x, y, option, out, d):
         value(upcast(x_b, dtype), upcast(y_b, dtype), option, param, out_b, d_b)
     if grad:
-        ctx.save_for_backward(x, y, d)
-        ctx.option, ctx.param = option, param
+        ctx.save_for_backward(x, y) if d is None else ctx.save_for_backward(x, y, d)
+        ctx.option, ctx.param, ctx.derivative = option, param, derivative
     return out
 
 
-def second_order(
-    ctx: Any,
-    plain: Callable[[Tensor, Tensor, Option, float], Tensor],
-    x: Tensor,
-    y: Tensor,
-    grad: Tensor,
+def backward(
+    ctx: Any, plain: Callable[[Tensor, Tensor, Option, float], Tensor], grad: Tensor
 ) -> tuple[Tensor | None, ...]:
-    """The backward under ``create_graph=True``: the derivative of ``plain(x, y, option,
-    param)`` (an autograd graph of the same loss in the compute dtype)."""
-    dtype = compute_dtype(x)
-    (dx,) = differentiable_grad(
-        lambda t: plain(upcast(t, dtype), upcast(y, dtype), ctx.option, ctx.param), (x,), (grad,)
-    )
-    return dx, None, None, None, None
+    """The backward of a blockwise Function: ``d * grad`` written in the input's dtype (``d``
+    kept, or taken again by :func:`_recomputed`); under ``create_graph=True`` the derivative
+    of ``plain(x, y, option, param)`` (an autograd graph of the same loss in the compute
+    dtype), for which a kept ``d`` is a constant."""
+    x, y, *kept = ctx.saved_tensors
+    if double_backward():
+        dtype = compute_dtype(x)
+        (dx,) = differentiable_grad(
+            lambda t: plain(upcast(t, dtype), upcast(y, dtype), ctx.option, ctx.param),
+            (x,),
+            (grad,),
+        )
+        return dx, None, None, None, None
+    if not kept:
+        return _recomputed(x, y, grad, ctx.derivative, ctx.param), None, None, None, None
+    (d,) = kept
+    if x.dtype == d.dtype or torch.compiler.is_compiling():
+        return (d * grad).to(x.dtype), None, None, None, None
+    # eager fp16/bf16: the product rounded once into the input's dtype, without a float32
+    # tensor of its size (compiled, the product and its cast are one loop anyway)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    return torch.mul(d, grad, out=out), None, None, None, None
 
 
-def recomputed(
-    x: Tensor,
-    y: Tensor,
-    grad: Tensor,
-    derivative: Callable[[Tensor, Tensor, float], Tensor],
-    param: float,
-) -> tuple[Tensor | None, ...]:
-    """The backward of a blockwise Function that kept only its inputs: ``derivative(x, y,
-    param) * grad`` taken block by block (float32 blocks) and written in the input's dtype.
-    The upstream gradient of a mean is one number expanded: it is read as that number."""
+def _recomputed(x: Tensor, y: Tensor, grad: Tensor, derivative: Derivative, param: float) -> Tensor:
+    """``derivative(x, y, param) * grad`` taken block by block (float32 blocks) and written in
+    the input's dtype. The upstream gradient of a mean is one number expanded: it is read as
+    that number."""
     dtype = compute_dtype(x)
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     scalar = all(s == 0 for s in grad.stride())
@@ -109,23 +120,7 @@ def recomputed(
     for x_b, y_b, out_b, g_b in blocks(x, y, None, out, None if scalar else g):
         d = derivative(upcast(x_b, dtype), upcast(y_b, dtype), param)
         torch.mul(d, g if g_b is None else g_b, out=out_b)
-    return out, None, None, None, None
-
-
-def backward(
-    ctx: Any, plain: Callable[[Tensor, Tensor, Option, float], Tensor], grad: Tensor
-) -> tuple[Tensor | None, ...]:
-    """The backward of a blockwise Function: ``d * grad`` written in the input's dtype; under
-    ``create_graph=True`` :func:`second_order` (the saved ``d`` is a constant)."""
-    x, y, d = ctx.saved_tensors
-    if double_backward():
-        return second_order(ctx, plain, x, y, grad)
-    if x.dtype == d.dtype or torch.compiler.is_compiling():
-        return (d * grad).to(x.dtype), None, None, None, None
-    # eager fp16/bf16: the product rounded once into the input's dtype, without a float32
-    # tensor of its size (compiled, the product and its cast are one loop anyway)
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    return torch.mul(d, grad, out=out), None, None, None, None
+    return out
 
 
 def softplus_tail(x: Tensor) -> Tensor:

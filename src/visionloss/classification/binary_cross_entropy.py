@@ -7,7 +7,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.autograd import double_backward
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
 from .._core.options import Bool
@@ -58,22 +57,12 @@ class _LogitBCE(torch.autograd.Function):
         # passes it saves in the forward): nothing of the input's size is kept (compiled,
         # inductor then writes no derivative in the forward: 1.08x compiled torch, 1.15x
         # with the derivative kept)
-        ctx.recompute = grad and pw is None
-        if not ctx.recompute:
-            return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad)
-        out = blockwise.forward(ctx, _bce_value, x, y, pw, eps, False)
-        ctx.save_for_backward(x, y)
-        ctx.option, ctx.param = pw, eps
-        return out
+        derivative = _bce_derivative if pw is None else None
+        return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad, derivative)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        if not ctx.recompute:
-            return blockwise.backward(ctx, _logit_terms, grad)
-        x, y = ctx.saved_tensors
-        if double_backward():
-            return blockwise.second_order(ctx, _logit_terms, x, y, grad)
-        return blockwise.recomputed(x, y, grad, _bce_derivative, ctx.param)
+        return blockwise.backward(ctx, _logit_terms, grad)
 
 
 def _bce_value(
