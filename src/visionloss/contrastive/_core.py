@@ -44,7 +44,7 @@ from .._core.reduction import reduce_loss
 from .._core.vectors import normalize
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 from ..metric._common import Gather, batch_labels
-from ._row_ce import plain_row_cross_entropy, row_cross_entropy
+from ._row_ce import plain_row_cross_entropy, row_cross_entropy, self_masked_logits
 
 SIMILARITIES = ("cosine", "dot")
 
@@ -572,15 +572,13 @@ def view_terms(
         others = torch.arange(1, views, device=rows.device)
         partners = start.unsqueeze(1) + (view_of.unsqueeze(1) + others) % views
 
-    def block(a: Tensor, self_rows: Tensor, pos: Tensor) -> Tensor:
-        if pos.shape[1] == 1:  # checkpointed blocks recompute through autograd
-            ce = plain_row_cross_entropy if recompute else row_cross_entropy
+    def block(a: Tensor, self_rows: Tensor, pos: Tensor, fused: bool = True) -> Tensor:
+        if pos.shape[1] == 1:  # (checkpointed blocks recompute through autograd: not fused)
+            ce = row_cross_entropy if fused else plain_row_cross_entropy
             return ce(a, keys, temperature, self_rows, pos.squeeze(1))
-        logits = similarity_logits(a, keys, temperature)
-        logits.scatter_(1, self_rows.unsqueeze(1), float("-inf"))
+        logits = self_masked_logits(a, keys, temperature, self_rows)
         return torch.logsumexp(logits, 1) - logits.gather(1, pos).mean(1)
 
-    recompute = False
     if n * k <= MAX_CHUNK_ELEMENTS:
         return block(anchors, rows, partners)
     step = max(1, BLOCK_ELEMENTS // max(k, 1))
@@ -589,5 +587,7 @@ def view_terms(
     parts = []
     for lo in range(0, n, step):
         part = (anchors[lo : lo + step], rows[lo : lo + step], partners[lo : lo + step])
-        parts.append(checkpoint(block, *part, use_reentrant=False) if recompute else block(*part))
+        parts.append(
+            checkpoint(block, *part, False, use_reentrant=False) if recompute else block(*part)
+        )
     return torch.cat(parts)

@@ -32,8 +32,10 @@ from .._core.autograd import differentiable_grad, double_backward
 _LSE_BLOCK = 1 << 18
 
 
-def _logits(a: Tensor, keys: Tensor, temperature: float | Tensor, self_rows: Tensor) -> Tensor:
-    """The family's similarity logits with each anchor's own key at ``-inf``."""
+def self_masked_logits(
+    a: Tensor, keys: Tensor, temperature: float | Tensor, self_rows: Tensor
+) -> Tensor:
+    """The family's similarity logits with each anchor's own key (``self_rows``) at ``-inf``."""
     from ._core import similarity_logits  # (the shared one; _core imports this module)
 
     logits = similarity_logits(a, keys, temperature)
@@ -57,7 +59,9 @@ def plain_row_cross_entropy(
 ) -> Tensor:
     """The same per-row losses through autograd (second derivatives, a temperature with a
     gradient)."""
-    return F.cross_entropy(_logits(a, keys, temperature, self_rows), pos, reduction="none")
+    return F.cross_entropy(
+        self_masked_logits(a, keys, temperature, self_rows), pos, reduction="none"
+    )
 
 
 class _RowCrossEntropy(torch.autograd.Function):
@@ -70,7 +74,7 @@ class _RowCrossEntropy(torch.autograd.Function):
         self_rows: Tensor,
         pos: Tensor,
     ) -> Tensor:
-        logits = _logits(a, keys, temperature, self_rows)
+        logits = self_masked_logits(a, keys, temperature, self_rows)
         lse = _row_lse(logits)
         loss = lse - logits.gather(1, pos.unsqueeze(1)).squeeze(1)
         ctx.save_for_backward(a, keys, lse, self_rows, pos)
@@ -91,7 +95,7 @@ class _RowCrossEntropy(torch.autograd.Function):
             return da, dk, None, None, None
         logits, ctx.logits = ctx.logits, None
         if logits is None:
-            logits = _logits(a, keys, t, self_rows)
+            logits = self_masked_logits(a, keys, t, self_rows)
         p = logits.sub_(lse.unsqueeze(1)).exp_()  # the softmax; 0 at the anchor's own key
         p.scatter_add_(1, pos.unsqueeze(1), p.new_full((p.shape[0], 1), -1.0))
         p.mul_((grad / t).unsqueeze(1))
