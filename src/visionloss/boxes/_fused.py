@@ -220,16 +220,17 @@ def _split(
 
 
 def _grads(
-    s: dict[str, Tensor], p: Tensor, t: Tensor, g: Tensor, variant: str, need_t: bool
+    s: dict[str, Tensor], p: Tensor, t: Tensor, variant: str, need_t: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """Planar gradients in the frame of ``sum(g * value)`` with respect to ``p`` and (with
-    ``need_t``) ``t`` (the saved tensors are read, never updated)."""
+    """Planar gradients in the frame of each pair's value with respect to its ``p`` and (with
+    ``need_t``) its ``t`` (the Jacobian: the backward multiplies by the upstream gradient; the
+    saved tensors are read, never updated)."""
     pl, ph, tl, th = p[:2], p[2:], t[:2], t[2:]
-    sg = g if variant == "iou" else -g  # the value is the IoU, or 1 - IoU + ...
-    g_inter = sg * s["d_inter"]
-    g_union = sg * s["d_union"]
+    # the value is the IoU, or 1 - IoU + ...
+    sign = torch.clone if variant == "iou" else torch.neg
+    g_inter, g_union = sign(s["d_inter"]), sign(s["d_union"])
     if variant == "giou":
-        g_union.addcmul_(g, s["d_num"], value=-1)
+        g_union.sub_(s["d_num"])
     gp = torch.empty_like(p)
     gt = torch.empty_like(t) if need_t else None
     g_pl, g_ph = gp[:2], gp[2:]
@@ -237,30 +238,30 @@ def _grads(
     # sizes: d (w h) = (h, w), from the union (and the aspect angles), where w > 0
     torch.mul(s["s_pwh"], g_union, out=g_ph)
     if variant == "ciou":
-        g_ph.addcmul_(s["d_pwh"], g)
+        g_ph.add_(s["d_pwh"])
     torch.neg(g_ph, out=g_pl)
     if g_th is not None and g_tl is not None:
         torch.mul(s["s_twh"], g_union, out=g_th)
         if variant == "ciou":
-            g_th.addcmul_(s["d_twh"], g)
+            g_th.add_(s["d_twh"])
         torch.neg(g_th, out=g_tl)
     # intersection: inter = iw ih, iwh = min(ph, th) - max(pl, tl) where > 0
     g_iwh = s["s_iwh"] * g_inter.sub_(g_union)
     _split(g_iwh, th, ph, g_ph, g_th, 1.0)  # minimum: to the smaller
     _split(g_iwh, pl, tl, g_pl, g_tl, -1.0)
     if variant == "giou":
-        g_cwh = s["s_cwh"] * g_union.copy_(g).mul_(s["d_area"])
+        g_cwh = s["s_cwh"] * s["d_area"]
         _split(g_cwh, ph, th, g_ph, g_th, 1.0)
         _split(g_cwh, tl, pl, g_pl, g_tl, -1.0)
     elif variant != "iou":
         # d rho2 / d dxy = 2 dxy, halved by the centres
-        half = s["dxy"] * g_union.copy_(g).mul_(s["d_rho2"])
+        half = s["dxy"] * s["d_rho2"]
         g_ph.sub_(half)
         g_pl.sub_(half)
         if g_th is not None and g_tl is not None:
             g_th.add_(half)
             g_tl.add_(half)
-        g_ewh = s["ewh"] * g_union.copy_(g).mul_(s["d_c2"]).mul_(2)
+        g_ewh = s["ewh"] * torch.mul(s["d_c2"], 2)
         g_pmax, g_pmin = torch.zeros_like(g_ewh), half.zero_()
         g_tmax, g_tmin = (torch.zeros_like(g_ewh), g_iwh.zero_()) if need_t else (None, None)
         _split(g_ewh, s["pmax"], s["tmax"], g_pmax, g_tmax, 1.0)
@@ -308,7 +309,6 @@ def _value_and_jacobians(
     value = torch.empty(n, dtype=dtype, device=device)
     jac = [torch.empty((4, n), dtype=dtype, device=device) if k else None for k in need]
     scale = torch.empty((2, n), dtype=dtype, device=device) if any(need) else None
-    one = torch.ones((), dtype=dtype, device=device)
     step = _block(n, device)
     for i in range(0, n, step):
         rows = slice(i, i + step)
@@ -318,7 +318,7 @@ def _value_and_jacobians(
         if scale is None:
             continue
         scale[0, rows], scale[1, rows] = f1, f2
-        for j, gx in zip(jac, _grads(saved, p, t, one, variant, need[1])):
+        for j, gx in zip(jac, _grads(saved, p, t, variant, need[1])):
             if j is not None and gx is not None:
                 j[:, rows] = gx
     return value, jac, scale
