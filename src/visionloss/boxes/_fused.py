@@ -19,7 +19,7 @@ guards, in the same unit frame and with the same floating-point operations in th
 * updating temporaries in place (fewer fresh tensors: fewer page faults);
 * in blocks of pairs on CPUs, each pair's derivative taken in the forward (a pair's value
   depends on its own boxes alone, so a 4-vector per box is all the backward needs: the graph
-  keeps 7 floats a pair instead of 45);
+  keeps 6 floats a pair instead of 45);
 * and returning the corners' gradient directly:
 
 * a ratio of the frame (:func:`._geometry.ratio`) is ``num / den`` where neither is below the
@@ -285,8 +285,8 @@ def _plain(pred: Tensor, target: Tensor, variant: str, threshold: float | None) 
 
 
 # Pairs per block on eager CPUs: the forward's and the Jacobian's temporaries of a block (about
-# 110 floats a pair at once, for CIoU) stay within 14 MiB, next to the 7 floats a pair kept
-# (the value, a 4-vector for each box set that needs a gradient and the frame's two factors).
+# 110 floats a pair at once, for CIoU) stay within 14 MiB, next to the value and the 6 floats
+# a pair kept (a 4-vector for each box set that needs a gradient, the frame's two factors).
 # Smaller blocks cost their 200 or so operations' dispatch (2^14: 1.3x the time on 2^18 IoU
 # pairs), larger ones their memory (2^16: CIoU 1.6x the peak of 2^15).
 _BLOCK = 1 << 15
@@ -326,11 +326,11 @@ def _value_and_jacobians(
 
 class _PairLoss(torch.autograd.Function):
     """The per-pair value with its Jacobian taken in the forward (each pair's value depends on
-    its own boxes only): the backward is one product per box set, and the graph keeps 7 floats
-    a pair (4 with each box set that needs a gradient, 2 for the frame, the value) instead of
-    the 45 intermediates a pair that a separate backward would read. CIoU on 2^18 pairs, one
-    CPU thread: peak memory 17 MiB instead of 59 (ultralytics 24), the same time (0.71x
-    ultralytics'; in one piece with a separate backward 0.70x)."""
+    its own boxes only): the backward is one product per box set, and the graph keeps 6 floats
+    a pair (4 for each box set that needs a gradient, 2 for the frame) instead of the 45
+    intermediates a pair that a separate backward would read. CIoU on 2^18 pairs, one CPU
+    thread: peak memory 17 MiB instead of 59 (ultralytics 24), 0.78x ultralytics' time (in one
+    piece with a separate backward 0.70-0.77x)."""
 
     @staticmethod
     def forward(
