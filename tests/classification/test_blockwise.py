@@ -169,3 +169,87 @@ def test_bce_backward_that_takes_the_derivative_again_compiles():
             loss = fn(xi, y, reduction=reduction)
             grads.append(torch.autograd.grad(loss, xi, upstream)[0])
         torch.testing.assert_close(grads[1], grads[0])
+
+
+_SUMMED = [
+    pytest.param(vl.binary_cross_entropy_loss, {}, "mean", id="bce-mean"),
+    pytest.param(vl.binary_cross_entropy_loss, {}, "sum", id="bce-sum"),
+    pytest.param(vl.binary_cross_entropy_loss, {"pos_weight": 2.0}, "mean", id="bce-pos-weight"),
+    pytest.param(vl.binary_cross_entropy_loss, {"label_smoothing": 0.1}, "sum", id="bce-smoothing"),
+    pytest.param(vl.focal_loss, {}, "mean", id="focal-mean"),
+    pytest.param(vl.focal_loss, {}, "sum", id="focal-sum"),
+    pytest.param(vl.focal_loss, {"normalizer": "positives"}, "mean", id="focal-positives"),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("loss_fn, options, reduction", _SUMMED)
+def test_summed_blocks_equal_the_elementwise_loss_reduced(
+    monkeypatch, loss_fn, options, reduction, dtype
+):
+    """A mean or sum without weights or ignored entries is summed block by block inside the
+    Function (``total``: no loss of the input's size is written): values and gradients equal
+    the elementwise loss (``reduction="none"``) reduced afterwards, in blocks of 37 and in one
+    piece; with a weight the elementwise path is taken."""
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(5, 3, 7, 11, generator=g) * 6).to(dtype)
+    y = _soft_targets(x.shape, dtype, {})
+    totals = []
+    forward = _blockwise.forward
+    plain = {"normalizer": None} if "normalizer" in options else {}
+
+    def spy(*args, **kwargs):
+        totals.append(kwargs.get("total", args[8] if len(args) > 8 else False))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(_blockwise, "forward", spy)
+
+    def run(block, **extra):
+        monkeypatch.setattr(_blockwise, "_BLOCK", block)
+        xi = x.clone().requires_grad_(True)
+        loss = loss_fn(xi, y, **{**options, **extra})
+        return loss, torch.autograd.grad(loss.sum(), xi)[0]
+
+    for block in (37, 1 << 40):
+        totals.clear()
+        summed = run(block, reduction=reduction)
+        assert totals == [True]
+        elementwise = run(block, reduction="none", **plain)
+        assert totals == [True, False]
+        xi = x.clone().requires_grad_(True)
+        terms = loss_fn(xi, y, **{**options, **plain}, reduction="none")
+        if reduction == "sum":
+            want = terms.sum()
+        elif options.get("normalizer") == "positives":
+            want = terms.sum() / y.float().sum().clamp_min(1)
+        else:
+            want = terms.mean()
+        (want_grad,) = torch.autograd.grad(want, xi)
+        torch.testing.assert_close(terms.detach(), elementwise[0])
+        assert summed[0].dtype == torch.float32 and summed[1].dtype == dtype
+        torch.testing.assert_close(summed[0], want, rtol=2e-6, atol=1e-7)
+        torch.testing.assert_close(summed[1], want_grad, rtol=2 * torch.finfo(dtype).eps, atol=1e-9)
+    weighted = run(37, reduction=reduction, weight=torch.ones(x.shape))
+    assert totals[-1] is False
+    torch.testing.assert_close(weighted[0], summed[0], rtol=2e-6, atol=1e-7)
+
+
+def test_summed_bce_of_an_empty_input_is_zero_and_attached():
+    x = torch.zeros(0, 3, requires_grad=True)
+    for reduction in ("mean", "sum"):
+        loss = vl.binary_cross_entropy_loss(x, torch.zeros(0, 3), reduction=reduction)
+        assert loss.item() == 0.0 and loss.requires_grad
+        (grad,) = torch.autograd.grad(loss, x)
+        assert grad.shape == x.shape
+
+
+def test_bce_soft_targets_near_one_keep_every_digit():
+    """The logit term is ``x (H(x) - y)``, ``H`` the step: for y = 0.999 and x = 30 it is
+    ``30 * (1 - y)``, 1 - y exact (Sterbenz), one rounding; ``max(x, 0) - x y`` would lose
+    the digits of ``x y`` (an ulp of 30 is 1.9e-6 against a loss of 0.03)."""
+    x = torch.tensor([30.0, 5.0, -30.0, -5.0, 1e4, -1e4])
+    y = torch.tensor([0.999, 0.9999, 0.001, 0.0001, 0.99999, 1e-5])
+    ours = vl.binary_cross_entropy_loss(x, y, reduction="none").double()
+    xd, yd = x.double(), y.double()
+    ref = torch.log1p(torch.exp(-xd.abs())) + xd.clamp_min(0) * (1 - yd) - xd.clamp_max(0) * yd
+    torch.testing.assert_close(ours, ref, rtol=4 * torch.finfo(torch.float32).eps, atol=0)

@@ -41,6 +41,12 @@ CASES = [
     pytest.param(
         lambda x: vl.focal_loss(x, BINARY, alpha=None, gamma=1.5), LOGITS, id="focal-no-alpha"
     ),
+    pytest.param(lambda x: vl.binary_cross_entropy_loss(x, BINARY), LOGITS, id="bce"),
+    pytest.param(
+        lambda x: vl.binary_cross_entropy_loss(x, BINARY, pos_weight=2.0, reduction="sum"),
+        LOGITS,
+        id="bce-pos-weight-sum",
+    ),
     pytest.param(lambda x: vl.total_variation_loss(x), LOGITS, id="total-variation"),
     pytest.param(lambda x: vl.arcface_loss(x, LABELS, CLASS_W, scale=4.0), EMBED, id="arcface"),
     pytest.param(lambda w: vl.cosface_loss(EMBED, LABELS, w, scale=4.0), CLASS_W, id="cosface"),

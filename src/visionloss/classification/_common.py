@@ -721,11 +721,18 @@ def binary_loss(
     if ignore_index is not None:
         valid = target != ignore_index
         y = torch.where(valid, y, y.new_zeros(()))
-    loss = terms(input if raw else upcast(input, dtype), y, fn=fn, **params)
     w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
+    # terms marked ``sums`` return the sum of the elementwise loss with ``total=True``: a mean
+    # or sum without weights or ignored entries then writes no loss of the input's size
+    total = reduction != "none" and w is None and valid is None and getattr(terms, "sums", False)
+    x = input if raw else upcast(input, dtype)
+    loss = terms(x, y, fn=fn, total=True, **params) if total else terms(x, y, fn=fn, **params)
     if isinstance(normalizer, str):
         normalizer = y.detach().sum(dtype=dtype)
-    return reduce_loss(loss, reduction, fn=fn, mask=valid, weight=w, normalizer=normalizer)
+    count = float(input.numel()) if total else None
+    return reduce_loss(
+        loss, reduction, fn=fn, mask=valid, weight=w, denominator=count, normalizer=normalizer
+    )
 
 
 def divergence_loss(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -12,7 +13,7 @@ from .._core.dtypes import compute_dtype, upcast
 from .._core.options import Bool
 from .._core.registry import register_loss
 from . import _blockwise as blockwise
-from ._blockwise import softplus_pair, softplus_tail
+from ._blockwise import softplus_pair
 from ._common import (
     CLASSIFICATION_DOCS,
     PosWeight,
@@ -38,27 +39,36 @@ class _LogitBCE(torch.autograd.Function):
     ``dL/dx = (1 - y) sigmoid(x) - w y sigmoid(-x)``.
 
     The value is exact for every finite logit: without ``pos_weight`` it is
-    ``log1p(exp(-|x|)) + (1 - y) max(x, 0) - y min(x, 0)`` (torch's ``(1 - y) x -
+    ``log1p(exp(-|x|)) + x (H(x) - y)``, ``H`` the step (torch's ``(1 - y) x -
     logsigmoid(x)`` cancels to 0 for y = 0, x < -17 in float32, where the loss is e^x). The
     derivative without ``pos_weight`` is torch's ``sigmoid(x) - y`` (within an ulp of 1 of the
     exact one; where it matters, x > 17 with y = 1, it is below 4e-8): with both sigmoids
-    apart the loss took 1.8x the time of ``binary_cross_entropy_with_logits``, with this form
-    1.45-1.5x ((4, 19, 128, 256), one CPU thread). Without ``pos_weight`` the graph
-    keeps only the inputs and the backward takes ``sigmoid(x) - y`` again block by block:
-    peak 10.5 MiB there instead of 20 (torch 19), at about the same time. With
-    ``pos_weight`` both softplus terms and both sigmoids are taken apart
-    (:func:`._blockwise.softplus_pair`) and the forward keeps the derivative."""
+    apart the loss took 1.8x the time of ``binary_cross_entropy_with_logits``. Without
+    ``pos_weight`` the graph keeps only the inputs and the backward takes ``sigmoid(x) - y``
+    again block by block, in place in the gradient: peak 10.5 MiB there instead of 20 (torch
+    19). A mean or sum (no weight, nothing ignored) is summed block by block and writes no
+    loss of the input's size (``total``). (4, 19, 128, 256), one CPU thread, fwd+bwd: 1.08x
+    torch's time (was 1.45x with ``(1 - y) max(x, 0) - y min(x, 0)``, blocks of 2^16, the
+    loss written whole and the derivative in a temporary). With ``pos_weight`` both softplus
+    terms and both sigmoids are taken apart (:func:`._blockwise.softplus_pair`) and the
+    forward keeps the derivative."""
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float, grad: bool
+        ctx: Any,
+        x: Tensor,
+        y: Tensor,
+        pw: float | Tensor | None,
+        eps: float,
+        grad: bool,
+        total: bool,
     ) -> Tensor:
         # without pos_weight the backward takes sigmoid(x) - y again, block by block (two
         # passes it saves in the forward): nothing of the input's size is kept (compiled,
         # inductor then writes no derivative in the forward: 1.08x compiled torch, 1.15x
         # with the derivative kept)
         derivative = _bce_derivative if pw is None else None
-        return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad, derivative)
+        return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad, derivative, total)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -71,26 +81,28 @@ def _bce_value(
     """The loss of :class:`_LogitBCE` into ``out`` and its derivative into ``d``."""
     if eps:
         y = y * (1 - eps) + 0.5 * eps
-    not_y = 1 - y
     if pw is None:
-        # log1p(exp(-|x|)) + (1 - y) max(x, 0) - y min(x, 0): no term cancels another
-        torch.mul(not_y, x.clamp_min(0), out=out).addcmul_(y, x.clamp_max(0), value=-1.0)
-        out.add_(softplus_tail(x))
+        # log1p(exp(-|x|)) + x (H(x) - y), H the step (1 at x >= 0): x (1 - y) or -x y, the
+        # one product rounded once, and no term cancels another (a comparison, three in-place
+        # passes and torch's logsigmoid: (1 - y) max(x, 0) - y min(x, 0) took four more)
+        torch.ge(x, 0, out=out).sub_(y).mul_(x)
+        out.sub_(F.logsigmoid(x.abs()))
         if d is not None:
             torch.sub(torch.sigmoid(x), y, out=d)
         return
     sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
-    wy = y * pw
+    wy, not_y = y * pw, 1 - y
     torch.mul(wy, sp_neg, out=out).addcmul_(not_y, sp_pos)
     if d is not None:
         torch.mul(not_y, sig_pos, out=d).addcmul_(wy, sig_neg, value=-1.0)
 
 
-def _bce_derivative(x: Tensor, y: Tensor, eps: float) -> Tensor:
-    """``sigmoid(x) - y`` (``y`` smoothed), float32 blocks of :class:`_LogitBCE`."""
+def _bce_derivative(x: Tensor, y: Tensor, eps: float, out: Tensor | None) -> Tensor:
+    """``sigmoid(x) - y`` (``y`` smoothed) of float32 blocks of :class:`_LogitBCE`, into
+    ``out`` when given."""
     if eps:
         y = y * (1 - eps) + 0.5 * eps
-    return torch.sigmoid(x).sub_(y)
+    return torch.sigmoid(x, out=out).sub_(y)
 
 
 def _logit_terms(x: Tensor, y: Tensor, pw: float | Tensor | None, eps: float) -> Tensor:
@@ -116,8 +128,10 @@ def _bce_terms(
     pos_weight: float | Tensor | None,
     label_smoothing: float,
     from_logits: bool,
+    total: bool = False,
 ) -> Tensor:
-    """The elementwise loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``)."""
+    """The elementwise loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``), or its
+    sum with ``total`` (``sums``)."""
     if not from_logits:  # NaN too: torch's binary_cross_entropy refuses it without our name
         check_probabilities(x, "input probabilities", fn, nan=False, condition=_PROBABILITIES)
     dtype = compute_dtype(x, y)
@@ -125,12 +139,14 @@ def _bce_terms(
     eps = float(label_smoothing)
     if from_logits and not (y.requires_grad or (isinstance(pw, Tensor) and pw.requires_grad)):
         need = torch.is_grad_enabled() and x.requires_grad
-        out: Tensor = _LogitBCE.apply(x, y, pw, eps, need)
+        out: Tensor = _LogitBCE.apply(x, y, pw, eps, need, total)
         return out
-    return _plain_terms(upcast(x, dtype), upcast(y, dtype), pw, eps, from_logits)
+    terms = _plain_terms(upcast(x, dtype), upcast(y, dtype), pw, eps, from_logits)
+    return terms.sum() if total else terms
 
 
 _bce_terms.raw_inputs = True  # type: ignore[attr-defined]
+_bce_terms.sums = True  # type: ignore[attr-defined]
 
 
 @loss_function(CLASSIFICATION_DOCS, options=(smoothing_options, binary_options))

@@ -50,9 +50,15 @@ class _SigmoidFocal(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, x: Tensor, y: Tensor, a: float | Tensor | None, gamma: float, grad: bool
+        ctx: Any,
+        x: Tensor,
+        y: Tensor,
+        a: float | Tensor | None,
+        gamma: float,
+        grad: bool,
+        total: bool,
     ) -> Tensor:
-        return blockwise.forward(ctx, _focal_value, x, y, a, gamma, grad)
+        return blockwise.forward(ctx, _focal_value, x, y, a, gamma, grad, total=total)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -81,10 +87,17 @@ def _focal_value(
 
 
 def _focal_terms(
-    x: Tensor, y: Tensor, *, fn: str, alpha: float | Tensor | None, gamma: float
+    x: Tensor,
+    y: Tensor,
+    *,
+    fn: str,
+    alpha: float | Tensor | None,
+    gamma: float,
+    total: bool = False,
 ) -> Tensor:
     """The elementwise focal loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``:
-    the Function upcasts block by block, no float32 copy of either is made)."""
+    the Function upcasts block by block, no float32 copy of either is made), or its sum with
+    ``total`` (``sums``)."""
     dtype = compute_dtype(x, y)
     a = class_vector(alpha, x, "alpha", fn, dtype)
     if gamma != 0:
@@ -93,12 +106,14 @@ def _focal_terms(
         # (the generic path below is taken when it needs a gradient)
         if not (y.requires_grad or (isinstance(a, Tensor) and a.requires_grad)):
             need = torch.is_grad_enabled() and x.requires_grad
-            out: Tensor = _SigmoidFocal.apply(x, y, a, gamma, need)
+            out: Tensor = _SigmoidFocal.apply(x, y, a, gamma, need, total)
             return out
-    return _generic_focal_terms(upcast(x, dtype), upcast(y, dtype), a, gamma)
+    terms = _generic_focal_terms(upcast(x, dtype), upcast(y, dtype), a, gamma)
+    return terms.sum() if total else terms
 
 
 _focal_terms.raw_inputs = True  # type: ignore[attr-defined]
+_focal_terms.sums = True  # type: ignore[attr-defined]
 
 
 def _generic_focal_terms(x: Tensor, y: Tensor, a: float | Tensor | None, gamma: float) -> Tensor:
