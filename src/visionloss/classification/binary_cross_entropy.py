@@ -86,7 +86,10 @@ def _bce_value(
         # one product rounded once, and no term cancels another (a comparison, three in-place
         # passes and torch's logsigmoid: (1 - y) max(x, 0) - y min(x, 0) took four more)
         torch.ge(x, 0, out=out).sub_(y).mul_(x)
-        out.sub_(F.logsigmoid(x.abs()))
+        if torch.compiler.is_compiling():  # inductor's logsigmoid adds min(|x|, 0) - ...
+            out.add_(torch.log1p(torch.exp(-x.abs())))
+        else:
+            out.sub_(F.logsigmoid(x.abs()))
         if d is not None:
             torch.sub(torch.sigmoid(x), y, out=d)
         return
