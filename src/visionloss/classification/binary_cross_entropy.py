@@ -47,11 +47,11 @@ class _LogitBCE(torch.autograd.Function):
     ``pos_weight`` the graph keeps only the inputs and the backward takes ``sigmoid(x) - y``
     again block by block, in place in the gradient: peak 10.5 MiB there instead of 20 (torch
     19). A mean or sum (no weight, nothing ignored) is summed block by block and writes no
-    loss of the input's size (``total``). (4, 19, 128, 256), one CPU thread, fwd+bwd: 1.08x
-    torch's time (was 1.45x with ``(1 - y) max(x, 0) - y min(x, 0)``, blocks of 2^16, the
-    loss written whole and the derivative in a temporary). With ``pos_weight`` both softplus
-    terms and both sigmoids are taken apart (:func:`._blockwise.softplus_pair`) and the
-    forward keeps the derivative."""
+    loss of the input's size (``total``). (4, 19, 128, 256), one CPU thread, fwd+bwd: 1.06x
+    torch's time in the committed runs (was 1.45x with ``(1 - y) max(x, 0) - y min(x, 0)``,
+    blocks of 2^16, the loss written whole and the derivative in a temporary). With
+    ``pos_weight`` both softplus terms and both sigmoids are taken apart
+    (:func:`._blockwise.softplus_pair`) and the forward keeps the derivative."""
 
     @staticmethod
     def forward(
@@ -65,8 +65,8 @@ class _LogitBCE(torch.autograd.Function):
     ) -> Tensor:
         # without pos_weight the backward takes sigmoid(x) - y again, block by block (two
         # passes it saves in the forward): nothing of the input's size is kept (compiled,
-        # inductor then writes no derivative in the forward: 1.08x compiled torch, 1.15x
-        # with the derivative kept)
+        # inductor's partitioner moves sigmoid(x) - y into the forward's loop and keeps it,
+        # as it does for torch's own loss)
         derivative = _bce_derivative if pw is None else None
         return blockwise.forward(ctx, _bce_value, x, y, pw, eps, grad, derivative, total)
 
@@ -84,14 +84,13 @@ def _bce_value(
     if pw is None:
         # log1p(exp(-|x|)) + x (H(x) - y), H the step (1 at x >= 0): x (1 - y) or -x y, the
         # one product rounded once, and no term cancels another (a comparison, three in-place
-        # passes and torch's logsigmoid: (1 - y) max(x, 0) - y min(x, 0) took four more)
+        # passes and torch's logsigmoid: (1 - y) max(x, 0) - y min(x, 0) took four more); the
+        # derivative is taken in the backward (``_bce_derivative``), never into ``d``
         torch.ge(x, 0, out=out).sub_(y).mul_(x)
         if torch.compiler.is_compiling():  # inductor's logsigmoid adds min(|x|, 0) - ...
             out.add_(torch.log1p(torch.exp(-x.abs())))
         else:
             out.sub_(F.logsigmoid(x.abs()))
-        if d is not None:
-            torch.sub(torch.sigmoid(x), y, out=d)
         return
     sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
     wy, not_y = y * pw, 1 - y
