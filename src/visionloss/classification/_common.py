@@ -722,8 +722,9 @@ def binary_loss(
         valid = target != ignore_index
         y = torch.where(valid, y, y.new_zeros(()))
     w = location_weight(weight, tuple(input.shape), fn, dtype, name="weight")
-    # terms marked ``sums`` return the sum of the elementwise loss with ``total=True``: a mean
-    # or sum without weights or ignored entries then writes no loss of the input's size
+    # terms marked ``sums`` may return the sum of the elementwise loss with ``total=True`` (the
+    # reduction sums it either way; the mean's count is the input's): a mean or sum without
+    # weights or ignored entries then writes no loss of the input's size
     total = reduction != "none" and w is None and valid is None and getattr(terms, "sums", False)
     x = input if raw else upcast(input, dtype)
     loss = terms(x, y, fn=fn, total=True, **params) if total else terms(x, y, fn=fn, **params)

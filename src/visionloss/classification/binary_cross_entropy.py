@@ -132,8 +132,8 @@ def _bce_terms(
     from_logits: bool,
     total: bool = False,
 ) -> Tensor:
-    """The elementwise loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``), or its
-    sum with ``total`` (``sums``)."""
+    """The elementwise loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``); with
+    ``total`` the Function path returns its sum (``sums``: the reduction sums either)."""
     if not from_logits:  # NaN too: torch's binary_cross_entropy refuses it without our name
         check_probabilities(x, "input probabilities", fn, nan=False, condition=_PROBABILITIES)
     dtype = compute_dtype(x, y)
@@ -143,8 +143,7 @@ def _bce_terms(
         need = torch.is_grad_enabled() and x.requires_grad
         out: Tensor = _LogitBCE.apply(x, y, pw, eps, need, total)
         return out
-    terms = _plain_terms(upcast(x, dtype), upcast(y, dtype), pw, eps, from_logits)
-    return terms.sum() if total else terms
+    return _plain_terms(upcast(x, dtype), upcast(y, dtype), pw, eps, from_logits)
 
 
 _bce_terms.raw_inputs = True  # type: ignore[attr-defined]

@@ -96,8 +96,8 @@ def _focal_terms(
     total: bool = False,
 ) -> Tensor:
     """The elementwise focal loss of ``x`` and ``y`` in their own dtypes (``raw_inputs``:
-    the Function upcasts block by block, no float32 copy of either is made), or its sum with
-    ``total`` (``sums``)."""
+    the Function upcasts block by block, no float32 copy of either is made); with ``total``
+    the Function path returns its sum (``sums``: the reduction sums either)."""
     dtype = compute_dtype(x, y)
     a = class_vector(alpha, x, "alpha", fn, dtype)
     if gamma != 0:
@@ -108,8 +108,7 @@ def _focal_terms(
             need = torch.is_grad_enabled() and x.requires_grad
             out: Tensor = _SigmoidFocal.apply(x, y, a, gamma, need, total)
             return out
-    terms = _generic_focal_terms(upcast(x, dtype), upcast(y, dtype), a, gamma)
-    return terms.sum() if total else terms
+    return _generic_focal_terms(upcast(x, dtype), upcast(y, dtype), a, gamma)
 
 
 _focal_terms.raw_inputs = True  # type: ignore[attr-defined]
