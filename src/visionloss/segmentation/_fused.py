@@ -206,12 +206,15 @@ class IndexedOverlap(torch.autograd.Function):
         return dx.to(ctx.in_dtype), None, None, None, None, None, None
 
 
-def few_hits(index: Tensor, c: int) -> Tensor:
-    """``[index == k]``, ``(B, C, N)`` as uint8, 0 at ignored pixels (``index`` -1): an int32
-    comparison viewed as bytes, whose conversion to a float type is several times faster on
-    the CPU than the conversion from bool."""
-    k = torch.arange(c, device=index.device, dtype=torch.int32).view(1, c, 1)
-    return (index.to(torch.int32).unsqueeze(1) == k).view(torch.uint8)
+def few_hot(index: Tensor, c: int, dtype: torch.dtype) -> Tensor:
+    """``[index == k]``, ``(B, C, N)`` in ``dtype``, 0 at ignored pixels (``index`` -1): the
+    labels as floats (exact below 2^24) compared with each class straight into a tensor of
+    ``dtype``. (2, 2, 131072) on one CPU thread: 0.13 ms, against 0.31 for an int32
+    comparison whose bytes were converted (0.6 against 0.18 ms at four classes), and 2.2 for
+    ``torch.where`` of a bool mask."""
+    k = torch.arange(c, device=index.device, dtype=dtype).view(1, c, 1)
+    out = torch.empty((index.shape[0], c, index.shape[1]), dtype=dtype, device=index.device)
+    return torch.eq(index.to(dtype).unsqueeze(1), k, out=out)
 
 
 def _pixel_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -229,8 +232,9 @@ class FewClassOverlap(torch.autograd.Function):
 
     For a few channels the one-hot mask is cheaper than the gather / scatter of the target
     class (each several times slower per element on the CPU than a dense multiply-add): the
-    forward builds it once (``C`` bytes per pixel, kept for the backward, and converted to
-    ``dtype``) and takes ``I`` and ``G`` as dense sums; the backward is one multiply-add
+    forward builds it in ``dtype`` (:func:`few_hot`) and takes ``I`` and ``G`` as dense sums,
+    and the backward builds it again from the kept labels (faster than converting a kept
+    byte mask, and nothing of ``C`` values a pixel kept); the backward is one multiply-add
     ``gp = v (gP + 2 p gQ) + [y = c] gI`` and torch's softmax backward, plus
     ``g_logpt ([y = c] - v p)`` for the log-probabilities. ``log_p_target`` is 0 at ignored
     pixels (its gradient there too).
@@ -242,8 +246,7 @@ class FewClassOverlap(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         squared, with_logpt = flags
         p, lp = _activate(x, "softmax", dtype, with_logpt)
-        hits = few_hits(index, x.shape[1])
-        hot = hits.to(dtype)  # a temporary: the products below go in place
+        hot = few_hot(index, x.shape[1], dtype)  # a temporary: the products below go in place
         counts = hot.sum(-1)
         logpt = (lp * hot).sum(1) if lp is not None else p.new_empty(0)
         inter = hot.mul_(p).sum(-1)
@@ -252,7 +255,7 @@ class FewClassOverlap(torch.autograd.Function):
         pv = p if vf is None else p * vf
         psum = pv.sum(-1)
         q = (pv * p).sum(-1) if squared else p.new_empty(0)
-        ctx.save_for_backward(p, hits, vf, x, index, valid)  # the mask as bytes: C bytes a pixel
+        ctx.save_for_backward(p, vf, x, index, valid)
         ctx.dtype, ctx.squared, ctx.with_logpt, ctx.in_dtype = dtype, squared, with_logpt, x.dtype
         ctx.mark_non_differentiable(counts, *(t for t in (q, logpt) if t.numel() == 0))
         return inter, psum, q, logpt, counts
@@ -261,14 +264,15 @@ class FewClassOverlap(torch.autograd.Function):
     def backward(
         ctx: Any, g_inter: Tensor, g_psum: Tensor, g_q: Tensor, g_logpt: Tensor, _: Tensor
     ) -> tuple[Tensor | None, ...]:
-        p, hits, vf, x, index, valid = ctx.saved_tensors
+        p, vf, x, index, valid = ctx.saved_tensors
         if double_backward():
             grads = (g_inter, g_psum, g_q, g_logpt)
             return _plain_grad(ctx, x, index, valid, "softmax", grads), None, None, None, None, None
         # dL/dp = [y = c] gI + v (gP + 2 p gQ), in place on one tensor ([y = c] is 0 where
         # v is); separate multiplies and in-place adds: addcmul with broadcast operands is
         # several times slower on the CPU
-        gp = hits.to(p.dtype).mul_(g_inter.unsqueeze(-1))
+        hot = few_hot(index, p.shape[1], p.dtype)
+        gp = (hot.mul if ctx.with_logpt else hot.mul_)(g_inter.unsqueeze(-1))
         if ctx.squared:
             gp.add_(p * (2.0 * g_q).unsqueeze(-1))
         gp.add_(g_psum.unsqueeze(-1))
@@ -278,7 +282,7 @@ class FewClassOverlap(torch.autograd.Function):
         dx = gp.sub_(_pixel_dot(gp, p).unsqueeze(1)).mul_(p)
         if ctx.with_logpt:  # + g_logpt ([y = c] - v p)
             pv = p if vf is None else p * vf
-            dx.add_(hits.to(p.dtype).sub_(pv).mul_(g_logpt.unsqueeze(1)))
+            dx.add_(hot.sub_(pv).mul_(g_logpt.unsqueeze(1)))
         return dx.to(ctx.in_dtype), None, None, None, None, None
 
 
