@@ -42,7 +42,8 @@ def _fast_inverse_norm(x: Tensor, dim: int) -> Tensor:
     of 1.8 on 2048 x 512; the range test costs a host sync, free on a CPU)."""
     if x.dtype == torch.float32 and x.device.type == "cpu" and x.numel() > 0:
         n = torch.linalg.vector_norm(x, dim=dim, keepdim=True)
-        if bool(((n >= _FAST_LOW) & (n <= _FAST_HIGH)).all()):
+        low, high = torch.aminmax(n)  # NaN in either fails both tests
+        if low.item() >= _FAST_LOW and high.item() <= _FAST_HIGH:
             return n.reciprocal_()
     return inverse_norm(x, dim)
 
