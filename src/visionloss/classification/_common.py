@@ -405,10 +405,10 @@ def _unit_range_checked(values: Tensor, expected: str, condition: str = "") -> b
         return False
     if not value_checks_enabled() or values.numel() == 0:
         return True
-    low, high = torch.aminmax(values)
-    if bool(torch.isnan(low)):
+    low, high = (float(v) for v in torch.aminmax(values))  # two numbers, no more tensor ops
+    if math.isnan(low) or math.isnan(high):
         return False
-    if bool(low < 0) or bool(high > 1):
+    if low < 0 or high > 1:
         raise InputError(f"{expected} in [0, 1]{condition}, got {_range(values)}")
     return True
 
