@@ -76,8 +76,18 @@ def test_a_temperature_with_a_gradient_takes_autograd():
 
 
 def test_row_blocks(monkeypatch):
-    """Blocks of 3 rows (a partial last block) against the whole matrix: values and gradients."""
+    """Blocks of 3 rows (a partial last block) against the whole matrix: values and gradients
+    (the forward's log-softmax and the backward's in-place softmax go block by block)."""
     a, keys, self_rows, pos = _inputs(13, 7)
-    whole = _row_ce.row_cross_entropy(a, keys, 0.1, self_rows, pos)
+    w = torch.rand(13, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+
+    def run() -> tuple[torch.Tensor, ...]:
+        x, y = a.clone().requires_grad_(), keys.clone().requires_grad_()
+        loss = _row_ce.row_cross_entropy(x, y, 0.1, self_rows, pos)
+        return (loss.detach(), *torch.autograd.grad(loss, (x, y), w))
+
+    whole = run()
     monkeypatch.setattr(_row_ce, "_BLOCK", 3 * 7)
-    assert torch.equal(_row_ce.row_cross_entropy(a, keys, 0.1, self_rows, pos), whole)
+    blocked = run()
+    for got, want in zip(blocked, whole):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
