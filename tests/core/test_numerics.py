@@ -54,6 +54,55 @@ def test_div_is_finite_everywhere(width, data):
         )
 
 
+def _function_div(num, den, default):
+    """The autograd Function's value and gradient of ``num``, the reference of the fast path."""
+    x = num.detach().clone().requires_grad_(True)
+    d = den.to(x.dtype).expand_as(x)
+    out = N._Div.apply(x, d, default)
+    (g,) = torch.autograd.grad(out.sum(), x)
+    return out.detach(), g
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    "den",
+    [
+        pytest.param(torch.tensor(7), id="int-count"),
+        pytest.param(torch.tensor(1), id="int-one"),
+        pytest.param(torch.tensor(3.5), id="float-count"),
+        pytest.param(torch.tensor(-2.0), id="negative"),
+        pytest.param(torch.tensor(1e30), id="huge"),
+        pytest.param(torch.tensor(0), id="zero-count"),
+        pytest.param(torch.tensor(1e-30), id="tiny-overflows"),
+        pytest.param(torch.tensor(0.25), id="below-one"),
+        pytest.param(torch.tensor(float("nan")), id="nan"),
+    ],
+)
+def test_div_by_a_host_count_equals_the_function(dtype, den):
+    # a 0-dim CPU denominator without a gradient (the mean of masked terms) is read on the
+    # host and, where |den| >= 1, divided as a number; elsewhere the Function runs as before
+    num = torch.tensor([3.0, -1e10, 0.0, 1e38], dtype=dtype)
+    x = num.clone().requires_grad_(True)
+    out = N.div(x, den, 0.5)
+    (g,) = torch.autograd.grad(out.sum(), x)
+    ref, ref_g = _function_div(num, den, 0.5)
+    torch.testing.assert_close(out.detach(), ref, rtol=0, atol=0, equal_nan=True)
+    # the Function multiplies by 1 / den, the division divides: one rounding apart
+    torch.testing.assert_close(g, ref_g, rtol=2 * torch.finfo(dtype).eps, atol=0, equal_nan=True)
+
+
+def test_div_host_count_path_skips_the_function(monkeypatch):
+    calls = []
+    monkeypatch.setattr(N._Div, "apply", lambda *a: calls.append(1) or a[0] / a[1])
+    x = torch.ones(3, requires_grad=True)
+    N.div(x.sum(), torch.tensor(4))  # fast path
+    assert calls == []
+    N.div(x.sum(), torch.tensor(4.0, requires_grad=True))  # a gradient for den: the Function
+    N.div(x.sum().half(), torch.tensor(4))  # fp16 keeps the Function's rounding of den
+    N.div(x.sum(), torch.tensor(0.5))  # |den| < 1 may overflow: the Function clamps
+    assert len(calls) == 3
+
+
 @pytest.mark.parametrize("width", [32, 64])
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())

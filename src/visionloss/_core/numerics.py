@@ -61,16 +61,37 @@ def _sum_to(g: Tensor, shape: torch.Size) -> Tensor:
     return g if g.shape == shape else g.sum_to_size(shape)
 
 
+def _host_count(num: Tensor, den: Tensor) -> bool:
+    """A 0-dim CPU ``den`` without a gradient, for a float32 / float64 ``num`` in eager mode
+    (reading it is free; fp16 / bf16 quotients keep the Function's rounding of ``den``)."""
+    return (
+        den.dim() == 0
+        and den.device.type == "cpu"
+        and not den.requires_grad
+        and num.dtype in (torch.float32, torch.float64)
+        and not torch.compiler.is_compiling()
+    )
+
+
 def div(num: Tensor, den: Tensor | float, default: float = 0.0) -> Tensor:
     """``num / den``, and ``default`` (zero gradient) where ``|den| < tiny``.
 
     A plain number ``den`` with ``|den| >= 1`` (a count) is an ordinary division: no
-    autograd Function, so a scalar mean costs what ``x.mean()`` does.
+    autograd Function, so a scalar mean costs what ``x.mean()`` does; so is a 0-dim CPU
+    tensor ``den`` without a gradient whose value is ``>= 1`` in magnitude (eager, float32 /
+    float64 ``num``).
 
     ``default`` is the value the caller's formula takes in the limit: 0 for a ratio of
     quantities that vanish together (IoU of empty boxes counts as no overlap), 1 for a score
     whose 0/0 means "perfect" (Dice with an empty target under ``empty="include"``).
     """
+    if isinstance(den, Tensor) and _host_count(num, den):
+        # a count held on the CPU (the mean of masked terms): read it (no device sync) and
+        # divide by the number, which is what the Function below computes for |den| >= 1;
+        # it cost about twenty tensor operations on scalars, forward and backward
+        value = float(den)
+        if abs(value) >= 1:
+            return num / value
     if not isinstance(den, Tensor):
         if abs(den) >= 1:  # a count: nonzero, and the quotient cannot overflow
             return num / den

@@ -208,6 +208,12 @@ def similarity_logits(anchors: Tensor, keys: Tensor, temperature: float | Tensor
     dims (``(..., A, D) x (..., K, D) -> (..., A, K)``). Computed in the inputs' dtype also
     inside an autocast region (fp32 logits for fp32 / half inputs)."""
     with torch.autocast(device_type=anchors.device.type, enabled=False):
+        if anchors.dim() == 2 and keys.dim() == 2 and not isinstance(temperature, Tensor):
+            # ``1 / t`` as the product's ``alpha``: applied by the GEMM, and in the backward
+            # to the (A, D) products, instead of a pass over the (A, K) matrix each way
+            return torch.addmm(
+                anchors.new_zeros(()), anchors, keys.t(), beta=0, alpha=1.0 / temperature
+            )
         logits = torch.matmul(anchors, keys.transpose(-1, -2))
     if isinstance(temperature, Tensor) and temperature.requires_grad:
         return logits / temperature  # (its gradient needs the product)
@@ -538,12 +544,14 @@ def multiview_terms(
         anchor_labels, key_labels = batch.anchor_index, torch.arange(k, device=device)
     else:
         anchor_labels, key_labels = batch_labels(batch)
+    if views > 1:
+        anchor_labels, key_labels = (x.repeat_interleave(views) for x in (anchor_labels, key_labels))
     terms = label_terms(
         batch.anchors.reshape(a * views, dim),
         batch.keys.reshape(k * views, dim),
         temperature,
-        anchor_labels.repeat_interleave(views),
-        key_labels.repeat_interleave(views),
+        anchor_labels,
+        key_labels,
         mode=mode,
         anchor_rows=rows,
     )
