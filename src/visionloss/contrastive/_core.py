@@ -545,7 +545,9 @@ def multiview_terms(
     else:
         anchor_labels, key_labels = batch_labels(batch)
     if views > 1:
-        anchor_labels, key_labels = (x.repeat_interleave(views) for x in (anchor_labels, key_labels))
+        anchor_labels, key_labels = (
+            x.repeat_interleave(views) for x in (anchor_labels, key_labels)
+        )
     terms = label_terms(
         batch.anchors.reshape(a * views, dim),
         batch.keys.reshape(k * views, dim),
