@@ -529,8 +529,11 @@ def multiview_terms(
     a, views, dim = batch.anchors.shape
     k = batch.keys.shape[0]
     device = features.device
-    offsets = torch.arange(views, device=device)
-    rows = (batch.anchor_index[:, None] * views + offsets).reshape(-1)
+    if views == 1:
+        rows = batch.anchor_index
+    else:
+        offsets = torch.arange(views, device=device)
+        rows = (batch.anchor_index[:, None] * views + offsets).reshape(-1)
     if labels is None and mode == "out" and views >= 2:
         loss = view_terms(
             batch.anchors.reshape(a * views, dim),
