@@ -152,11 +152,19 @@ def _recomputed(x: Tensor, y: Tensor, grad: Tensor, derivative: Derivative, para
     return out
 
 
+def negative_tail(x: Tensor) -> Tensor:
+    """``-log1p(exp(-|x|)) = logsigmoid(|x|)``, as torch's fused ``softplus`` of ``|x|`` with
+    ``beta = -1`` (``log1p(exp(-|x|)) / -1``; never its linear branch, ``-|x| <= 0``): the
+    same values as ``logsigmoid``, whose CPU kernel also writes a buffer of the input's size
+    for its backward (BCE fwd+bwd on (4, 19, 128, 256), one thread: 1.035x torch's time
+    instead of 1.076x). Fast on CPUs once
+    :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run."""
+    return F.softplus(x.abs(), beta=-1)
+
+
 def softplus_tail(x: Tensor) -> Tensor:
-    """``log1p(exp(-|x|))``, the part of ``softplus(+-x)`` that never cancels, through torch's
-    fused ``logsigmoid`` (fast on CPUs once
-    :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run)."""
-    return F.logsigmoid(x.abs()).neg_()
+    """``log1p(exp(-|x|))``, the part of ``softplus(+-x)`` that never cancels."""
+    return negative_tail(x).neg_()
 
 
 def softplus_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

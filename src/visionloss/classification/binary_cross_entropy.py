@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.declare import loss_function
@@ -13,7 +12,7 @@ from .._core.dtypes import compute_dtype, upcast
 from .._core.options import Bool
 from .._core.registry import register_loss
 from . import _blockwise as blockwise
-from ._blockwise import softplus_pair
+from ._blockwise import negative_tail, softplus_pair
 from ._common import (
     CLASSIFICATION_DOCS,
     PosWeight,
@@ -90,7 +89,7 @@ def _bce_value(
         if torch.compiler.is_compiling():  # inductor's logsigmoid adds min(|x|, 0) - ...
             out.add_(torch.log1p(torch.exp(-x.abs())))
         else:
-            out.sub_(F.logsigmoid(x.abs()))
+            out.sub_(negative_tail(x))
         return
     sp_neg, sp_pos, sig_neg, sig_pos = softplus_pair(x)
     wy, not_y = y * pw, 1 - y
