@@ -39,21 +39,25 @@ class _Div(torch.autograd.Function):
     def forward(ctx: Any, num: Tensor, den: Tensor, default: float) -> Tensor:
         tiny, big = _limits(num)
         zero = _is_zero(den, tiny)
-        q = num / torch.where(zero, 1.0, den)
+        q = num / den.masked_fill(zero, 1.0)
         q = torch.where(num.isinf(), q, q.clamp(-big, big))  # overflow of finite inputs only
-        q = torch.where(zero, default, q)
-        ctx.save_for_backward(num, den, q)
+        q = q.masked_fill_(zero, default)
+        ctx.save_for_backward(den, q, zero)
+        ctx.num_shape = num.shape
         return q
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        num, den, q = ctx.saved_tensors
-        tiny, big = _limits(q)
-        zero = _is_zero(den, tiny)
-        d_num = torch.where(zero, 0.0, (1.0 / torch.where(zero, 1.0, den)).clamp(-big, big))
-        d_den = (-q * d_num).clamp(-big, big)  # 0 where den is 0: d_num is
-        g_num = _sum_to(grad * d_num, num.shape) if ctx.needs_input_grad[0] else None
-        g_den = _sum_to(grad * d_den, den.shape) if ctx.needs_input_grad[1] else None
+        # the zero mask is the forward's; 1 / den needs no clamp where |den| >= tiny (at most
+        # 1 / tiny, a finite number): eight operations instead of thirteen, on a Dice loss's
+        # (B, C) tail a good part of its backward at medium sizes
+        den, q, zero = ctx.saved_tensors
+        _, big = _limits(q)
+        d_num = den.masked_fill(zero, 1.0).reciprocal().masked_fill(zero, 0.0)
+        g_num = _sum_to(grad * d_num, ctx.num_shape) if ctx.needs_input_grad[0] else None
+        g_den = None
+        if ctx.needs_input_grad[1]:  # 0 where den is 0: d_num is
+            g_den = _sum_to(grad * (-q * d_num).clamp(-big, big), den.shape)
         return g_num, g_den, None
 
 
