@@ -157,7 +157,7 @@ def negative_tail(x: Tensor) -> Tensor:
     ``beta = -1`` (``log1p(exp(-|x|)) / -1``; never its linear branch, ``-|x| <= 0``): the
     same values as ``logsigmoid``, whose CPU kernel also writes a buffer of the input's size
     for its backward (BCE fwd+bwd on (4, 19, 128, 256), one thread: 1.035x torch's time
-    instead of 1.076x). Fast on CPUs once
+    instead of 1.076x on one host, the same time on another). Fast on CPUs once
     :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run."""
     return F.softplus(x.abs(), beta=-1)
 
