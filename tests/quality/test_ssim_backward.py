@@ -84,6 +84,49 @@ def test_filter_adjoint_identity(shape, padding):
     torch.testing.assert_close((fz * g).sum(), (z * adj).sum(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 13, 17), (1, 2, 9, 10, 11)])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_shifted_slice_filters_equal_the_convolutions(monkeypatch, shape, padding):
+    """Under torch.compile the filter and its adjoint are sums of shifted slices (no
+    convolution in the graph, so inductor keeps the maps' layout): the same numbers as the
+    depthwise convolutions and the transposed ones, and adjoint to each other."""
+    gen = torch.Generator().manual_seed(4)
+    w = gaussian_window(7, 1.5, torch.float64, "cpu")
+    w = w * torch.linspace(0.5, 1.5, 7, dtype=torch.float64)  # not symmetric: the flip shows
+    z = torch.randn(shape, generator=gen, dtype=torch.float64)
+    conv_fz = gaussian_filter(z, w, padding)
+    g = torch.randn(conv_fz.shape, generator=gen, dtype=torch.float64)
+    conv_adj = gaussian_filter_adjoint(g, w, padding)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    fz = gaussian_filter(z, w, padding)
+    adj = gaussian_filter_adjoint(g, w, padding)
+    torch.testing.assert_close(fz, conv_fz, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(adj, conv_adj, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close((fz * g).sum(), (z * adj).sum(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_compiled_pooled_map_equals_eager(padding):
+    """The Function compiled by inductor (shifted-slice filters) against eager, values and
+    gradients of both inputs."""
+    x, y = _pair((2, 3, 24, 20), dtype=torch.float32)
+    w = gaussian_window(7, 1.5, torch.float32, "cpu")
+
+    def pooled(a, b):
+        return PooledSSIM.apply(a, b, w, C1, C2, padding, True)
+
+    x.requires_grad_(True)
+    y.requires_grad_(True)
+    g = torch.rand(2, 3)
+    eager = pooled(x, y)
+    e_grads = torch.autograd.grad(eager, (x, y), g)
+    compiled = torch.compile(pooled, fullgraph=True, dynamic=False)(x, y)
+    c_grads = torch.autograd.grad(compiled, (x, y), g)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+    for c, e in zip(c_grads, e_grads):
+        torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-6)
+
+
 def test_zero_denominators_give_one_with_zero_gradient():
     """Constant images with K1 = K2 = 0: every local variance and (for zero images) mean is
     0, so each quotient is 0/0: SSIM 1 and a zero gradient, finite, as in the plain graph."""
