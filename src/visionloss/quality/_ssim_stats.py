@@ -1,7 +1,8 @@
 """The local statistics of SSIM and their pooled map, with a hand-derived backward.
 
-:func:`gaussian_filter` (separable depthwise convolutions, 2-D and 3-D, ``"valid"`` or
-reflect-padded ``"same"``) and its adjoint :func:`gaussian_filter_adjoint`; :func:`ssim_terms`
+:func:`gaussian_filter` (separable depthwise convolutions, sums of shifted slices under
+``torch.compile``; 2-D and 3-D, ``"valid"`` or reflect-padded ``"same"``) and its adjoint
+:func:`gaussian_filter_adjoint`; :func:`ssim_terms`
 (the luminance and contrast-structure maps as a plain autograd graph) and
 :class:`PooledSSIM`, the mean over each image channel of ``lum * cs`` (or of ``cs``) with the
 backward written out.
