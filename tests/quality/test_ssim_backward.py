@@ -87,12 +87,12 @@ def test_filter_adjoint_identity(shape, padding):
 @pytest.mark.parametrize("shape", [(2, 3, 13, 17), (1, 2, 9, 10, 11)])
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_shifted_slice_filters_equal_the_convolutions(monkeypatch, shape, padding):
-    """Under torch.compile the filter and its adjoint are sums of shifted slices (no
-    convolution in the graph, so inductor keeps the maps' layout): the same numbers as the
-    depthwise convolutions and the transposed ones, and adjoint to each other."""
+    """Under torch.compile the filter is a sum of shifted slices (no convolution in the
+    forward's graph, so inductor keeps the maps' layout): the same numbers as the depthwise
+    convolutions, and the transposed convolutions of the backward are its adjoint."""
     gen = torch.Generator().manual_seed(4)
     w = gaussian_window(7, 1.5, torch.float64, "cpu")
-    w = w * torch.linspace(0.5, 1.5, 7, dtype=torch.float64)  # not symmetric: the flip shows
+    w = w * torch.linspace(0.5, 1.5, 7, dtype=torch.float64)  # not symmetric
     z = torch.randn(shape, generator=gen, dtype=torch.float64)
     conv_fz = gaussian_filter(z, w, padding)
     g = torch.randn(conv_fz.shape, generator=gen, dtype=torch.float64)
@@ -107,7 +107,7 @@ def test_shifted_slice_filters_equal_the_convolutions(monkeypatch, shape, paddin
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_compiled_pooled_map_equals_eager(padding):
-    """The Function compiled by inductor (shifted-slice filters) against eager, values and
+    """The Function compiled by inductor (shifted-slice filter) against eager, values and
     gradients of both inputs."""
     x, y = _pair((2, 3, 24, 20), dtype=torch.float32)
     w = gaussian_window(7, 1.5, torch.float32, "cpu")

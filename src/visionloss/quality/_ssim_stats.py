@@ -64,12 +64,14 @@ def _shifted_sum(z: Tensor, window: Tensor, dim: int) -> Tensor:
     return out
 
 
-# Under torch.compile the filters are sums of shifted slices, not convolutions: with a
-# convolution in the graph inductor stores every tensor of the graph channels-last on a CPU
+# Under torch.compile the forward's filter is a sum of shifted slices, not convolutions: with
+# a convolution in the graph inductor stores every tensor of the graph channels-last on a CPU
 # (mkldnn), and the moment maps' elementwise loops then run along the 5C channels, 3 or 15
 # floats a vector (compiled SSIM of 8 x 3 x 256 x 256 images: 1.1-1.4x the time of compiled
-# pytorch-msssim on a CPU with bf16 dot products). Eager, the convolutions stay (mkldnn's
-# depthwise kernels are the fastest there).
+# pytorch-msssim on a CPU with bf16 dot products). The backward's graph keeps the transposed
+# convolutions (its elementwise part is small; as a zero-padded shifted sum the adjoint, and
+# with it compiled reflect-padded SSIM, was 1.4x slower). Eager, the convolutions stay
+# (mkldnn's depthwise kernels are the fastest there).
 
 
 def gaussian_filter(z: Tensor | list[Tensor], window: Tensor, padding: str) -> Tensor:
@@ -106,16 +108,9 @@ def gaussian_filter_adjoint(g: Tensor | list[Tensor], window: Tensor, padding: s
     over in a one-element list, see :func:`_taken`)."""
     g = _taken(g)
     nd = g.dim() - 2
-    if torch.compiler.is_compiling():  # the full correlation with the flipped window
-        n, flipped = window.numel(), window.flip(0)
-        for d in reversed(range(nd)):
-            pad = [0] * (2 * nd)
-            pad[2 * (nd - 1 - d)] = pad[2 * (nd - 1 - d) + 1] = n - 1
-            g = _shifted_sum(F.pad(g, pad), flipped, 2 + d)
-    else:
-        convt = F.conv_transpose2d if nd == 2 else F.conv_transpose3d
-        for kernel in reversed(_kernels(window, nd, g.shape[1])):
-            g = convt(g, kernel, groups=g.shape[1])
+    convt = F.conv_transpose2d if nd == 2 else F.conv_transpose3d
+    for kernel in reversed(_kernels(window, nd, g.shape[1])):
+        g = convt(g, kernel, groups=g.shape[1])
     if padding == "same":
         for d in range(nd):
             g = _fold_reflection(g, 2 + d, window.numel() // 2)
