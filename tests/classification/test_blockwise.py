@@ -14,14 +14,15 @@ from visionloss.classification import _blockwise
 _EDGES = [0.0, 1e-30, 1e-7, 0.5, 15.0, 16.7, 17.0, 20.0, 30.0, 87.0, 88.7, 103.0, 1e4]
 
 
-def test_softplus_pair_is_within_two_ulp_of_float64():
+def test_softplus_pair_and_the_tail_are_within_two_ulp_of_float64():
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(20000, generator=g) * 12, torch.tensor(_EDGES)])
     x = torch.cat([x, -x])
-    got = [t.double() for t in _blockwise.softplus_pair(x)]
+    got = [t.double() for t in (*_blockwise.softplus_pair(x), _blockwise.negative_tail(x))]
     xd = x.double()
     tail = torch.log1p(torch.exp(-xd.abs()))
     want = [tail - xd.clamp_max(0), tail + xd.clamp_min(0), torch.sigmoid(-xd), torch.sigmoid(xd)]
+    want.append(-tail)  # the BCE's tail, log1p(-sigmoid(-|x|))
     tiny, eps = torch.finfo(torch.float32).tiny, torch.finfo(torch.float32).eps
     for a, b in zip(got, want):
         normal = b.abs() >= tiny  # below: subnormal float32 results, absolute error < tiny

@@ -451,3 +451,40 @@ def test_value_checks_compile_in_one_graph_and_pass_good_values(call, fn):
     finally:
         torch._dynamo.reset()
     torch.testing.assert_close(compiled, call(fn))
+
+
+# ---------------------------------------------------------------- the bit-level range test
+BITS_CASES = [
+    pytest.param([0.0, 1.0, 0.5, 1e-40], True, id="in-range-with-subnormal"),
+    pytest.param([0.0, 1.0, -0.0], False, id="negative-zero-left-to-the-float-check"),
+    pytest.param([0.0, -1e-30], False, id="tiny-negative"),
+    pytest.param([0.5, 1.0000001], False, id="just-above-one"),
+    pytest.param([0.5, INF], False, id="inf"),
+    pytest.param([0.5, NAN], False, id="nan"),
+    pytest.param([0.5, -NAN], False, id="negative-nan"),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("values, inside", BITS_CASES)
+def test_the_bit_level_unit_range_test_equals_the_float_comparison(values, inside, dtype):
+    """``_unit_by_bits`` says True exactly for values in ``[+0, 1]`` (its False leaves the
+    decision to the float ``aminmax`` check): against the float comparison, on a contiguous
+    tensor and on a strided view of it."""
+    from visionloss.classification._common import _unit_by_bits
+
+    t = torch.tensor(values, dtype=torch.float64).to(dtype)
+    plain = bool(((t >= 0) & (t <= 1) & ~torch.signbit(t)).all())
+    if dtype in (torch.float32, torch.float64):  # (half types round 1.0000001 to 1)
+        assert plain == inside
+    assert _unit_by_bits(t) == plain
+    strided = torch.stack([t, torch.full_like(t, 0.25)], 1)[:, 0]
+    assert not strided.is_contiguous() and _unit_by_bits(strided) == plain
+    assert not _unit_by_bits(torch.ones(3, dtype=torch.int64))  # integers: the float check
+
+
+def test_negative_zero_targets_pass_through_the_float_check():
+    y = B.clone()
+    y[0, 0, 0] = -0.0
+    loss = vl.binary_cross_entropy_loss(X, y)
+    assert torch.isfinite(loss)

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
@@ -153,13 +152,15 @@ def _recomputed(x: Tensor, y: Tensor, grad: Tensor, derivative: Derivative, para
 
 
 def negative_tail(x: Tensor) -> Tensor:
-    """``-log1p(exp(-|x|)) = logsigmoid(|x|)``, as torch's fused ``softplus`` of ``|x|`` with
-    ``beta = -1`` (``log1p(exp(-|x|)) / -1``; never its linear branch, ``-|x| <= 0``): the
-    same values as ``logsigmoid``, whose CPU kernel also writes a buffer of the input's size
-    for its backward (BCE fwd+bwd on (4, 19, 128, 256), one thread: 1.035x torch's time
-    instead of 1.076x on one host, the same time on another). Fast on CPUs once
+    """``-log1p(exp(-|x|)) = log(sigmoid(|x|))``, taken as ``log1p(-sigmoid(-|x|))``: on CPUs
+    torch's ``sigmoid`` runs a faster exponential than ``exp`` (2^18 floats, one thread: 54
+    against 149 us), so this takes 202 us a block against 274 for ``softplus(|x|, beta=-1)``
+    (``exp`` then ``log1p``; ``logsigmoid`` 255 and a buffer of the input's size for its
+    backward). Within 2 ulp (float32: 1.72 eps measured) of the float64 value wherever that
+    is a normal float; 0 where it is below ``1/(1 + exp(|x|))``'s range (float32: ``|x| >
+    88.7``, the value under 3e-39, subnormal). Fast on CPUs once
     :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run."""
-    return F.softplus(x.abs(), beta=-1)
+    return x.abs().neg_().sigmoid_().neg_().log1p_()
 
 
 def softplus_tail(x: Tensor) -> Tensor:
@@ -170,7 +171,9 @@ def softplus_tail(x: Tensor) -> Tensor:
 def softplus_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(softplus(-x), softplus(x), sigmoid(-x), sigmoid(x))`` = ``(-log p, -log(1 - p), 1 -
     p, p)`` for ``p = sigmoid(x)``, each accurate on its own (nothing is taken as ``1 - p``
-    or as ``softplus(-x) + x``): :func:`softplus_tail` once, and torch's sigmoid of each
-    sign."""
-    tail = softplus_tail(x)
-    return tail - x.clamp_max(0), tail + x.clamp_min(0), torch.sigmoid(-x), torch.sigmoid(x)
+    or as ``softplus(-x) + x``): torch's sigmoid of each sign, and the tail
+    ``log1p(exp(-|x|)) = -log1p(-sigmoid(-|x|))`` (:func:`negative_tail`) from the smaller
+    of the two sigmoids, which is ``sigmoid(-|x|)`` (NaN propagates)."""
+    sig_neg, sig_pos = torch.sigmoid(-x), torch.sigmoid(x)
+    tail = torch.minimum(sig_neg, sig_pos).neg_().log1p_().neg_()
+    return tail - x.clamp_max(0), tail + x.clamp_min(0), sig_neg, sig_pos

@@ -33,7 +33,7 @@ class _SigmoidFocal(torch.autograd.Function):
     """Elementwise sigmoid focal loss for ``gamma > 0`` with a hand-derived backward.
 
     With ``l+ = log p``, ``l- = log(1 - p)``, ``p`` and ``q = 1 - p`` (each computed on its
-    own, exact for any finite logit: :func:`._blockwise.softplus_pair`), ``A = a y`` and
+    own, within 2 ulp for any finite logit: :func:`._blockwise.softplus_pair`), ``A = a y`` and
     ``B = (1 - a)(1 - y)``:
 
     ``L = -(A q^g l+ + B p^g l-)``,
