@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import torch
@@ -36,7 +37,7 @@ def _absent():
     import visionloss_peer_that_is_not_installed  # noqa: F401
 
 
-def test_interleaved_shuffles_and_reports_errors():
+def test_interleaved_balances_the_predecessors_and_reports_errors():
     calls: list[str] = []
 
     def impl(name):
@@ -50,22 +51,37 @@ def test_interleaved_shuffles_and_reports_errors():
         raise RuntimeError("boom")
 
     x = torch.ones(3, requires_grad=True)
-    impls = [impl("a"), bad, impl("b"), impl("c")]
-    out = runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=30)
+    impls = [impl("a"), bad, impl("b"), impl("c"), impl("d"), impl("e")]
+    out = runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=9)
     assert isinstance(out[1], RuntimeError)
-    assert [len(t) for t in (out[0], out[2], out[3])] == [30, 30, 30]
-    timed = calls[3:]  # after one warm-up of each live implementation
-    rounds = [tuple(timed[i : i + 3]) for i in range(0, len(timed), 3)]
-    assert all(sorted(r) == ["a", "b", "c"] for r in rounds)  # each once per round
-    # the order is drawn per round: every implementation follows each of the others
-    # (a rotating order gave each the same predecessor in most rounds)
-    pairs = {(r[i], r[i + 1]) for r in rounds for i in range(2)}
-    assert pairs == {(u, v) for u in "abc" for v in "abc" if u != v}
+    # five live implementations: a Williams square of size 6, its extra slot skipped; the
+    # repeat is rounded up to whole cycles (9 -> 12 rounds)
+    assert [len(t) for t in out if isinstance(t, list)] == [12] * 5
+    timed = calls[5:]  # after one warm-up of each live implementation
+    rounds = [tuple(timed[i : i + 5]) for i in range(0, len(timed), 5)]
+    assert all(sorted(r) == list("abcde") for r in rounds)  # each once per round
+    # within rounds, every implementation follows every other one, once or twice per cycle
+    # (a seeded random order repeated one unbalanced sequence of predecessors)
+    follows = Counter((r[i], r[i + 1]) for r in rounds for i in range(4))
+    assert set(follows) == {(u, v) for u in "abcde" for v in "abcde" if u != v}
+    assert set(follows.values()) <= {2, 4}  # two cycles: once or twice each
     again: list[str] = []
     calls[:] = []
-    runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=30)
-    again = calls[3:]
-    assert again == timed  # seeded: a run is repeatable
+    runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=9)
+    again = calls[5:]
+    assert again == timed  # a run is repeatable
+
+
+@pytest.mark.parametrize("n", range(1, 13))
+def test_balanced_orders_give_every_implementation_every_predecessor(n):
+    rows = runner.balanced_orders(n)
+    assert all(sorted(row) == list(range(n)) for row in rows)
+    follows = Counter((row[i], row[i + 1]) for row in rows for i in range(n - 1))
+    pairs = {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert set(follows) == pairs
+    for b in range(n):  # even n: each predecessor once; odd n: at most one of them twice
+        counts = sorted(k for (_, v), k in follows.items() if v == b)
+        assert counts[:-1] == [1] * (n - 2) and counts[-1:] in ([], [1], [2])
 
 
 def test_tasks_and_rows_with_both_passes(tmp_path):

@@ -15,11 +15,12 @@ under ``torch.no_grad()``), it times these implementations:
   ``<impl>+compile`` (default ``dynamic=None``, compiled once before the timings).
 
 The implementations of one (case, shape, dtype, pass) are timed **interleaved**: after the
-warm-up, each round runs every implementation once, in an order drawn afresh each round
-(seeded), so the noise of a shared machine hits them alike and no implementation always
-follows the same one (with a rotating order each ran after the same predecessor in most
-rounds, and the caches and heap that predecessor left changed a compiled loss's time by up
-to 15%). Times are p20 / p50 / p80 over ``--repeat`` rounds; CUDA runs are timed with CUDA
+warm-up, each round runs every implementation once, so the noise of a shared machine hits
+them alike, in the rows of a Williams design in turn (:func:`balanced_orders`): every
+implementation follows every other one equally often (the caches and heap that the
+previous implementation left changed a compiled loss's time by up to 18%; with a rotating
+order each ran after the same predecessor in most rounds, and seeded random orders repeated
+one unbalanced sequence in every case and run). Times are p20 / p50 / p80 over ``--repeat`` rounds; CUDA runs are timed with CUDA
 events. CPU runs keep freed memory in the process's heap (:func:`steady_heap`;
 ``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one forward+backward: on
 CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated before it (inputs
@@ -41,7 +42,6 @@ import inspect
 import json
 import os
 import platform
-import random
 import resource
 import statistics
 import subprocess
@@ -227,6 +227,31 @@ def cuda_peak(
     return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
 
+def balanced_orders(n: int) -> list[list[int]]:
+    """Orders of ``range(n)``, one per round, in which every implementation directly follows
+    every other one equally often: the rows of a Williams square (balanced for first-order
+    carryover) of the even size ``m = n`` or ``n + 1``, the extra slot of an odd ``n``
+    skipped (the one after it then follows the one before it: an implementation may have one
+    predecessor twice per cycle, the others once). What the previous implementation left in
+    the caches and the heap moves a time: two compiled losses with identical generated code
+    took 2.47 and 2.06 ms when the first always followed kornia's eager total variation, 2.09
+    and 2.40 ms with the two swapped; seeded random orders, one sequence for every case,
+    carried an unbalanced share of such predecessors into every run (1.07-1.11x between the
+    two in three runs). The step from one round's last implementation to the next round's
+    first is not balanced (one of ``n`` predecessors)."""
+    if n <= 1:
+        return [list(range(n))]
+    m = n + n % 2
+    first, low, high = [0], 1, m - 1
+    while len(first) < m:  # 0, 1, m - 1, 2, m - 2, ...
+        first.append(low)
+        low += 1
+        if len(first) < m:
+            first.append(high)
+            high -= 1
+    return [[v for v in ((u + k) % m for u in first) if v < n] for k in range(m)]
+
+
 def interleaved(
     impls: Sequence[Callable[..., torch.Tensor]],
     args: Sequence[Any],
@@ -236,9 +261,10 @@ def interleaved(
     warmup: int,
     repeat: int,
 ) -> list[list[float] | BaseException]:
-    """Milliseconds of ``repeat`` runs of each implementation, interleaved round by round
-    (in a seeded random order per round); an implementation that raises gives its exception
-    instead."""
+    """Milliseconds of at least ``repeat`` runs of each implementation, interleaved round by
+    round in the orders of :func:`balanced_orders`, in turn, for whole cycles of them
+    (``repeat`` rounded up to a multiple of their number); an implementation that raises
+    gives its exception instead."""
     out: list[list[float] | BaseException] = [[] for _ in impls]
     live = list(range(len(impls)))
     for i in list(live):
@@ -249,11 +275,10 @@ def interleaved(
         except Exception as err:  # noqa: BLE001 - one failing implementation is one row
             out[i] = err
             live.remove(i)
-    shuffle = random.Random(0).shuffle
-    for _ in range(repeat):
-        order = list(live)
-        shuffle(order)
-        for i in order:
+    orders = balanced_orders(len(live))
+    cycles = -(-repeat // len(orders))  # whole cycles of the design: ``repeat`` rounded up
+    for r in range(cycles * len(orders)):
+        for i in (live[k] for k in orders[r % len(orders)]):
             if device.type == "cuda":
                 start = torch.cuda.Event(enable_timing=True)
                 end = torch.cuda.Event(enable_timing=True)
