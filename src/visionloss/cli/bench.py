@@ -84,7 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--warmup", type=int_at_least(0), default=None, help="untimed runs (default 3 / 10)"
     )
     p.add_argument(
-        "--repeat", type=int_at_least(1), default=None, help="timed runs (default 15 / 50)"
+        "--repeat",
+        type=int_at_least(1),
+        default=None,
+        help="timed runs, at least (rounded up to whole cycles of the balanced order; default 15 / 50)",
     )
     p.add_argument("--out", default=None, help="CSV file to write")
 
