@@ -21,8 +21,9 @@ implementation follows every other one equally often (the caches and heap that t
 previous implementation left changed a compiled loss's time by up to 18%; with a rotating
 order each ran after the same predecessor in most rounds, and seeded random orders repeated
 one unbalanced sequence in every case and run). Times are p20 / p50 / p80 over the rounds
-(``--repeat``, rounded up to whole cycles); CUDA runs are timed with CUDA events. CPU runs keep freed memory in the process's heap (:func:`steady_heap`;
-``--fresh-heap`` leaves glibc's defaults). Peak extra memory of one forward+backward: on
+(``--repeat``, rounded up to whole cycles); CUDA runs are timed with CUDA events. CPU runs
+keep freed memory in the process's heap (:func:`steady_heap`; ``--fresh-heap`` leaves
+glibc's defaults). Peak extra memory of one forward+backward: on
 CUDA ``torch.cuda.max_memory_allocated()`` minus the memory allocated before it (inputs
 excluded, gradients included); on the CPU (``--memory``) a fresh process
 per (case, implementation) makes the inputs, resets the kernel's resident-set high-water

@@ -47,10 +47,11 @@ class _LogitBCE(torch.autograd.Function):
     ``pos_weight`` the graph keeps only the inputs and the backward takes ``sigmoid(x) - y``
     again block by block, in place in the gradient: peak 10.5 MiB there instead of 20 (torch
     19). A mean or sum (no weight, nothing ignored) is summed block by block and writes no
-    loss of the input's size (``total``). (4, 19, 128, 256), one CPU thread, fwd+bwd: 1.13x
-    torch's time in the committed runs (1.09x in a plain process, 1.04x there with the value
-    checks off; was 1.45x with ``(1 - y) max(x, 0) - y min(x, 0)``, blocks of 2^16, the loss
-    written whole and the derivative in a temporary). With
+    loss of the input's size (``total``). (4, 19, 128, 256), one CPU thread, fwd+bwd: 1.01x
+    (1.00-1.01) torch's time in the committed runs, bf16 0.97x (1.13x / 1.05x with
+    ``softplus`` for the tail and the float ``aminmax`` of the target check; 1.45x with
+    ``(1 - y) max(x, 0) - y min(x, 0)``, blocks of 2^16, the loss written whole and the
+    derivative in a temporary). With
     ``pos_weight`` both softplus terms and both sigmoids are taken apart
     (:func:`._blockwise.softplus_pair`) and the forward keeps the derivative."""
 

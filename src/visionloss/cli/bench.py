@@ -87,7 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--repeat",
         type=int_at_least(1),
         default=None,
-        help="timed runs, at least (rounded up to whole cycles of the balanced order; default 15 / 50)",
+        help="timed runs, at least: rounded up to whole cycles of the balanced order "
+        "(default 15 / 50)",
     )
     p.add_argument("--out", default=None, help="CSV file to write")
 
