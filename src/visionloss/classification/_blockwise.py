@@ -151,6 +151,12 @@ def _recomputed(x: Tensor, y: Tensor, grad: Tensor, derivative: Derivative, para
     return out
 
 
+def _log_complement(s: Tensor) -> Tensor:
+    """``log(1 - s)`` as ``log1p(-s)``, in place in ``s``, a sigmoid of at most 1/2 (so
+    ``-s`` is exact and nothing cancels)."""
+    return s.neg_().log1p_()
+
+
 def negative_tail(x: Tensor) -> Tensor:
     """``-log1p(exp(-|x|)) = log(sigmoid(|x|))``, taken as ``log1p(-sigmoid(-|x|))``: on CPUs
     torch's ``sigmoid`` runs a faster exponential than ``exp`` (2^18 floats, one thread: 54
@@ -160,20 +166,15 @@ def negative_tail(x: Tensor) -> Tensor:
     is a normal float; 0 where it is below ``1/(1 + exp(|x|))``'s range (float32: ``|x| >
     88.7``, the value under 3e-39, subnormal). Fast on CPUs once
     :func:`~visionloss._core.numerics._wake_vectorised_log1p` has run."""
-    return x.abs().neg_().sigmoid_().neg_().log1p_()
-
-
-def softplus_tail(x: Tensor) -> Tensor:
-    """``log1p(exp(-|x|))``, the part of ``softplus(+-x)`` that never cancels."""
-    return negative_tail(x).neg_()
+    return _log_complement(x.abs().neg_().sigmoid_())
 
 
 def softplus_pair(x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(softplus(-x), softplus(x), sigmoid(-x), sigmoid(x))`` = ``(-log p, -log(1 - p), 1 -
     p, p)`` for ``p = sigmoid(x)``, each accurate on its own (nothing is taken as ``1 - p``
     or as ``softplus(-x) + x``): torch's sigmoid of each sign, and the tail
-    ``log1p(exp(-|x|)) = -log1p(-sigmoid(-|x|))`` (:func:`negative_tail`) from the smaller
+    ``log1p(exp(-|x|)) = -log1p(-sigmoid(-|x|))`` (as :func:`negative_tail`) from the smaller
     of the two sigmoids, which is ``sigmoid(-|x|)`` (NaN propagates)."""
     sig_neg, sig_pos = torch.sigmoid(-x), torch.sigmoid(x)
-    tail = torch.minimum(sig_neg, sig_pos).neg_().log1p_().neg_()
+    tail = _log_complement(torch.minimum(sig_neg, sig_pos)).neg_()
     return tail - x.clamp_max(0), tail + x.clamp_min(0), sig_neg, sig_pos

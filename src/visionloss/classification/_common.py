@@ -413,7 +413,13 @@ def _unit_range_checked(values: Tensor, expected: str, condition: str = "") -> b
     return True
 
 
-_SIGNED = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+# the bits of 1.0 in each floating dtype, and the signed integer dtype of its size
+_ONE_BITS = {
+    torch.float16: (torch.int16, 0x3C00),
+    torch.bfloat16: (torch.int16, 0x3F80),
+    torch.float32: (torch.int32, 0x3F800000),
+    torch.float64: (torch.int64, 0x3FF0000000000000),
+}
 
 
 def _unit_by_bits(values: Tensor) -> bool:
@@ -424,10 +430,9 @@ def _unit_by_bits(values: Tensor) -> bool:
     otherwise (``-0``, a negative value, above 1, NaN: the float check decides). 2.5M float32
     targets, one CPU thread: 145 us against 333 for the float ``aminmax`` (which also tracks
     NaN); bfloat16 74 against 192."""
-    itype = _SIGNED.get(values.element_size())
-    if not values.is_floating_point() or itype is None:
+    if values.dtype not in _ONE_BITS:
         return False
-    one = int(torch.ones((), dtype=values.dtype).view(itype))
+    itype, one = _ONE_BITS[values.dtype]
     low, high = torch.aminmax(values.view(itype))
     return int(low) >= 0 and int(high) <= one
 
