@@ -6,17 +6,21 @@ world size it belongs to (``rank < world``) and runs a test module's ``checks(ra
 an iterable of ``(label, actual, expected)``. Every collective runs while the checks are
 produced, before any comparison, so a failing check cannot leave the other processes waiting.
 Each process writes its report (``{world: {"checks": labels, "failures": messages}}``) to
-``rank<r>.json`` in the output folder.
+``rank<r>.json`` in the output folder, then exits at once (``os._exit``), skipping the
+interpreter's finalization, where leftover gloo threads once aborted a process in CI.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import socket
+import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,27 +43,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def gloo_group(rank: int, world: int, port: int, timeout: float = 120.0) -> Iterator[None]:
+    """A ``world``-process gloo group on ``127.0.0.1:port`` for the ``with`` block; on the way
+    out, whatever still holds it (a DDP model's reducer sits in reference cycles) is collected
+    while the group is alive, not in the interpreter's finalization."""
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=timeout))
+    try:
+        yield
+    finally:
+        gc.collect()
+        dist.destroy_process_group()
+
+
+def leave() -> None:
+    """End a spawned worker now, once its report is written, skipping the interpreter's
+    finalization: gloo threads that outlive it can abort the process there ("terminate called
+    without an active exception", SIGABRT; cf. pytorch#179291), which once failed CI."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def run_checks(
     rank: int, world: int, port: int, checks: Checks, rtol: float = 1e-7, atol: float = 1e-9
 ) -> dict:
     """Run ``checks(rank, world)`` in a ``world``-process gloo group, then compare."""
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=120))
     results: list[tuple[str, Any, Any]] = []
     failures: list[str] = []
-    try:
-        for result in checks(rank, world):
-            results.append(result)
-        for label, actual, expected in results:  # comparisons only after every collective
-            try:
-                torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
-            except AssertionError as err:
-                failures.append(f"{label}: {err}")
-    except Exception:
-        failures.append(traceback.format_exc())
-    finally:
-        dist.destroy_process_group()
+    with gloo_group(rank, world, port):
+        try:
+            for result in checks(rank, world):
+                results.append(result)
+        except Exception:
+            failures.append(traceback.format_exc())
+    for label, actual, expected in results:  # comparisons only after every collective
+        try:
+            torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol)
+        except AssertionError as err:
+            failures.append(f"{label}: {err}")
     return {"checks": [r[0] for r in results], "failures": failures}
 
 
@@ -70,6 +94,7 @@ def _worker(rank: int, checks: Checks, worlds: Sequence[tuple[int, int]], out_di
         if rank < world:
             report[world] = run_checks(rank, world, port, checks)
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
+    leave()
 
 
 def spawn(

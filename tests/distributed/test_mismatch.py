@@ -6,10 +6,7 @@ inside the collective and none waits for the process group's timeout (30 minutes
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 import visionloss as vl
+from tests.distributed._harness import free_port, gloo_group, leave
 
 pytestmark = [
     pytest.mark.distributed,
@@ -34,20 +32,11 @@ CASES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _worker(rank: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    # the process group's own timeout is long: the test shows the error does not wait for it
-    dist.init_process_group("gloo", rank=rank, world_size=2, timeout=timedelta(seconds=300))
     report = {}
-    try:
+    # the process group's own timeout is long: the test shows the error does not wait for it
+    with gloo_group(rank, 2, port, timeout=300.0):
         for case, specs in CASES.items():
             d, dtype = specs[rank]
             z = torch.randn(4, d, dtype=dtype)
@@ -56,15 +45,14 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
                 report[case] = {"raised": None}
             except Exception as err:  # the test asserts the type by name
                 report[case] = {"raised": type(err).__name__, "message": str(err)}
-    finally:
-        dist.destroy_process_group()
     Path(out_dir, f"rank{rank}.json").write_text(json.dumps(report))
+    leave()
 
 
 def test_a_feature_size_or_dtype_mismatch_ends_every_rank_with_a_clear_error(tmp_path):
     start = time.monotonic()
     ctx = mp.start_processes(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
+        _worker, args=(free_port(), str(tmp_path)), nprocs=2, join=False, start_method="spawn"
     )
     while not ctx.join(timeout=1.0):
         if time.monotonic() - start > 60:

@@ -9,8 +9,6 @@ the concatenated batch. The processes hold unequal batches (7 and 5 samples).
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 import torch
 
 import visionloss as vl
+from tests.distributed._harness import free_port, gloo_group, leave
 
 from ._data import clustered
 
@@ -64,13 +63,8 @@ def _cases():
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    import torch.distributed as dist
-
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
-    try:
+    with gloo_group(rank, WORLD, port):
         x, y = _global_batch()
         start = sum(SIZES[:rank])
         xl, yl = x[start : start + SIZES[rank]], y[start : start + SIZES[rank]]
@@ -86,22 +80,15 @@ def _worker(rank: int, port: int, out: str) -> None:
         center(xl, yl)
         center(xl.flip(0), yl.flip(0))
         results["center-after"] = center.centers.clone()
-        torch.save(results, Path(out) / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    torch.save(results, Path(out) / f"rank{rank}.pt")
+    leave()
 
 
 def _spawn() -> list[dict]:
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(_worker, args=(_free_port(), tmp), nprocs=WORLD, join=True)
+        mp.spawn(_worker, args=(free_port(), tmp), nprocs=WORLD, join=True)
         return [torch.load(Path(tmp) / f"rank{r}.pt") for r in range(WORLD)]
 
 
