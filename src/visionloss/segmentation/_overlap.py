@@ -17,6 +17,9 @@ checked against each step:
 4. :func:`pair_losses` turns scores into losses and applies the empty-mask policy.
 5. :func:`reduce_pairs` takes the class-weighted mean, the sum, or returns the pairs.
 
+Steps 3 to 5 live in :mod:`._tail`, whose :func:`~._tail.reduced_pair_losses` runs them as one
+autograd Function in eager mode (a hand-derived backward on the ``(B', K)`` sums).
+
 Memory and determinism. With class-index targets no one-hot tensor of the input's size is
 built: ``I`` and ``G`` of class ``c`` are masked sums over the pixels labelled ``c`` (one pass
 over the target per selected class, temporaries of the target's size), ``P`` is a plain sum of
@@ -40,7 +43,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._core import numerics
 from .._core.checks import check_labels, check_tensor, require, shape_str
 from .._core.declare import DocParts
 from .._core.dtypes import compute_dtype
@@ -56,9 +58,14 @@ from .._core.options import (
     Number,
     Reduction,
 )
-from .._core.reduction import reduce_loss
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
 from ._fused import FEW_CLASSES, FewClassOverlap, IndexedOverlap, compiled_sums, target_counts
+from ._tail import Stats as Stats
+from ._tail import dice_score as dice_score
+from ._tail import pair_losses as pair_losses
+from ._tail import reduce_pairs as reduce_pairs
+from ._tail import reduced_pair_losses
+from ._tail import tversky_score as tversky_score
 
 ACTIVATIONS = ("softmax", "sigmoid", "none")
 EMPTY_POLICIES = ("penalize", "include", "exclude")
@@ -234,23 +241,6 @@ class Prepared:
         if self.valid is None:
             return self.prob.new_full((b,), float(n))
         return self.valid.sum(-1).to(self.dtype)
-
-
-@dataclass
-class Stats:
-    """Sums of one call: ``(B', K)`` each, ``count`` is ``(B', 1)``; ``B' = B`` per image, 1
-    for whole-batch statistics.
-
-    ``pred_sum`` is the denominator's ``P`` (``sum p^2`` when ``squared``); ``prob_sum`` is always
-    the plain ``sum p`` (the same tensor when not ``squared``), which the empty-mask policy
-    divides by ``n`` for the soft false-positive rate.
-    """
-
-    intersection: Tensor
-    pred_sum: Tensor
-    target_sum: Tensor
-    count: Tensor
-    prob_sum: Tensor
 
 
 # ---------------------------------------------------------------- options
@@ -563,72 +553,6 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
     return Stats(intersection, pred_sum, target_sum, count, prob_sum)
 
 
-# ---------------------------------------------------------------- 3. scores
-
-
-def dice_score(st: Stats, smooth_nr: float, smooth_dr: float) -> Tensor:
-    """``(2 I + s_nr) / (P + G + s_dr)``; 1 (a perfect score) where the denominator is 0."""
-    num = 2.0 * st.intersection + smooth_nr
-    return numerics.div(num, st.pred_sum + st.target_sum + smooth_dr, default=1.0)
-
-
-def tversky_score(
-    st: Stats, smooth_nr: float, smooth_dr: float, *, alpha: float, beta: float
-) -> Tensor:
-    """``(I + s_nr) / (I + alpha FP + beta FN + s_dr)`` with ``FP = P - I``, ``FN = G - I``;
-    1 where the denominator is 0."""
-    i = st.intersection
-    fp, fn = st.pred_sum - i, st.target_sum - i
-    return numerics.div(i + smooth_nr, i + alpha * fp + beta * fn + smooth_dr, default=1.0)
-
-
-# ---------------------------------------------------------------- 4. empty masks
-
-
-def pair_losses(score: Tensor, st: Stats, empty: str) -> tuple[Tensor, Tensor]:
-    """``(loss, counted)``, both ``(B', K)``: ``1 - score`` with the empty-mask policy.
-
-    A pair is empty when its target has no mass over the valid pixels (``G = 0``).
-
-    * ``"penalize"``: an empty pair's loss is its soft false-positive rate ``sum p / n`` (the
-      mean predicted probability over its ``n`` valid pixels, also with ``squared``, where the
-      denominator's ``P`` is ``sum p^2``): 0 for a clean prediction, 1 when every pixel is
-      predicted as the class, gradient ``1/n`` on each false positive.
-    * ``"include"``: the formula as is: with ``smooth = 0`` an empty pair with any false
-      positive scores 0 (loss 1, zero gradient), with ``smooth > 0`` the loss is
-      ``P / (P + s)``-like and pushes false positives down.
-    * ``"exclude"``: empty pairs leave the mean.
-
-    A pair without any valid pixel (everything ignored) leaves the mean in every mode.
-    """
-    loss = 1.0 - score
-    has_pixels = (st.count > 0).expand_as(loss)
-    present = st.target_sum > 0
-    if empty == "penalize":
-        fp_rate = st.prob_sum / st.count.clamp_min(1.0)
-        return torch.where(present, loss, fp_rate), has_pixels
-    if empty == "exclude":
-        return loss, has_pixels & present
-    return loss, has_pixels
-
-
-# ---------------------------------------------------------------- 5. reduction
-
-
-def reduce_pairs(
-    loss: Tensor, counted: Tensor, class_weight: Tensor, reduction: str, fn: str
-) -> Tensor:
-    """Class-weighted reduction of ``(B', K)`` pair losses.
-
-    ``"mean"`` is ``sum_{counted} w_k L / sum_{counted} w_k`` (a uniform weight changes nothing;
-    nothing counted gives 0 with a graph); ``"sum"`` is ``sum_{counted} w_k L``; ``"none"``
-    returns ``w_k L`` with pairs that are not counted set to 0.
-    """
-    w = class_weight.to(loss.dtype).expand_as(loss)
-    denominator = torch.where(counted, w, torch.zeros_like(w)).sum()
-    return reduce_loss(loss, reduction, fn=fn, mask=counted, weight=w, denominator=denominator)
-
-
 def measure(
     input: Tensor,
     target: Tensor,
@@ -761,8 +685,17 @@ def overlap_loss(
         prep, st, smooth = fused_measure(input, target, fn=fn, **measured)
     else:
         prep, st, smooth = measure(input, target, fn=fn, **measured)
-    loss, counted = pair_losses(score(st, *smooth, **options), st, empty)
-    out = reduce_pairs(numerics.pow(loss, gamma), counted, prep.class_weight, reduction, fn)
+    out = reduced_pair_losses(
+        st,
+        smooth,
+        prep.class_weight,
+        score=score,
+        empty=empty,
+        reduction=reduction,
+        fn=fn,
+        gamma=gamma,
+        **options,
+    )
     return out if per_image or reduction != "none" else out.squeeze(0)
 
 

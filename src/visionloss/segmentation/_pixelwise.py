@@ -40,10 +40,9 @@ from ._overlap import (
     fused_applies,
     fused_measure,
     measure,
-    pair_losses,
-    reduce_pairs,
     sum_options,
 )
+from ._tail import reduced_pair_losses
 
 
 class _TermsReduction(Choice):
@@ -201,14 +200,22 @@ def compound_loss(
     if options["activation"] == "softmax" and fused_applies(input, target, "softmax"):
         # class indices: one fused pass gives the Dice sums and log p of the target class
         fused, st, smooth = fused_measure(input, target, fn=fn, log_probs=True, **options)
-        loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
-        dice = reduce_pairs(loss, counted, fused.class_weight, reduction, fn)
+        dice = reduced_pair_losses(
+            st,
+            smooth,
+            fused.class_weight,
+            score=dice_score,
+            empty=empty,
+            reduction=reduction,
+            fn=fn,
+        )
         assert fused.log_p_target is not None
         pixel = _target_term(fused, fused.log_p_target, gamma, reduction, fn)
         return lambda_dice * dice + lambda_pixel * pixel
     prep, st, smooth = measure(input, target, fn=fn, log_probs=True, **options)
-    loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
-    dice = reduce_pairs(loss, counted, prep.class_weight, reduction, fn)
+    dice = reduced_pair_losses(
+        st, smooth, prep.class_weight, score=dice_score, empty=empty, reduction=reduction, fn=fn
+    )
     if prep.activation == "softmax":
         pixel = softmax_term(prep, gamma, reduction, fn)
     else:

@@ -14,7 +14,6 @@ from ._overlap import (
     EmptyPolicy,
     dice_score,
     overlap_stats,
-    pair_losses,
     reduce_pairs,
     smooth_pair,
 )
@@ -27,6 +26,7 @@ from ._shape import (
     selected_inputs,
     shape_examples,
 )
+from ._tail import reduced_pair_losses
 
 _FN = "dice_cldice_loss"
 
@@ -76,12 +76,12 @@ def dice_cldice_loss(
     sp = selected_inputs(input, target, _FN, options)
     smooth = smooth_pair(options["smooth"])
     st = overlap_stats(sp.prep, squared=False, per_image=per_image)
-    dice, dice_counted = pair_losses(dice_score(st, *smooth), st, empty)
-    cl, cl_counted = cldice_pairs(sp, options["iterations"], *smooth, per_image)
     w = sp.prep.class_weight
-    out = (1.0 - alpha) * reduce_pairs(dice, dice_counted, w, reduction, _FN) + alpha * (
-        reduce_pairs(cl, cl_counted, w, reduction, _FN)
+    dice = reduced_pair_losses(
+        st, smooth, w, score=dice_score, empty=empty, reduction=reduction, fn=_FN
     )
+    cl, cl_counted = cldice_pairs(sp, options["iterations"], *smooth, per_image)
+    out = (1.0 - alpha) * dice + alpha * reduce_pairs(cl, cl_counted, w, reduction, _FN)
     return batch_pairs(out, per_image, reduction)
 
 

@@ -10,9 +10,10 @@ from .._core.declare import loss_function
 from .._core.options import NonNegative
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
-from ._overlap import OVERLAP_DOCS, dice_score, measure, overlap_examples, pair_losses, reduce_pairs
+from ._overlap import OVERLAP_DOCS, dice_score, measure, overlap_examples
 from ._pixelwise import COMPOUND_OPTIONS, PIXEL_DOCS
 from ._shape import SHAPE_DOCS, TopKPercent, pixel_cross_entropy, top_k_mask
+from ._tail import reduced_pair_losses
 
 _FN = "dice_topk_loss"
 
@@ -67,8 +68,9 @@ def dice_topk_loss(
     prep, st, smooth = measure(
         input, target, fn=_FN, log_probs=options["activation"] == "softmax", **options
     )
-    loss, counted = pair_losses(dice_score(st, *smooth), st, empty)
-    dice = reduce_pairs(loss, counted, prep.class_weight, reduction, _FN)
+    dice = reduced_pair_losses(
+        st, smooth, prep.class_weight, score=dice_score, empty=empty, reduction=reduction, fn=_FN
+    )
     ce, valid = pixel_cross_entropy(prep)
     chosen, count = top_k_mask(ce, valid, k)
     topk = reduce_loss(ce, reduction, fn=_FN, mask=chosen, denominator=count)
