@@ -11,6 +11,7 @@ from torch import Tensor
 
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, upcast
+from .._core.indexing import per_class
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ._common import (
@@ -56,7 +57,7 @@ def _ce_index_reduced(
     if mean or reduction == "sum":
         return total
     if ignore_index is None:
-        divisor = target.numel() if w is None else w[target].sum()
+        divisor = target.numel() if w is None else per_class(w, target).sum()
     else:
         valid = target != ignore_index
         divisor = valid.sum() if w is None else torch.where(valid, w[target * valid], 0.0).sum()
@@ -101,7 +102,7 @@ def _ce_terms(
     eps = float(label_smoothing)
     if index:
         loss = -log_p.gather(1, target.unsqueeze(1)).squeeze(1)
-        target_weight = None if w is None else w[target]
+        target_weight = None if w is None else per_class(w, target)
         if target_weight is not None:
             loss = target_weight * loss
         if eps > 0:

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from .._core import numerics
 from .._core.declare import DocParts
+from .._core.indexing import per_class
 from .._core.options import Choice, NonNegative, Number
 from .._core.reduction import reduce_loss
 from ..errors import OptionError
@@ -116,7 +117,7 @@ def _target_term(
     """``-w_t (1 - p_t)^gamma log p_t`` from the target class's ``log p_t`` ``(B, N)``."""
     assert prep.index is not None
     idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked by their weight below
-    wt = prep.pixel_weight[idx]
+    wt = per_class(prep.pixel_weight, idx)
     if prep.valid is not None:
         wt = wt * prep.valid
     loss = -logpt * numerics.focal_factor(logpt, gamma) if gamma != 0 else -logpt
@@ -160,7 +161,7 @@ def sigmoid_term(
         sp_pos = F.softplus(-zt)  # -log p of the target channel
         pos_t = a_pos * numerics.focal_factor(-sp_pos, gamma) * sp_pos
         neg_t = neg.gather(1, idx.unsqueeze(1)).squeeze(1)
-        per_pixel = (neg * w).sum(1) + prep.pixel_weight[idx] * (pos_t - neg_t)
+        per_pixel = (neg * w).sum(1) + per_class(prep.pixel_weight, idx) * (pos_t - neg_t)
     else:
         g = prep.dense
         assert g is not None

@@ -30,6 +30,7 @@ from .._core import numerics
 from .._core.checks import check_tensor, shape_str
 from .._core.declare import DocParts
 from .._core.examples import Example, generator, normal
+from .._core.indexing import per_class
 from .._core.options import Bool, Check, Number, Reduction
 from ..errors import InputError, OptionError, OptionTypeError
 from ._distance import convolve, cross_kernel, mask_distances, skeleton
@@ -348,7 +349,7 @@ def pixel_cross_entropy(prep: Prepared) -> tuple[Tensor, Tensor | None]:
         w = prep.pixel_weight
         if prep.index is not None:
             idx = prep.index.clamp_min(0)  # ignored pixels (-1) are masked by valid
-            loss = -lp.gather(1, idx.unsqueeze(1)).squeeze(1) * w[idx]
+            loss = -lp.gather(1, idx.unsqueeze(1)).squeeze(1) * per_class(w, idx)
         else:
             assert prep.dense is not None
             loss = -(prep.dense * w.view(1, -1, 1) * lp).sum(1)
