@@ -60,7 +60,11 @@ def _ce_index_reduced(
         divisor = target.numel() if w is None else per_class(w, target).sum()
     else:
         valid = target != ignore_index
-        divisor = valid.sum() if w is None else torch.where(valid, w[target * valid], 0.0).sum()
+        divisor = (
+            valid.sum()
+            if w is None
+            else torch.where(valid, per_class(w, target * valid), 0.0).sum()
+        )
     return reduce_loss(total, reduction, fn=fn, denominator=divisor)
 
 
