@@ -169,3 +169,23 @@ def test_losses_equal_their_compiled_form(name, per_image):
     compiled = run(torch.compile(fn, backend="aot_eager", fullgraph=True))
     for a, b in zip(eager, compiled):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("empty", ["penalize", "exclude"])
+def test_device_mean_inverse_equals_the_host_one(monkeypatch, empty):
+    """Off the CPU the mean's ``1 / D`` stays a tensor (no host sync): the same gradients,
+    also where nothing is counted (``D = 0``: zero)."""
+    leaves = _leaves(_stats(False), False)
+    weight = torch.tensor([0.5, 2.0, 1.0, 3.0], dtype=torch.float64)
+    opts = dict(score=dice_score, empty=empty, reduction="mean", fn="t")
+    for target in (leaves[2], torch.zeros_like(leaves[2])):  # D > 0, then D = 0 (exclude)
+        st = Stats(leaves[0], leaves[1], target, leaves[4], leaves[3])
+        host = reduced_pair_losses(st, (0.0, 0.0), weight, **opts)
+        g_host = torch.autograd.grad(host, (leaves[0], leaves[3]))
+        with monkeypatch.context() as m:
+            m.setattr(_tail, "_host_inverse", lambda total, tiny: total)
+            device = reduced_pair_losses(st, (0.0, 0.0), weight, **opts)
+            g_device = torch.autograd.grad(device, (leaves[0], leaves[3]))
+        assert torch.equal(host, device)
+        for a, b in zip(g_host, g_device):
+            torch.testing.assert_close(a, b, rtol=1e-15, atol=0.0)

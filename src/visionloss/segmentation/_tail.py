@@ -201,6 +201,15 @@ def reduced_pair_losses(
     return out
 
 
+def _host_inverse(total: Tensor, tiny: float) -> Tensor | float:
+    """The backward's ``1 / D`` of the mean as a number (0 where ``|D| < tiny``) when ``D`` is
+    on the CPU (reading it is free there); ``D`` itself on other devices (no host sync)."""
+    if total.device.type != "cpu":
+        return total
+    d = float(total)
+    return 1.0 / d if abs(d) >= tiny else 0.0
+
+
 class _PairTail(torch.autograd.Function):
     """``(I, P, G, S, n, w) -> loss`` of :func:`reduced_pair_losses` (see the module doc).
     ``P`` and ``S`` are one tensor when not ``squared``: autograd adds their gradients."""
@@ -244,9 +253,7 @@ class _PairTail(torch.autograd.Function):
             if spec.reduction == "mean":
                 total_weight = torch.where(counted, w, 0.0).sum()
                 out = numerics.div(out, total_weight)
-                if total_weight.device.type == "cpu":  # its backward's 1 / D as a number
-                    d = float(total_weight)
-                    total_weight = 1.0 / d if abs(d) >= tiny else 0.0
+                total_weight = _host_inverse(total_weight, tiny)
         ctx.save_for_backward(inter, pred, target, prob, count, weight)
         ctx.spec, ctx.coefficients = spec, coefficients(**spec.params)
         ctx.parts = (den, q, zero, present, scale, counted, w, loss, total_weight)
