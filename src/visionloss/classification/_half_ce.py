@@ -105,7 +105,9 @@ class _BlockedCrossEntropy(torch.autograd.Function):
         for images, where in _blocks(x3):
             p = torch.softmax(x3[images, :, where].float(), 1)
             safe, valid = _target_block(t3[images, :, where], ignore_index)
-            p.scatter_(1, safe, p.gather(1, safe).sub_(1 - eps))
+            # - (1 - eps) at the target: scatter_add of a broadcast number (24 against 41 us a
+            # block for a gather, a subtraction and a scatter; the same rounding)
+            p.scatter_add_(1, safe, p.new_full((1, 1, 1), eps - 1.0).expand(safe.shape))
             if eps > 0:
                 p.sub_(eps / c)
             p.mul_(grad if valid is None else valid * grad)
