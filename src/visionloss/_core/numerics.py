@@ -34,30 +34,55 @@ def _is_zero(x: Tensor, tiny: float) -> Tensor:
     return x.abs() < tiny
 
 
+def div_value(num: Tensor, den: Tensor, default: float) -> tuple[Tensor, Tensor]:
+    """``(q, zero)``: the value of :func:`div` on plain tensors (no autograd Function), and
+    the mask ``|den| < tiny`` where ``q`` is ``default``. For hand-written backward passes that
+    take :func:`div` apart (with :func:`div_partials`)."""
+    tiny, big = _limits(num)
+    zero = _is_zero(den, tiny)
+    q = num / den.masked_fill(zero, 1.0)
+    q = torch.where(num.isinf(), q, q.clamp(-big, big))  # overflow of finite inputs only
+    return q.masked_fill_(zero, default), zero
+
+
+def _reciprocal(den: Tensor, zero: Tensor) -> Tensor:
+    # no clamp needed where |den| >= tiny: at most 1 / tiny, a finite number
+    return den.masked_fill(zero, 1.0).reciprocal().masked_fill(zero, 0.0)
+
+
+def reciprocal(den: Tensor) -> Tensor:
+    """``1 / den``, 0 where ``|den| < tiny`` (:func:`div`'s derivative for the numerator)."""
+    return _reciprocal(den, _is_zero(den, _limits(den)[0]))
+
+
+def div_partials(
+    den: Tensor, q: Tensor, zero: Tensor, with_den: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """``(dq/dnum, dq/dden)`` of :func:`div_value`'s ``(q, zero)``: ``1 / den`` and ``-q /
+    den`` (clamped to the dtype's range), 0 where ``zero``; the second only ``with_den``."""
+    d_num = _reciprocal(den, zero)
+    if not with_den:
+        return d_num, None
+    _, big = _limits(q)
+    return d_num, (-q * d_num).clamp(-big, big)  # 0 where den is 0: d_num is
+
+
 class _Div(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, num: Tensor, den: Tensor, default: float) -> Tensor:
-        tiny, big = _limits(num)
-        zero = _is_zero(den, tiny)
-        q = num / den.masked_fill(zero, 1.0)
-        q = torch.where(num.isinf(), q, q.clamp(-big, big))  # overflow of finite inputs only
-        q = q.masked_fill_(zero, default)
+        q, zero = div_value(num, den, default)
         ctx.save_for_backward(den, q, zero)
         ctx.num_shape = num.shape
         return q
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        # the zero mask is the forward's; 1 / den needs no clamp where |den| >= tiny (at most
-        # 1 / tiny, a finite number): eight operations instead of thirteen, on a Dice loss's
-        # (B, C) tail a good part of its backward at medium sizes
+        # the zero mask is the forward's: eight operations instead of thirteen, on a Dice
+        # loss's (B, C) tail a good part of its backward at medium sizes
         den, q, zero = ctx.saved_tensors
-        _, big = _limits(q)
-        d_num = den.masked_fill(zero, 1.0).reciprocal().masked_fill(zero, 0.0)
+        d_num, d_den = div_partials(den, q, zero, with_den=ctx.needs_input_grad[1])
         g_num = _sum_to(grad * d_num, ctx.num_shape) if ctx.needs_input_grad[0] else None
-        g_den = None
-        if ctx.needs_input_grad[1]:  # 0 where den is 0: d_num is
-            g_den = _sum_to(grad * (-q * d_num).clamp(-big, big), den.shape)
+        g_den = None if d_den is None else _sum_to(grad * d_den, den.shape)
         return g_num, g_den, None
 
 
@@ -130,24 +155,35 @@ def sqrt(x: Tensor) -> Tensor:
     return out
 
 
+def pow_value(x: Tensor, exponent: float) -> Tensor:
+    """The value of :func:`pow` on plain tensors (no autograd Function)."""
+    tiny, big = _limits(x)
+    pos = ~(x < tiny)
+    base = torch.where(pos, x, 1.0)
+    return torch.where(pos, base.pow(exponent).clamp(max=big), 0.0)
+
+
+def pow_slope(x: Tensor, exponent: float) -> Tensor:
+    """The derivative of :func:`pow`: ``exponent x^(exponent - 1)`` clamped to the dtype's
+    range, 0 below ``tiny``."""
+    tiny, big = _limits(x)
+    pos = ~(x < tiny)
+    base = torch.where(pos, x, torch.ones_like(x))
+    d = (exponent * base.pow(exponent - 1.0)).clamp(-big, big)
+    return torch.where(pos, d, torch.zeros_like(d))
+
+
 class _Pow(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, exponent: float) -> Tensor:
-        tiny, big = _limits(x)
-        pos = ~(x < tiny)
-        base = torch.where(pos, x, 1.0)
         ctx.save_for_backward(x)
         ctx.exponent = exponent
-        return torch.where(pos, base.pow(exponent).clamp(max=big), 0.0)
+        return pow_value(x, exponent)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
-        tiny, big = _limits(x)
-        pos = ~(x < tiny)
-        base = torch.where(pos, x, torch.ones_like(x))
-        d = (ctx.exponent * base.pow(ctx.exponent - 1.0)).clamp(-big, big)
-        return grad * torch.where(pos, d, torch.zeros_like(d)), None
+        return grad * pow_slope(x, ctx.exponent), None
 
 
 def pow(x: Tensor, exponent: float) -> Tensor:

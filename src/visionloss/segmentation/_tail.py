@@ -201,11 +201,11 @@ def reduced_pair_losses(
     return out
 
 
-def _host_inverse(total: Tensor, tiny: float) -> Tensor | float:
-    """The backward's ``1 / D`` of the mean as a number (0 where ``|D| < tiny``) when ``D`` is
-    on the CPU (reading it is free there); ``D`` itself on other devices (no host sync)."""
+def _inverse(total: Tensor, tiny: float) -> Tensor | float:
+    """The backward's ``1 / D`` of the mean, 0 where ``|D| < tiny``: a number when ``D`` is on
+    the CPU (reading it is free there), a tensor elsewhere (no host sync)."""
     if total.device.type != "cpu":
-        return total
+        return numerics.reciprocal(total)
     d = float(total)
     return 1.0 / d if abs(d) >= tiny else 0.0
 
@@ -225,16 +225,10 @@ class _PairTail(torch.autograd.Function):
         weight: Tensor,
         spec: _Spec,
     ) -> Tensor:
-        info = torch.finfo(inter.dtype)
-        tiny, big = info.tiny, info.max
         st = Stats(inter, pred, target, count, prob)
         terms, coefficients = _LINEAR_SCORES[spec.score]
         num, den = terms(st, *spec.smooth, **spec.params)
-        # numerics.div(num, den, default=1.0), as its forward computes it
-        zero = den.abs() < tiny
-        den = den.masked_fill(zero, 1.0)
-        q = num / den
-        q = torch.where(num.isinf(), q, q.clamp(-big, big)).masked_fill_(zero, 1.0)
+        q, zero = numerics.div_value(num, den, 1.0)
         loss = 1.0 - q
         present = target > 0
         scale = None
@@ -244,7 +238,7 @@ class _PairTail(torch.autograd.Function):
         counted = (count > 0).expand_as(loss)
         if spec.empty == "exclude":
             counted = counted & present
-        powered = numerics.pow(loss, spec.gamma)
+        powered = loss if spec.gamma == 1.0 else numerics.pow_value(loss, spec.gamma)
         w = weight.to(loss.dtype).expand_as(loss)
         out = torch.where(counted, powered * w, 0.0)
         total_weight: Tensor | float | None = None
@@ -253,7 +247,7 @@ class _PairTail(torch.autograd.Function):
             if spec.reduction == "mean":
                 total_weight = torch.where(counted, w, 0.0).sum()
                 out = numerics.div(out, total_weight)
-                total_weight = _host_inverse(total_weight, tiny)
+                total_weight = _inverse(total_weight, torch.finfo(out.dtype).tiny)
         ctx.save_for_backward(inter, pred, target, prob, count, weight)
         ctx.spec, ctx.coefficients = spec, coefficients(**spec.params)
         ctx.parts = (den, q, zero, present, scale, counted, w, loss, total_weight)
@@ -266,27 +260,20 @@ class _PairTail(torch.autograd.Function):
             grads = differentiable_grad(_PairTail._plain_of(spec), ctx.saved_tensors, (grad,))
             return (*grads, None)
         den, q, zero, present, scale, counted, w, loss, total_weight = ctx.parts
-        info = torch.finfo(q.dtype)
-        tiny, big = info.tiny, info.max
-        if isinstance(total_weight, float):  # 1 / D, 0 where |D| < tiny
+        if total_weight is not None:  # 1 / D
             grad = grad * total_weight
-        elif total_weight is not None:  # numerics.div's 1 / D on a device
-            small = total_weight.abs() < tiny
-            grad = grad * total_weight.masked_fill(small, 1.0).reciprocal().masked_fill(small, 0.0)
         g_loss = torch.where(counted, grad * w, 0.0)
-        if spec.gamma != 1.0:  # numerics.pow's slope
-            pos = ~(loss < tiny)
-            base = torch.where(pos, loss, 1.0)
-            slope = (spec.gamma * base.pow(spec.gamma - 1.0)).clamp(-big, big)
-            g_loss = g_loss * torch.where(pos, slope, 0.0)
+        if spec.gamma != 1.0:
+            g_loss = g_loss * numerics.pow_slope(loss, spec.gamma)
         g_prob = None
         if scale is not None:
             g_prob = torch.where(present, 0.0, g_loss) / scale
             g_loss = torch.where(present, g_loss, 0.0)
-        # d loss = -d score; numerics.div's backward: d/dnum = 1 / den, d/dden = -q / den
-        inv = den.reciprocal().masked_fill_(zero, 0.0)
-        g_num = -g_loss * inv
-        g_den = g_loss * (q * inv).clamp(-big, big)
+        # d loss = -d score
+        d_num, d_den = numerics.div_partials(den, q, zero)
+        assert d_den is not None  # with_den
+        g_score = -g_loss
+        g_num, g_den = g_score * d_num, g_score * d_den
         c_num, c_inter, c_pred, c_target = ctx.coefficients
         g_inter = g_num if c_num == 1.0 else c_num * g_num
         if c_inter != 0.0:
