@@ -198,27 +198,19 @@ def compound_loss(
             f"{fn}: alpha (positive / negative balance) applies to activation='sigmoid'; "
             "with softmax, balance classes with weight"
         )
+    prep: Fused | Prepared
     if options["activation"] == "softmax" and fused_applies(input, target, "softmax"):
         # class indices: one fused pass gives the Dice sums and log p of the target class
-        fused, st, smooth = fused_measure(input, target, fn=fn, log_probs=True, **options)
-        dice = reduced_pair_losses(
-            st,
-            smooth,
-            fused.class_weight,
-            score=dice_score,
-            empty=empty,
-            reduction=reduction,
-            fn=fn,
-        )
-        assert fused.log_p_target is not None
-        pixel = _target_term(fused, fused.log_p_target, gamma, reduction, fn)
-        return lambda_dice * dice + lambda_pixel * pixel
-    prep, st, smooth = measure(input, target, fn=fn, log_probs=True, **options)
+        prep, st, smooth = fused_measure(input, target, fn=fn, log_probs=True, **options)
+        assert prep.log_p_target is not None
+        pixel = _target_term(prep, prep.log_p_target, gamma, reduction, fn)
+    else:
+        prep, st, smooth = measure(input, target, fn=fn, log_probs=True, **options)
+        if prep.activation == "softmax":
+            pixel = softmax_term(prep, gamma, reduction, fn)
+        else:
+            pixel = sigmoid_term(prep, gamma, alpha, reduction, fn)
     dice = reduced_pair_losses(
         st, smooth, prep.class_weight, score=dice_score, empty=empty, reduction=reduction, fn=fn
     )
-    if prep.activation == "softmax":
-        pixel = softmax_term(prep, gamma, reduction, fn)
-    else:
-        pixel = sigmoid_term(prep, gamma, alpha, reduction, fn)
     return lambda_dice * dice + lambda_pixel * pixel
