@@ -92,8 +92,8 @@ def test_no_block_exceeds_the_bound(case, monkeypatch):
     sizes = []
     original = _core.similarity_logits
 
-    def recording(anchors, keys, temperature):
-        out = original(anchors, keys, temperature)
+    def recording(anchors, keys, temperature, **kw):
+        out = original(anchors, keys, temperature, **kw)
         one_row = out.numel() // out.shape[-2]  # a block holds at least one row
         sizes.append((out.numel(), max(BLOCK, one_row)))
         return out
@@ -111,9 +111,9 @@ def test_backward_recomputes_instead_of_keeping_blocks(monkeypatch):
     calls = []
     original = _core.similarity_logits
 
-    def counting(anchors, keys, temperature):
+    def counting(anchors, keys, temperature, **kw):
         calls.append(torch.is_grad_enabled())
-        return original(anchors, keys, temperature)
+        return original(anchors, keys, temperature, **kw)
 
     monkeypatch.setattr(_core, "similarity_logits", counting)
     monkeypatch.setattr(_core, "MAX_CHUNK_ELEMENTS", BLOCK)

@@ -197,24 +197,41 @@ def check_vectors(x: object, name: str, fn: str, ndim: int | tuple[int, ...] = 2
 
 
 # ------------------------------------------------------------------------------ similarity
-def prepare(x: Tensor, similarity: str, dtype: torch.dtype) -> Tensor:
-    """``x`` in the compute dtype, unit-normalised for cosine similarity."""
+def prepare(
+    x: Tensor, similarity: str, dtype: torch.dtype, operands: torch.dtype | None = None
+) -> Tensor:
+    """``x`` in the compute dtype, unit-normalised for cosine similarity; then in
+    ``operands`` (:func:`~visionloss._core.dtypes.product_dtype`) when given: the dtype the
+    similarity products (:func:`similarity_logits`) take it in. Normalised in ``dtype``
+    either way."""
+    if operands == x.dtype and similarity != "cosine":
+        return x
     x = x.to(dtype) if x.dtype != dtype else x
-    return normalize(x) if similarity == "cosine" else x
+    x = normalize(x) if similarity == "cosine" else x
+    return x.to(operands) if operands is not None and operands != x.dtype else x
 
 
-def similarity_logits(anchors: Tensor, keys: Tensor, temperature: float | Tensor) -> Tensor:
+def similarity_logits(
+    anchors: Tensor, keys: Tensor, temperature: float | Tensor, *, upcast: bool = True
+) -> Tensor:
     """``anchors @ keys^T / temperature`` for prepared (normalised) inputs; batched over leading
-    dims (``(..., A, D) x (..., K, D) -> (..., A, K)``). Computed in the inputs' dtype also
-    inside an autocast region (fp32 logits for fp32 / half inputs)."""
+    dims (``(..., A, D) x (..., K, D) -> (..., A, K)``). The product runs in the operands'
+    dtype also inside an autocast region; bf16 operands (:func:`prepare`'s ``operands``) give
+    a bf16 GEMM (float32 accumulation) whose product is upcast at once: the logits are float32
+    (float64 for float64 operands). ``upcast=False`` (a float temperature) leaves that product
+    in bf16 for a caller that upcasts it block by block."""
+    half = anchors.dtype == torch.bfloat16
     with torch.autocast(device_type=anchors.device.type, enabled=False):
         if anchors.dim() == 2 and keys.dim() == 2 and not isinstance(temperature, Tensor):
             # ``1 / t`` as the product's ``alpha``: applied by the GEMM, and in the backward
             # to the (A, D) products, instead of a pass over the (A, K) matrix each way
-            return torch.addmm(
+            product = torch.addmm(
                 anchors.new_zeros(()), anchors, keys.t(), beta=0, alpha=1.0 / temperature
             )
+            return product.float() if half and upcast else product
         logits = torch.matmul(anchors, keys.transpose(-1, -2))
+    if half:
+        logits = logits.float()  # a new matrix: divided in place below
     if isinstance(temperature, Tensor) and temperature.requires_grad:
         return logits / temperature  # (its gradient needs the product)
     return logits.div_(temperature)  # in place: no second matrix of the logits' size

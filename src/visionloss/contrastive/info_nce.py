@@ -10,7 +10,7 @@ from torch import Tensor
 from .. import distributed as vdist
 from .._core.checks import check_same_shape, shape_str
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import compute_dtype, product_dtype, upcast
 from .._core.options import Bool
 from .._core.registry import register_loss
 from ..distributed import GatheredBatch
@@ -136,14 +136,15 @@ def info_nce_loss(
     fn = "info_nce_loss"
     similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     _check(fn, query, key, negative_keys, symmetric)
-    dtype = compute_dtype(query, key, *(() if negative_keys is None else (negative_keys,)))
-    q = prepare(query, similarity, dtype)
-    k = prepare(key, similarity, dtype)
+    inputs = (query, key, *(() if negative_keys is None else (negative_keys,)))
+    dtype, operands = compute_dtype(*inputs), product_dtype(*inputs)
+    q = prepare(query, similarity, dtype, operands)
+    k = prepare(key, similarity, dtype, operands)
     if negative_keys is None:
         terms = _in_batch(q, k, temperature, symmetric, gather, fn)
         return reduce_terms(terms, reduction, gather=gather)
-    n = prepare(negative_keys, similarity, dtype)
-    pos = (q * k).sum(-1, keepdim=True) / temperature
+    n = prepare(negative_keys, similarity, dtype, operands)
+    pos = (upcast(q, dtype) * upcast(k, dtype)).sum(-1, keepdim=True) / temperature
     if n.dim() == 2:
         neg = similarity_logits(q, n, temperature)
     else:  # (N, 1, D) x (N, M, D): row i against its own M negatives

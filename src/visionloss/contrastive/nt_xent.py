@@ -9,7 +9,7 @@ from torch import Tensor
 
 from .._core.checks import check_same_shape, shape_str
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import compute_dtype, product_dtype
 from .._core.registry import register_loss
 from ..errors import InputTypeError
 from ._core import (
@@ -94,8 +94,8 @@ def nt_xent_loss(
     check_vectors(query, "query", fn)
     check_vectors(key, "key", fn)
     check_same_shape(query, key, fn, ("query", "key"))
-    dtype = compute_dtype(query, key)
-    z = prepare(torch.stack([query, key], dim=1), similarity, dtype)
+    dtype, operands = compute_dtype(query, key), product_dtype(query, key)
+    z = prepare(torch.stack([query, key], dim=1), similarity, dtype, operands)
     terms = multiview_terms(z, None, temperature, mode="out", gather=gather, fn=fn)
     # per sample: the mean of its two directions (every anchor has its partner)
     return reduce_terms(Terms(terms.loss.mean(1), terms.valid.all(1)), reduction, gather=gather)

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import compute_dtype, product_dtype
 from .._core.options import Choice
 from .._core.registry import register_loss
 from ..errors import InputError
@@ -99,7 +99,8 @@ def supcon_loss(
     similarity, gather, reduction = options["similarity"], options["gather"], options["reduction"]
     _check(fn, features, labels)
     single_view = features.dim() == 2
-    x = prepare(features[:, None] if single_view else features, similarity, compute_dtype(features))
+    x = features[:, None] if single_view else features
+    x = prepare(x, similarity, compute_dtype(features), product_dtype(features))
     terms = multiview_terms(x, labels, temperature, mode=variant, gather=gather, fn=fn)
     if single_view and reduction == "none":
         return reduce_terms(terms, reduction)[:, 0]
