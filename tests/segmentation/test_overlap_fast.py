@@ -190,7 +190,10 @@ def test_compiled_sums_match_counts():
     y[0, :5] = -1
     valid = y >= 0
     p = x.softmax(1)
-    inter, counts = compiled_sums(p, y, valid)
+    inter, counts, psum = compiled_sums(p, y)
     torch.testing.assert_close(counts, target_counts(y, valid, 4, torch.float32))
     ref = torch.stack([(p[:, k] * (y == k)).sum(-1) for k in range(4)], 1)
     torch.testing.assert_close(inter, ref)
+    # the sum of p leaves the ignored pixels (label -1) out
+    torch.testing.assert_close(psum, (p * valid.unsqueeze(1)).sum(-1))
+    assert not torch.allclose(psum, p.sum(-1))

@@ -59,7 +59,13 @@ from .._core.options import (
     Reduction,
 )
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
-from ._fused import FEW_CLASSES, FewClassOverlap, IndexedOverlap, compiled_sums, target_counts
+from ._fused import (
+    FEW_CLASSES,
+    FewClassOverlap,
+    IndexedOverlap,
+    compiled_sums,
+    target_counts,
+)
 from ._tail import Stats as Stats
 from ._tail import dice_score as dice_score
 from ._tail import pair_losses as pair_losses
@@ -424,6 +430,12 @@ def prepare_inputs(
         if log_probs:
             log_prob = F.log_softmax(x, dim=1, dtype=dtype)
             prob = log_prob.exp()
+        elif _compiling():
+            # exp(x - LSE): inductor writes softmax's exp(x - max), read by its sum and its
+            # division, to a buffer of the input's size (float32); here that term has one
+            # reader, and p is recomputed inside the reductions that read it
+            xf = x.to(dtype)
+            prob = torch.exp(xf - torch.logsumexp(xf, 1, keepdim=True))
         else:
             prob = F.softmax(x, dim=1, dtype=dtype)
     elif activation == "sigmoid":
@@ -523,15 +535,13 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
         total = x.sum(-1) if vf is None else torch.einsum("bcn,bn->bc", x, vf)
         return selected_channels(total, prep.classes)
 
-    prob_sum = valid_sum(p)
-    pred_sum = valid_sum(p * p) if squared else prob_sum
     if prep.index is not None and _compiling():
         # one broadcast comparison, fused by inductor into the reductions (no recompilation
-        # per class count, no per-class graph)
-        inter_all, counts = compiled_sums(p, prep.index, prep.valid)
-        intersection = selected_channels(inter_all, prep.classes)
-        target_sum = selected_channels(counts, prep.classes)
+        # per class count, no per-class graph), the sum of p in the same loops
+        sums = compiled_sums(p, prep.index)
+        intersection, target_sum, prob_sum = (selected_channels(t, prep.classes) for t in sums)
     elif prep.index is not None:
+        prob_sum = valid_sum(p)
         inter, tsum = [], []
         for c in prep.classes:
             hit = prep.index == c  # (B, N); ignored pixels hold -1
@@ -541,9 +551,11 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
         target_sum = torch.stack(tsum, 1).to(p.dtype)
     else:
         assert prep.dense is not None  # a dense target when there are no class indices
+        prob_sum = valid_sum(p)
         g = selected_channels(prep.dense, prep.classes)
         intersection = (selected_channels(p, prep.classes) * g).sum(-1)
         target_sum = (g * g if squared else g).sum(-1)
+    pred_sum = valid_sum(p * p) if squared else prob_sum
     count = prep.count().unsqueeze(1)
     if not per_image:
         intersection, pred_sum, target_sum, count = (
