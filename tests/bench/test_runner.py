@@ -120,6 +120,67 @@ def test_compiled_rows_are_named_and_skip_the_unchecked_one():
     assert names == ["ours", "ours[no checks]", "torch", "ours+compile", "torch+compile"]
 
 
+def test_half_rows_add_the_reference_under_autocast():
+    """fp16 / bf16 rows also time the torch reference inside ``torch.autocast`` of that
+    dtype (float32 rows do not): a matmul in it runs in bf16, a cross entropy in float32."""
+    seen = {}
+
+    def reference(x):
+        y = x.float()
+        seen["mm"] = (y @ y.t()).dtype
+        seen["ce"] = torch.nn.functional.cross_entropy(
+            y, torch.zeros(y.shape[0], dtype=torch.long)
+        ).dtype
+        return y.abs().mean()
+
+    case = bench_cases.BenchCase(
+        "total_variation",
+        _inputs,
+        {"cpu": [(4, 3)]},
+        reference=reference,
+        dtypes={"cpu": (torch.float32, torch.bfloat16)},
+    )
+    todo = runner.tasks([case], torch.device("cpu"), peers=False, compile=False, quick=True)
+    names = [(t.implementation, t.dtype) for t in todo]
+    assert (runner.AUTOCAST, torch.bfloat16) in names
+    assert (runner.AUTOCAST, torch.float32) not in names
+    task = next(t for t in todo if t.implementation == runner.AUTOCAST)
+    task.make_impl()(*_inputs((4, 3), torch.bfloat16, torch.device("cpu")))
+    assert seen == {"mm": torch.bfloat16, "ce": torch.float32}
+
+
+def test_table_ratio_to_the_autocast_reference():
+    from visionloss.bench.make_table import peer_markdown
+
+    def row(impl, ms, dtype="bfloat16"):
+        return {
+            "device": "cpu",
+            "loss": "x",
+            "shape": "4",
+            "dtype": dtype,
+            "pass": "fwd+bwd",
+            "implementation": impl,
+            "p50_ms": str(ms),
+            "peak_extra_mib": "",
+        }
+
+    runs = [
+        [
+            row("ours", 3.0),
+            row("torch", 2.0),
+            row(runner.AUTOCAST, 4.0),
+            row("ours", 1.0, "float32"),
+            row("torch", 1.0, "float32"),
+        ]
+    ]
+    lines = peer_markdown(runs).splitlines()
+    half = next(line for line in lines if "bfloat16" in line)
+    full = next(line for line in lines if "float32 |" in line)
+    assert "1.50x vs torch" in half  # the fastest eager peer
+    assert half.rstrip("| ").endswith("0.75x vs torch[autocast]")
+    assert "autocast" not in full
+
+
 def test_peer_suite_is_registered_at_realistic_sizes():
     peers = bench_cases.load(None, "peers")
     losses = {c.loss for c in peers}

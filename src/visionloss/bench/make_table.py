@@ -61,8 +61,9 @@ def _is_ours(impl: str) -> bool:
 
 def _ratios(rows: Sequence[dict[str, str]]) -> dict[str, tuple[float, str] | None]:
     """Of one (case, shape, dtype, pass) in one run: ours / the fastest eager peer, ours
-    compiled / the fastest compiled peer, ours' peak memory / the lowest peer's; each with
-    the peer's name (None where a side is missing)."""
+    compiled / the fastest compiled peer, ours' peak memory / the lowest peer's, ours / ours
+    without the value checks, and (half precision) ours / the torch reference under
+    ``torch.autocast``; each with the peer's name (None where a side is missing)."""
 
     def best(key: str, pick: Callable[[str], bool]) -> tuple[float, str] | None:
         vals = [
@@ -92,14 +93,17 @@ def _ratios(rows: Sequence[dict[str, str]]) -> dict[str, tuple[float, str] | Non
         "compiled": ratio("p50_ms", "ours+compile", compiled),
         "memory": ratio("peak_extra_mib", "ours", eager),
         "checks": ratio("p50_ms", "ours", lambda i: i == "ours[no checks]"),
+        "autocast": ratio("p50_ms", "ours", lambda i: i == "torch[autocast]"),
     }
 
 
 def peer_markdown(runs: Sequence[Sequence[dict[str, str]]]) -> str:
     """The side-by-side table of ``visionloss bench --peers`` runs (one CSV each): per case,
     ours / the fastest eager peer, compiled ours / the fastest compiled peer, ours' peak
-    memory / the lowest peer's, and the cost of the input checks (ours / ours without
-    them); the median over the runs with the min–max spread."""
+    memory / the lowest peer's, the cost of the input checks (ours / ours without them) and,
+    for fp16 / bf16 rows, ours / the plain torch reference under ``torch.autocast`` (the same
+    numerics: products in the half dtype, cross entropy in float32); the median over the
+    runs with the min–max spread."""
     keys: dict[tuple[str, ...], list[list[dict[str, str]]]] = {}
     for rows in runs:
         groups: dict[tuple[str, ...], list[dict[str, str]]] = {}
@@ -138,8 +142,9 @@ def peer_markdown(runs: Sequence[Sequence[dict[str, str]]]) -> str:
             "(min–max), and the peer it is measured against (the fastest, or lowest-memory).",
             "",
             "| loss | shape | dtype | pass | ours / fastest eager peer | compiled / fastest "
-            "compiled peer | peak memory / lowest peer | checks on / off |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "compiled peer | peak memory / lowest peer | checks on / off | half: ours / torch "
+            "under autocast |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for case, runs_of_case in keys.items():
             if case[0] != device:
@@ -149,7 +154,7 @@ def peer_markdown(runs: Sequence[Sequence[dict[str, str]]]) -> str:
                 f"| `{case[1]}` | {case[2]} | {case[3]} | {case[4]} "
                 + "".join(
                     f"| {cell([r[k] for r in ratios])} "
-                    for k in ("eager", "compiled", "memory", "checks")
+                    for k in ("eager", "compiled", "memory", "checks", "autocast")
                 )
                 + "|"
             )

@@ -349,6 +349,25 @@ def _unchecked(case: BenchCase) -> Callable[[], Callable[..., torch.Tensor]]:
     return make
 
 
+# The plain torch reference of a half-precision case run inside ``torch.autocast`` of that
+# dtype: what a mixed-precision user's own code computes (on CPUs and GPUs autocast runs
+# ``matmul`` in the half dtype and ``cross_entropy`` in float32), the numerics ours keeps.
+AUTOCAST = "torch[autocast]"
+
+
+def _autocast(
+    reference: Callable[..., torch.Tensor], device_type: str, dtype: torch.dtype
+) -> Callable[[], Callable[..., torch.Tensor]]:
+    def make() -> Callable[..., torch.Tensor]:
+        def call(*args: Any) -> torch.Tensor:
+            with torch.autocast(device_type, dtype=dtype):
+                return reference(*args)
+
+        return call
+
+    return make
+
+
 def _constant(impl: Callable[..., torch.Tensor]) -> Callable[[], Callable[..., torch.Tensor]]:
     return lambda: impl
 
@@ -403,8 +422,11 @@ def tasks(
             for dtype in case.dtypes.get(device.type, (torch.float32,)):
                 if dtypes and dtype not in dtypes:
                     continue
+                extra = []
+                if case.reference is not None and dtype in (torch.float16, torch.bfloat16):
+                    extra.append((AUTOCAST, _autocast(case.reference, device.type, dtype)))
                 for pass_ in passes:
-                    for name, make in impls:
+                    for name, make in impls + extra:
                         out.append(Task(case, spec.family, name, make, tuple(shape), dtype, pass_))
     return out
 
