@@ -381,6 +381,14 @@ def _compiled(make_impl: Callable[[], Callable[..., torch.Tensor]]) -> Callable[
 
         # the implementations of many cases share one code object (the lambda of ``_ours``)
         own_code_object(call, f"compiled_{id(impl):x}")
+        # and a peer that breaks its graph has frames below ``call`` that are compiled on
+        # their own and shared by every case of that peer (MONAI's losses and the suite's
+        # lambda around them): past dynamo's 8 graphs a frame, later cases ran those frames
+        # eager under the "+compile" name
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 256)
+        torch._dynamo.config.accumulated_recompile_limit = max(
+            torch._dynamo.config.accumulated_recompile_limit, 4096
+        )
         return torch.compile(call)
 
     return make

@@ -21,13 +21,16 @@ from 0.92x to 0.84x torch's time (medians of the committed runs before and after
 -> 1.49x).
 
 bf16 operands (:func:`~visionloss._core.dtypes.product_dtype`): the bf16 product is what is
-kept (each logit rounded once, by the GEMM: the float32 logits are its exact upcast), each row
-block upcast for the float32 (log-)softmax, which runs in place on that copy; the backward
-stores the float32 softmax minus the one-hot back over the product, rounded once, for its two
-bf16 products. The anchor's own logit is set through a flat ``index_fill_``: a bf16
-``scatter_`` of a value upcasts the whole matrix and back (2.3 ms and 16 MiB on 2048 x 2048).
-NT-Xent 2 x 1024, D 128, bf16, one CPU thread: 12.6 ms against 15.2 for torch's bf16 matmul +
-cross entropy (its loss 0.1 from float64, ours 1e-5), peak 12.9 MiB against 29.
+kept (each logit rounded once, by the GEMM: the float32 logits are its exact upcast); the
+forward upcasts it a row block at a time for the float32 log-softmax (in place on that copy).
+The backward turns the product into the softmax in place with torch's bf16 kernel, which
+computes in float32 and rounds each probability once (the float32 softmax rounded, bit for
+bit), and writes each positive's ``p - 1`` as ``expm1(-loss)`` from the forward's float32
+loss (``p`` rounded to bf16 before subtracting 1 would lose ``1 - p``); the two products then
+run in bf16. The anchor's own logit is set through a flat ``index_fill_``: a bf16 ``scatter_``
+of a value upcasts the whole matrix and back (2.3 ms and 16 MiB on 2048 x 2048). NT-Xent
+2 x 1024, D 128, bf16, one CPU thread: 12.2 ms against 15.4 for torch's bf16 matmul + cross
+entropy (its loss 0.1 from float64, ours 1e-5).
 
 With ``l = a k^T / t`` (the anchor's own key at ``-inf``), ``p = softmax(l)`` per row and
 ``y`` the one-hot of the positive: ``loss_i = -log p_{i, pos_i}``, ``d loss_i / d l_i =
@@ -74,9 +77,13 @@ def self_masked_logits(
 
 
 def _row_blocks(logits: Tensor) -> Iterator[slice]:
-    """Slices of rows of about ``_BLOCK`` logits (``_DEVICE_BLOCK`` off the CPU)."""
+    """Slices of rows of about ``_BLOCK`` logits (``_DEVICE_BLOCK`` off the CPU; a quarter of
+    that for bf16 logits, whose blocks the forward upcasts: a 256 KiB float32 copy on a CPU,
+    half of the bf16 product of 2 x 256 embeddings)."""
     n, k = logits.shape
     limit = _BLOCK if logits.device.type == "cpu" else _DEVICE_BLOCK
+    if logits.dtype == torch.bfloat16:
+        limit //= 4
     if n * k <= limit:
         yield slice(0, n)
         return
@@ -113,7 +120,7 @@ class _RowCrossEntropy(torch.autograd.Function):
         for rows in _row_blocks(logits):
             log_p = _softmax(logits[rows], log=True, own=False)
             torch.neg(log_p.gather(1, picked[rows]).squeeze(1), out=loss[rows])
-        ctx.save_for_backward(a, keys, self_rows, pos)
+        ctx.save_for_backward(a, keys, self_rows, pos, loss)
         ctx.temperature = temperature
         # the logits, for the backward to turn into the softmax in place; a second backward
         # of a retained graph finds None and forms them again
@@ -122,7 +129,7 @@ class _RowCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        a, keys, self_rows, pos = ctx.saved_tensors
+        a, keys, self_rows, pos, loss = ctx.saved_tensors
         t = ctx.temperature
         if double_backward():
             da, dk = differentiable_grad(
@@ -132,17 +139,26 @@ class _RowCrossEntropy(torch.autograd.Function):
         logits, ctx.logits = ctx.logits, None
         if logits is None:
             logits = self_masked_logits(a, keys, t, self_rows, upcast=False)
-        picked = pos.unsqueeze(1)
-        for rows in _row_blocks(logits):
-            # the softmax minus the one-hot, in float32 (p - 1 at the positive keeps its
-            # digits when stored in bf16), stored over the logits
-            view = logits[rows]
-            block = _softmax(view, log=False, own=True)
-            minus_one = block.new_full((1, 1), -1.0).expand(block.shape[0], 1)
-            block.scatter_add_(1, picked[rows], minus_one)
-            if block is not view:
-                view.copy_(block)
-        p = logits
+        if logits.dtype == torch.bfloat16:
+            # torch's bf16 softmax computes in float32 and rounds each probability once (the
+            # float32 softmax rounded: no upcast copy, no second rounding); then the
+            # positives' p - 1 = expm1(-loss) from the forward's float32 loss (p rounded to
+            # bf16 first would lose 1 - p)
+            p = _softmax_bf16(logits)
+            step = max(p.shape[1], 1)
+            flat = pos + torch.arange(0, p.numel(), step, device=p.device)
+            p.view(-1).index_copy_(0, flat, torch.expm1(-loss).to(p.dtype))
+        else:
+            picked = pos.unsqueeze(1)
+            for rows in _row_blocks(logits):
+                # the softmax minus the one-hot, stored over the logits
+                view = logits[rows]
+                block = _softmax(view, log=False, own=True)
+                minus_one = block.new_full((1, 1), -1.0).expand(block.shape[0], 1)
+                block.scatter_add_(1, picked[rows], minus_one)
+                if block is not view:
+                    view.copy_(block)
+            p = logits
         del logits
         # each row's scale (upstream gradient over temperature), on the (A, D) side; the
         # products in the operands' dtype, as the forward's
@@ -163,6 +179,15 @@ def _softmax(x: Tensor, *, log: bool, own: bool) -> Tensor:
     op = torch.ops.aten._log_softmax.out if log else torch.ops.aten._softmax.out
     op(y, 1, False, out=y)
     return y
+
+
+def _softmax_bf16(x: Tensor) -> Tensor:
+    """torch's softmax of bf16 ``x`` over its rows (float32 inside): in place on the CPU (as
+    :func:`_softmax`), a new tensor elsewhere."""
+    if x.device.type != "cpu":
+        return torch.softmax(x, 1)
+    torch.ops.aten._softmax.out(x, 1, False, out=x)
+    return x
 
 
 def _compute(logits: Tensor) -> torch.dtype:
