@@ -191,10 +191,51 @@ def _check_ddp(rank, world, start, stop):
     return out
 
 
+# bf16 embeddings: gathered as bf16 GEMM operands (``_core.dtypes.product_dtype``); a
+# process's product of its own rows may round a last bit differently from the one-process
+# matrix, so values are held to bf16's resolution of a logit (2^-8 / t at t = 0.5) and
+# gradients to 2^-6 of their largest entry, as a difference that must come out 0
+BF16_LOSSES = {
+    "nt_xent": (lambda a, g: vl.nt_xent_loss(a["x"], a["y"], gather=g), ("x", "y")),
+    "info_nce": (lambda a, g: vl.info_nce_loss(a["x"], a["y"], gather=g), ("x", "y")),
+    "supcon": (lambda a, g: vl.supcon_loss(a["x"], a["labels"], gather=g), ("x",)),
+}
+
+
+def _beyond(actual: torch.Tensor, expected: torch.Tensor, tol: float) -> torch.Tensor:
+    return ((actual.double() - expected.double()).abs() - tol).clamp_min(0)
+
+
+def _check_bf16(rank, world, start, stop):
+    full = _data(sum(SIZES[world]))
+    full = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in full.items()}
+    out = []
+    for name, (loss, floats) in BF16_LOSSES.items():
+        ref_in = _leaves(full)
+        ref = loss(ref_in, "none")
+        ref_grads = torch.autograd.grad(ref, [ref_in[k] for k in floats])
+        for mode in ("global", "local"):
+            local = _leaves({k: v[start:stop] if k != "negatives" else v for k, v in full.items()})
+            value = loss(local, mode)
+            grads = torch.autograd.grad(value, [local[k] for k in floats])
+            zero = torch.zeros((), dtype=torch.float64)
+            out.append((f"bf16-{name}/{mode}/value", _beyond(value, ref, 2.0**-8 / 0.5), zero))
+            for k, g, r in zip(floats, grads, ref_grads):
+                tol = float(r.abs().max()) * world * 2.0**-6
+                out.append(
+                    (
+                        f"bf16-{name}/{mode}/grad-{k}",
+                        _beyond(g, world * r[start:stop], tol).max(),
+                        zero,
+                    )
+                )
+    return out
+
+
 def _checks(rank: int, world: int):
     start = sum(SIZES[world][:rank])
     stop = start + SIZES[world][rank]
-    for check in (_check_all_gather, _check_losses, _check_ddp):
+    for check in (_check_all_gather, _check_losses, _check_ddp, _check_bf16):
         yield from check(rank, world, start, stop)
 
 
@@ -204,6 +245,7 @@ def test_contract_with_2_and_3_processes(tmp_path):
     floats = [k for _, sliced in LOSSES.values() for k in sliced if k not in ("labels", "masks")]
     expected = 6 + 2 * len(LOSSES) + 2 * len(floats)  # all_gather; value + grads, two modes
     expected += 1 + 2 * 2 * 4  # supcon "none"; two DDP losses x two modes x four parameters
+    expected += sum(2 * (1 + len(floats)) for _, floats in BF16_LOSSES.values())
     for result in results:
         assert len(result["checks"]) == expected, result["checks"]
 
