@@ -59,13 +59,7 @@ from .._core.options import (
     Reduction,
 )
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
-from ._fused import (
-    FEW_CLASSES,
-    FewClassOverlap,
-    IndexedOverlap,
-    compiled_sums,
-    target_counts,
-)
+from ._fused import FEW_CLASSES, FewClassOverlap, IndexedOverlap, compiled_sums, target_counts
 from ._tail import Stats as Stats
 from ._tail import dice_score as dice_score
 from ._tail import pair_losses as pair_losses
