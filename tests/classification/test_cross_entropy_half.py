@@ -137,3 +137,89 @@ def test_torchs_bf16_kernel_rounds_the_loss_where_ours_does_not():
     assert peer.dtype == torch.bfloat16 and ours.dtype == torch.float32
     assert abs(peer.double() - ref).item() > 1e-3
     assert abs(ours.double() - ref).item() < 1e-5
+
+
+def _float64_grad(x, y, reduction, scale, ignore_index=None):
+    xd = x.double().requires_grad_(True)
+    loss = F.cross_entropy(
+        xd, y, reduction=reduction, ignore_index=-100 if ignore_index is None else ignore_index
+    )
+    (grad,) = torch.autograd.grad(loss, xd, grad_outputs=torch.tensor(scale, dtype=xd.dtype))
+    return grad
+
+
+def _ulp(exact, dtype):
+    """The unit in the last place of ``exact`` rounded to ``dtype`` (subnormals included)."""
+    rounded = exact.to(dtype).abs()
+    return (torch.nextafter(rounded, rounded.new_tensor(float("inf"))) - rounded).double()
+
+
+def _units_off(grad, exact):
+    """How many units in the last place each entry of ``grad`` is from ``exact`` rounded to
+    ``grad``'s dtype (0: correctly rounded)."""
+    rounded = exact.to(grad.dtype)
+    return (grad.double() - rounded.double()).abs() / _ulp(exact, grad.dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("spread", [1.0, 8.0, 60.0])
+@pytest.mark.parametrize("scale", [1.0, -3.7, 4096.0, 1e-3])
+@pytest.mark.parametrize("ignore_index", [None, 255])
+def test_backward_is_the_float64_gradient_rounded_once(dtype, spread, scale, ignore_index):
+    """Without label smoothing the backward writes 2 ** (x log2 e + offset) from the forward's
+    log-sum-exp, the incoming gradient (negative, large as a loss scaler's, small) folded into
+    the exponent. Away from the target each entry is the float64 gradient correctly rounded
+    to the input's dtype, or one unit in the last place from it where the exponent's float32
+    roundings reach a rounding boundary (a handful of entries).
+
+    At the target, g expm1(log p_y) carries the float32 log-softmax's own error, about
+    ulp(lse) absolute on log p_y: torch's float32 cross entropy has the same (it is 244 bf16
+    units off where p_y is within 1e-5 of 1 at spread 60; so is ours, equally)."""
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(3, 19, 8, 16, generator=g) * spread).to(dtype)
+    y = torch.randint(0, 19, (3, 8, 16), generator=g)
+    if ignore_index is not None:
+        y.view(-1)[::5] = ignore_index
+    options = {} if ignore_index is None else {"ignore_index": ignore_index}
+    at_target = torch.zeros(x.shape, dtype=torch.bool)
+    at_target.scatter_(1, (y * (y != 255)).unsqueeze(1), True)
+    lse = torch.logsumexp(x.float(), 1, keepdim=True).expand(x.shape)
+    for reduction in ("mean", "sum"):
+        xi = x.clone().requires_grad_(True)
+        loss = vl.cross_entropy_loss(xi, y, reduction=reduction, **options)
+        (grad,) = torch.autograd.grad(loss, xi, grad_outputs=torch.tensor(scale))
+        exact = _float64_grad(x, y, reduction, scale, ignore_index)
+        off = _units_off(grad, exact)
+        assert off[~at_target].max().item() <= 1.0
+        assert (off > 0).float().mean().item() < 0.01
+        # the target: log p_y's float32 error (a few ulp(lse)) times |d loss / d log p_y|
+        g_i = abs(scale) / ((y != 255).sum().item() if reduction == "mean" else 1)
+        per = g_i * 4 * torch.finfo(torch.float32).eps * lse.abs().clamp_min(1)
+        assert ((grad.double() - exact).abs() <= per + _ulp(exact, dtype))[at_target].all()
+        if ignore_index is not None:
+            assert (grad.movedim(1, -1)[y == ignore_index] == 0).all()
+
+
+def test_zero_incoming_gradient_gives_zeros():
+    x, y = _data((2, 5, 4, 4), torch.bfloat16, {})
+    xi = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(vl.cross_entropy_loss(xi, y), xi, torch.tensor(0.0))
+    assert (grad == 0).all()
+
+
+def test_class_zero_far_below_takes_the_log_sum_exp_again():
+    """lse = x_0 - log p_0 would carry the rounding of a huge log p_0 (ulp(1e6) = 0.06: p off
+    by 6%, 15 bf16 units): past _FAR the block's logsumexp is taken again, and the gradient
+    stays the float64 one rounded."""
+    x = torch.randn(2, 4, 6, 6) * 3
+    x[:, 0] = -1e6
+    x[0, 1, 0, 0] = 1e4  # a location far from zero as well
+    x = x.bfloat16()
+    y = torch.randint(1, 4, (2, 6, 6))
+    assert (torch.log_softmax(x.float(), 1)[:, 0] < -_half_ce._FAR).all()
+    xi = x.clone().requires_grad_(True)
+    loss = vl.cross_entropy_loss(xi, y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, xi)
+    ref = F.cross_entropy(x.double(), y, reduction="sum")
+    torch.testing.assert_close(loss.double(), ref, rtol=1e-6, atol=0)
+    assert _units_off(grad, _float64_grad(x, y, "sum", 1.0)).max().item() <= 1.0
