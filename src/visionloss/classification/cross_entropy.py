@@ -14,6 +14,7 @@ from .._core.dtypes import compute_dtype, upcast
 from .._core.indexing import per_class
 from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
+from ._blocked_ce import blocked_cross_entropy_applies, blocked_cross_entropy_sum
 from ._common import (
     CLASSIFICATION_DOCS,
     ClassWeights,
@@ -24,7 +25,6 @@ from ._common import (
     smoothing_options,
     softmax_loss,
 )
-from ._half_ce import blocked_cross_entropy_applies, blocked_cross_entropy_sum
 
 
 def _ce_index_reduced(
@@ -42,13 +42,14 @@ def _ce_index_reduced(
     gradient written directly), which computes the same per-location values as
     :func:`_ce_terms`, class weights and label smoothing included.
 
-    fp16/bf16 logits on a CPU take :mod:`._half_ce` instead (blocks upcast one at a time).
+    Contiguous logits on an eager CPU without class weights take :mod:`._blocked_ce` instead
+    (fp16/bf16, and float32 without label smoothing: blocks, the backward without a softmax).
     torch's own ``"mean"`` is taken when it cannot divide by zero (no class weights, nothing
     ignored, a non-empty batch); otherwise the sum is divided by the valid count or their
     total class weight, 0 when that is 0 (torch's mean is NaN there)."""
     dtype = compute_dtype(x)
     w = class_weight(weight, x.shape[1], fn, dtype, x.device)
-    if blocked_cross_entropy_applies(x, w):  # fp16/bf16 on a CPU: no float32 copies
+    if blocked_cross_entropy_applies(x, w, label_smoothing):  # eager CPUs
         total = blocked_cross_entropy_sum(x, target, ignore_index, label_smoothing)
         mean = False
     else:

@@ -1,11 +1,13 @@
-"""Cross entropy from class indices for fp16/bf16 logits on eager CPUs, in blocks (private).
+"""Cross entropy from class indices on eager CPUs, in blocks (private): fp16/bf16 logits, and
+float32 ones without label smoothing.
 
-Computing in float32 used to mean a float32 copy of the logits, their float32 log-softmax
-kept for the backward and a float32 gradient cast down at the end. :class:`_BlockedCrossEntropy`
-reads the logits in blocks of about ``_BLOCK`` values, upcasts each block on its own and takes
-its float32 log-softmax (torch's kernel), keeps two float32 numbers a location for the
-backward (``log p_y`` and the log-sum-exp) and writes the gradient straight into a tensor of
-the input's dtype, block by block.
+Computing half precision in float32 used to mean a float32 copy of the logits, their float32
+log-softmax kept for the backward and a float32 gradient cast down at the end.
+:class:`_BlockedCrossEntropy` reads the logits in blocks (whole images, or runs of locations
+of a large one), upcasts each block on its own and takes its float32 log-softmax (torch's
+kernel), keeps two float32 numbers a location for the backward (``log p_y`` and the
+log-sum-exp) and writes the gradient straight into a tensor of the input's dtype, block by
+block.
 
 The backward without label smoothing takes no softmax: away from the target,
 ``|g| p = 2 ** (x log2 e - (lse - ln |g|) log2 e)`` (``g`` the incoming gradient times the
@@ -14,13 +16,19 @@ valid mask): one fused multiply-add and one float32 ``exp2`` a logit (torch's ve
 scale folded into the exponent so that each entry is rounded once to the input's dtype (an
 ignored location: ``ln 0 = -inf``, so 0): each such entry is the float64 gradient rounded to
 the input's dtype, or one unit in the last place from it where the exponent's float32
-roundings (about ``ulp(max(|x|, |lse|))``) meet a rounding boundary. At the target,
+roundings (about ``ulp(max(|x|, |lse|))``) meet a rounding boundary. For float32 logits those
+roundings are the error: 2e-5 relative at most at logits of +-250, 3e-6 median (torch's
+kernel, whose log p = (x - max) - log(sum) keeps the large parts apart: 6e-6 and 5e-8);
+alike for logits of +-30 (3.7e-6 at most, both). At the target,
 ``g expm1(log p_y)`` in float32, rounded once: the float32 log-softmax's own accuracy (where
 ``p_y`` is within ``ulp(lse)`` of 1, torch's float32 cross entropy is as far off).
 With label smoothing the backward takes each block's float32 softmax again.
-bf16 ``(4, 19, 128, 256)`` and ``(2, 150, 128, 128)`` on one CPU thread: 0.94x and 1.02x the
-time of torch's bf16 kernel, which rounds every log-probability and the loss itself to bf16
-(0.03 off on a loss of 3.4 there), at 0.74x and 0.53x its peak memory.
+
+Forward+backward on one CPU thread (AVX512), ``(4, 19, 128, 256)`` and ``(2, 150, 128, 128)``:
+bf16 0.96x and 0.93x the time of torch's bf16 kernel, which rounds every log-probability and
+the loss itself to bf16 (0.03 off on a loss of 3.4 there), at 0.75x and 0.85x its peak memory;
+float32 0.86x and 0.67x torch's kernel (whose backward takes ``exp`` of its log-softmax), at
+0.43x and 0.34x its peak memory (it keeps the log-softmax, we keep two numbers a location).
 
 With ``p = softmax(x)``, ``q`` the target one-hot smoothed as ``(1 - eps) q + eps / C`` and
 ``v`` 1 at valid locations: ``loss = -sum v q . log p`` and ``d loss / d x = v (p - q)``.
@@ -38,19 +46,26 @@ from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
 
-# Logits per block (whole images of (19, 128, 256); a quarter of it took 10% longer: the
-# blocks' strided copies and each block's dozen calls)
+# Logits per block: whole images are grouped up to _BLOCK (4 x (19, 128, 256) in one block
+# took 5% longer than one image a block, and 4 MiB more); an image is split above _LARGEST
+# (runs of a quarter of a (150, 128, 128) image took 16% longer than the whole image: the
+# blocks' copies and each block's dozen calls)
 _BLOCK = 1 << 20
+_LARGEST = 1 << 22
 _LOG2E = math.log2(math.e)
 # lse = x_0 - log p_0 carries the rounding of log p_0: ulp(512) = 6e-5, 1/64 of a bf16 unit
 _FAR = 512.0
 
 
-def blocked_cross_entropy_applies(x: Tensor, weight: Tensor | None) -> bool:
-    """Whether :func:`blocked_cross_entropy_sum` takes ``x`` (half precision, contiguous, on
-    an eager CPU, no class weights)."""
+def blocked_cross_entropy_applies(x: Tensor, weight: Tensor | None, label_smoothing: float) -> bool:
+    """Whether :func:`blocked_cross_entropy_sum` takes ``x``: contiguous, on an eager CPU, no
+    class weights; half precision, or float32 without label smoothing (whose backward takes
+    torch's softmax again, no faster than torch's own kernel)."""
     return (
-        x.dtype in (torch.float16, torch.bfloat16)
+        (
+            x.dtype in (torch.float16, torch.bfloat16)
+            or (x.dtype == torch.float32 and label_smoothing == 0)
+        )
         and weight is None
         and x.device.type == "cpu"
         and x.dim() >= 2
@@ -61,11 +76,12 @@ def blocked_cross_entropy_applies(x: Tensor, weight: Tensor | None) -> bool:
 
 
 def _blocks(x3: Tensor) -> Iterator[tuple[slice, slice]]:
-    """``(images, locations)`` slices of ``(N, C, S)`` blocks of about ``_BLOCK`` logits: whole
-    images when an image is smaller than that, else runs of locations of one image."""
+    """``(images, locations)`` slices of ``(N, C, S)`` blocks: as many whole images as fit in
+    ``_BLOCK`` logits, one image up to ``_LARGEST`` logits, else runs of ``_LARGEST`` logits
+    of one image."""
     n, c, s = x3.shape
-    if c * s >= _BLOCK:
-        step = max(1, _BLOCK // c)
+    if c * s > _LARGEST:
+        step = max(1, _LARGEST // c)
         for i in range(n):
             for j in range(0, s, step):
                 yield slice(i, i + 1), slice(j, j + step)
@@ -97,7 +113,7 @@ class _BlockedCrossEntropy(torch.autograd.Function):
         for images, where in _blocks(x3):
             block = x3[images, :, where]
             safe, _ = _target_block(t3[images, :, where], ignore_index)
-            log_p = _log_softmax_(block.float())
+            log_p = _log_softmax(block)
             picked_block = log_p.gather(1, safe)  # raises for a label out of range
             if lse is None:
                 picked_block.mul_(1 - eps).add_(log_p.sum(1, keepdim=True), alpha=eps / c)
@@ -146,8 +162,11 @@ def _log_sum_exp(block: Tensor, log_p: Tensor, out: Tensor) -> None:
         out.copy_(torch.logsumexp(block.float(), 1, keepdim=True))
 
 
-def _log_softmax_(xf: Tensor) -> Tensor:
-    """``log_softmax(xf, 1)`` written over ``xf`` (a float32 block of its own)."""
+def _log_softmax(block: Tensor) -> Tensor:
+    """``log_softmax(block, 1)`` in float32 (over the upcast block itself when it is one)."""
+    if block.dtype == torch.float32:
+        return torch._log_softmax(block, 1, False)
+    xf = block.float()
     out: Tensor = torch.ops.aten._log_softmax.out(xf, 1, False, out=xf)
     return out
 
@@ -179,14 +198,26 @@ def _exp2_backward(
     out = torch.empty_like(x)
     out3 = out.view(n, c, -1)
     for images, where in _blocks(x3):
-        xf = x3[images, :, where].float()
-        torch.add(offset[images, :, where], xf, alpha=_LOG2E, out=xf).exp2_()
+        dst = out3[images, :, where]
+        xf = _exponent(x3[images, :, where], offset[images, :, where], dst).exp2_()
         if negative:
             xf.neg_()
         flat = _flat_targets(safe[images, :, where], c)
         xf.view(-1).index_copy_(0, flat, at_target[images, :, where].reshape(-1))
-        out3[images, :, where] = xf
+        if xf is not dst:
+            dst.copy_(xf)
     return out
+
+
+def _exponent(block: Tensor, offset: Tensor, dst: Tensor) -> Tensor:
+    """``block log2 e + offset`` in float32: written into ``dst`` when that is a contiguous
+    float32 block, else into a block of its own (float32 logits are not copied first)."""
+    if block.dtype != torch.float32:
+        xf = block.float()
+        return torch.add(offset, xf, alpha=_LOG2E, out=xf)
+    if dst.is_contiguous():
+        return torch.add(offset, block, alpha=_LOG2E, out=dst)
+    return torch.add(offset, block, alpha=_LOG2E)
 
 
 def _flat_targets(safe: Tensor, c: int) -> Tensor:
