@@ -158,7 +158,7 @@ def _log_sum_exp(block: Tensor, log_p: Tensor, out: Tensor) -> None:
     log-softmax, or torch's ``logsumexp`` of the block where class 0 is too far below
     (``log p_0 < -_FAR``)."""
     torch.sub(block[:, :1], log_p[:, :1], out=out)
-    if bool((log_p[:, :1] < -_FAR).any()):
+    if bool(log_p[:, :1].amin() < -_FAR):
         out.copy_(torch.logsumexp(block.float(), 1, keepdim=True))
 
 
