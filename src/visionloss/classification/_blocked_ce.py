@@ -24,11 +24,12 @@ alike for logits of +-30 (3.7e-6 at most, both). At the target,
 ``p_y`` is within ``ulp(lse)`` of 1, torch's float32 cross entropy is as far off).
 With label smoothing the backward takes each block's float32 softmax again.
 
-Forward+backward on one CPU thread (AVX512), ``(4, 19, 128, 256)`` and ``(2, 150, 128, 128)``:
-bf16 0.96x and 0.93x the time of torch's bf16 kernel, which rounds every log-probability and
-the loss itself to bf16 (0.03 off on a loss of 3.4 there), at 0.75x and 0.85x its peak memory;
-float32 0.86x and 0.67x torch's kernel (whose backward takes ``exp`` of its log-softmax), at
-0.43x and 0.34x its peak memory (it keeps the log-softmax, we keep two numbers a location).
+Forward+backward on one CPU thread (AVX512), ``(4, 19, 128, 256)`` and ``(2, 150, 128, 128)``,
+medians of the three committed benchmark runs: bf16 1.00x and 0.89x the time of torch's bf16
+kernel, which rounds every log-probability and the loss itself to bf16 (0.03 off on a loss of
+3.4 there), at 0.66x and 0.68x its peak memory; float32 0.79x and 0.72x torch's kernel (whose
+backward takes ``exp`` of its log-softmax), at 0.43x and 0.34x its peak memory (it keeps the
+log-softmax, we keep two numbers a location).
 
 With ``p = softmax(x)``, ``q`` the target one-hot smoothed as ``(1 - eps) q + eps / C`` and
 ``v`` 1 at valid locations: ``loss = -sum v q . log p`` and ``d loss / d x = v (p - q)``.
@@ -165,8 +166,8 @@ def _log_sum_exp(block: Tensor, log_p: Tensor, out: Tensor) -> None:
 
 class _Scratch:
     """One float32 buffer for every block of a call, each block a view of its start (a fresh
-    block a time took 7% longer on bf16 (4, 19, 128, 256), and varied more, next to other
-    implementations' allocations)."""
+    block each time: bf16 (2, 150, 128, 128) 0.98x instead of 0.86x torch's bf16 kernel, in
+    runs with the compiled implementations interleaved)."""
 
     def __init__(self) -> None:
         self.buffer: Tensor | None = None
