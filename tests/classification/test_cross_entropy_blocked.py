@@ -15,6 +15,15 @@ import visionloss as vl
 from visionloss.classification import _blocked_ce
 from visionloss.errors import InputError
 
+
+@pytest.fixture(autouse=True)
+def _blocked_at_every_size(monkeypatch):
+    """These tests run the blocked path on small logits: the size below which torch's
+    kernel is taken instead (``_MIN_LOGITS``) is lowered to one logit, except where a test
+    sets it back."""
+    monkeypatch.setattr(_blocked_ce, "_MIN_LOGITS", 1)
+
+
 SHAPES = [
     pytest.param((6, 5), id="rows"),  # (N, C): blocks of whole rows
     pytest.param((3, 4, 7, 9), id="images"),  # blocks of whole images or runs of pixels
@@ -66,7 +75,7 @@ def test_equals_torch_in_float32(monkeypatch, dtype, shape, options, reduction, 
     x, y = _data(shape, dtype, options)
     smoothing = options.get("label_smoothing", 0.0)
     blocked = _blocked_ce.blocked_cross_entropy_applies(x, None, smoothing)
-    assert blocked == (dtype != torch.float32 or smoothing == 0)
+    assert blocked == (dtype != torch.float32 or (smoothing == 0 and len(shape) > 2))
     loss, grad = _loss_and_grad(vl.cross_entropy_loss, x, y, reduction, options)
     ref, ref_grad = _loss_and_grad(_float32_reference, x, y, reduction, options)
     assert loss.dtype == torch.float32 and grad.dtype == dtype
@@ -114,11 +123,35 @@ def test_other_cases_keep_torchs_path():
     torch's kernel."""
     x = torch.randn(2, 3, 4, 4).bfloat16()
     assert _blocked_ce.blocked_cross_entropy_applies(x, None, 0.1)
-    assert _blocked_ce.blocked_cross_entropy_applies(x.float(), None, 0.0)
+    assert _blocked_ce.blocked_cross_entropy_applies(x.float(), None, 0.0)  # dense
     assert not _blocked_ce.blocked_cross_entropy_applies(x, torch.ones(3), 0.0)
     assert not _blocked_ce.blocked_cross_entropy_applies(x.float(), None, 0.1)
     assert not _blocked_ce.blocked_cross_entropy_applies(x.transpose(2, 3), None, 0.0)
     assert not _blocked_ce.blocked_cross_entropy_applies(x[:0], None, 0.0)
+
+
+def test_small_logits_and_float32_rows_keep_torchs_path(monkeypatch):
+    """Below ``_MIN_LOGITS`` torch's kernel is faster (its float32 intermediates stay in the
+    caches; the Function has a fixed cost), and so it is for float32 ``(N, C)`` logits at
+    any size (contiguous rows): those take it, values and gradients unchanged; as many
+    logits as the threshold take the blocked path."""
+    monkeypatch.setattr(_blocked_ce, "_MIN_LOGITS", 600)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(2, 3, 10, 10).to(dtype)  # 600 logits
+        assert _blocked_ce.blocked_cross_entropy_applies(x, None, 0.0)
+        assert not _blocked_ce.blocked_cross_entropy_applies(x[:1], None, 0.0)
+    assert _blocked_ce.blocked_cross_entropy_applies(torch.randn(20, 30).bfloat16(), None, 0)
+    assert not _blocked_ce.blocked_cross_entropy_applies(torch.randn(20, 30), None, 0.0)
+    monkeypatch.undo()
+    for x, y in [
+        (torch.randn(256, 1000), torch.randint(0, 1000, (256,))),
+        (torch.randn(2, 19, 32, 32), torch.randint(0, 19, (2, 32, 32))),
+    ]:
+        assert not _blocked_ce.blocked_cross_entropy_applies(x, None, 0.0)
+        loss, grad = _loss_and_grad(vl.cross_entropy_loss, x, y, "mean", {})
+        ref, ref_grad = _loss_and_grad(_float32_reference, x, y, "mean", {})
+        torch.testing.assert_close(loss, ref)
+        torch.testing.assert_close(grad, ref_grad)
 
 
 def test_second_derivative_is_the_float32_graphs():

@@ -42,8 +42,9 @@ def _ce_index_reduced(
     gradient written directly), which computes the same per-location values as
     :func:`_ce_terms`, class weights and label smoothing included.
 
-    Contiguous logits on an eager CPU without class weights take :mod:`._blocked_ce` instead
-    (fp16/bf16, and float32 without label smoothing: blocks, the backward without a softmax);
+    Large contiguous logits on an eager CPU without class weights take :mod:`._blocked_ce`
+    instead (fp16/bf16, and dense float32 without label smoothing: blocks, the backward
+    without a softmax);
     under ``torch.compile``, without class weights, :func:`_log_sum_exp_sum`.
     torch's own ``"mean"`` is taken when it cannot divide by zero (no class weights, nothing
     ignored, a non-empty batch); otherwise the sum is divided by the valid count or their
