@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
+from .._core.softmax import softmax_into
 
 # Logits per block: whole images are grouped up to _BLOCK (4 x (19, 128, 256) in one block
 # took 5% longer than one image a block, and 4 MiB more); an image is split above _LARGEST
@@ -101,9 +102,9 @@ def _blocks(x3: Tensor) -> Iterator[tuple[slice, slice]]:
             yield slice(i, i + step), slice(0, s)
 
 
-def _target_block(t3: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor | None]:
-    """The block's labels ``(n, 1, s)`` with ignored ones replaced by 0, and the valid mask
-    (None when nothing can be ignored)."""
+def _labels(t3: Tensor, ignore_index: int | None) -> tuple[Tensor, Tensor | None]:
+    """The labels ``(N, 1, S)`` with ignored ones replaced by 0, and the valid mask (None when
+    nothing can be ignored)."""
     if ignore_index is None:
         return t3, None
     valid = t3 != ignore_index
@@ -120,18 +121,17 @@ class _BlockedCrossEntropy(torch.autograd.Function):
         # each location's log p_y, or (1 - eps) log p_y + eps / C sum_c log p_c
         picked = torch.empty(t3.shape, dtype=torch.float32, device=x.device)
         lse = torch.empty_like(picked) if eps == 0 else None  # for the backward
+        safe, valid = _labels(t3, ignore_index)
         scratch = _Scratch()
         for images, where in _blocks(x3):
             block = x3[images, :, where]
-            safe, _ = _target_block(t3[images, :, where], ignore_index)
             log_p = scratch.log_softmax(block)
-            picked_block = log_p.gather(1, safe)  # raises for a label out of range
+            picked_block = log_p.gather(1, safe[images, :, where])  # raises out of range
             if lse is None:
                 picked_block.mul_(1 - eps).add_(log_p.sum(1, keepdim=True), alpha=eps / c)
             else:
                 _log_sum_exp(block, log_p, lse[images, :, where])
             picked[images, :, where] = picked_block
-        _, valid = _target_block(t3, ignore_index)
         total = -(picked if valid is None else picked * valid).sum()
         ctx.save_for_backward(x, target, *((lse, picked) if lse is not None else ()))
         ctx.ignore_index, ctx.eps = ignore_index, eps
@@ -152,14 +152,16 @@ class _BlockedCrossEntropy(torch.autograd.Function):
         x3, t3 = x.view(n, c, -1), target.reshape(n, 1, -1)
         out = torch.empty_like(x)
         out3 = out.view(n, c, -1)
+        safe, valid = _labels(t3, ignore_index)
+        scale = grad if valid is None else valid * grad
         for images, where in _blocks(x3):
             p = _softmax_(x3[images, :, where].float())
-            safe, valid = _target_block(t3[images, :, where], ignore_index)
             # - (1 - eps) at the target: scatter_add of a broadcast number (24 against 41 us a
             # block for a gather, a subtraction and a scatter; the same rounding)
-            p.scatter_add_(1, safe, p.new_full((1, 1, 1), eps - 1.0).expand(safe.shape))
+            labels = safe[images, :, where]
+            p.scatter_add_(1, labels, p.new_full((1, 1, 1), eps - 1.0).expand(labels.shape))
             p.sub_(eps / c)
-            p.mul_(grad if valid is None else valid * grad)
+            p.mul_(scale if valid is None else scale[images, :, where])
             out3[images, :, where] = p
         return out, None, None, None
 
@@ -192,13 +194,13 @@ class _Scratch:
         xf = self.like(block)
         if block.dtype != torch.float32:
             block = xf.copy_(block)
-        torch.ops.aten._log_softmax.out(_rows(block), 1, False, out=_rows(xf))
+        softmax_into(_rows(block), _rows(xf), log=True)
         return xf
 
 
 def _softmax_(xf: Tensor) -> Tensor:
     """``softmax(xf, 1)`` written over ``xf`` (a float32 block of its own)."""
-    torch.ops.aten._softmax.out(_rows(xf), 1, False, out=_rows(xf))
+    softmax_into(_rows(xf), _rows(xf))
     return xf
 
 
@@ -221,7 +223,7 @@ def _exp2_backward(
     ``log p_y`` (the module's docstring)."""
     n, c = x.shape[:2]
     x3, t3 = x.view(n, c, -1), target.reshape(n, 1, -1)
-    safe, valid = _target_block(t3, ignore_index)
+    safe, valid = _labels(t3, ignore_index)
     scale = grad if valid is None else valid * grad
     # the exponent's offset, in base 2: (ln |v g| - lse) log2 e
     offset = scale.abs().log().expand_as(lse).sub(lse).mul_(_LOG2E)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
+from .._core.softmax import softmax_into
 
 # Logits per row block of the forward's log-softmax and the backward's softmax (each block's
 # temporary stays this many values instead of the matrix's size): within the caches on a CPU,
@@ -179,9 +180,7 @@ def _softmax(x: Tensor, *, log: bool, own: bool) -> Tensor:
     y = x.to(_compute(x))
     if x.device.type != "cpu" or (y is x and not own):
         return F.log_softmax(y, 1) if log else torch.softmax(y, 1)
-    op = torch.ops.aten._log_softmax.out if log else torch.ops.aten._softmax.out
-    op(y, 1, False, out=y)
-    return y
+    return softmax_into(y, y, log=log)
 
 
 def _softmax_bf16(x: Tensor) -> Tensor:
@@ -189,8 +188,7 @@ def _softmax_bf16(x: Tensor) -> Tensor:
     :func:`_softmax`), a new tensor elsewhere."""
     if x.device.type != "cpu":
         return torch.softmax(x, 1)
-    torch.ops.aten._softmax.out(x, 1, False, out=x)
-    return x
+    return softmax_into(x, x)
 
 
 def _compute(logits: Tensor) -> torch.dtype:
