@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import visionloss as vl
-from visionloss.segmentation import _overlap
+from visionloss.segmentation import _fused, _overlap
 from visionloss.segmentation._fused import (
     FEW_CLASSES,
     FewClassOverlap,
@@ -197,3 +197,72 @@ def test_compiled_sums_match_counts():
     # the sum of p leaves the ignored pixels (label -1) out
     torch.testing.assert_close(psum, (p * valid.unsqueeze(1)).sum(-1))
     assert not torch.allclose(psum, p.sum(-1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_softmax_sums_against_float64(dtype):
+    """``SoftmaxSums`` (the compiled softmax path above FEW_CLASSES classes, called eagerly
+    here) against ``compiled_sums`` of float64 ``softmax`` through autograd: values and the
+    gradient for arbitrary upstream gradients of ``I`` and ``P``, ignored pixels (label -1)
+    included (their gradient is exactly 0: the saved log-sum-exp is +inf there)."""
+    x, y = _inputs(b=2, c=7, n=50, seed=3, dtype=torch.float64)
+    x = (4 * x).to(dtype)
+    y[0, :6] = -1
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    gen = torch.Generator().manual_seed(4)
+    w_i, w_g, w_p = (torch.randn(2, 7, generator=gen, dtype=torch.float64) for _ in range(3))
+
+    def run(fn, xx):
+        xx = xx.detach().requires_grad_()
+        sums = fn(xx)
+        total = sum((s.double() * w).sum() for s, w in zip(sums, (w_i, w_g, w_p)))
+        (g,) = torch.autograd.grad(total, xx)
+        return [s.double() for s in sums], g.double()
+
+    got, g = run(lambda a: _fused.SoftmaxSums.apply(a, y, compute), x)
+    ref, g_ref = run(lambda a: compiled_sums(a.softmax(1), y), x.double())
+    tol = {torch.float64: 1e-12, torch.float32: 2e-6, torch.bfloat16: 2e-6}[dtype]
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+    assert torch.equal(g[0, :, :6], torch.zeros_like(g[0, :, :6]))
+    if dtype == torch.bfloat16:  # the gradient is rounded once, to bf16
+        torch.testing.assert_close(g, g_ref.to(dtype).double(), rtol=2**-8, atol=1e-6)
+    else:
+        torch.testing.assert_close(g, g_ref, rtol=tol, atol=tol)
+
+
+def test_softmax_sums_gradcheck():
+    x, y = _inputs(b=2, c=6, n=9, seed=5)
+    y[1, :3] = -1
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: _fused.SoftmaxSums.apply(a, y, torch.float64), (x,))
+
+
+@pytest.mark.parametrize("name", ["dice", "tversky"])
+def test_compiled_softmax_path_matches_eager(name):
+    """Under tracing (AOT autograd, as inductor gets it) a softmax of more than FEW_CLASSES
+    classes takes ``SoftmaxSums``: the same loss and gradient as the eager fused path."""
+    fn = getattr(vl, f"{name}_loss")
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(2, FEW_CLASSES + 3, 8, 8, generator=gen)
+    t = torch.randint(0, FEW_CLASSES + 3, (2, 8, 8), generator=gen)
+    t[0, :2] = 255
+
+    def loss(a, b):
+        return fn(a, b, ignore_index=255)
+
+    out = []
+    for f in (loss, torch.compile(loss, backend="aot_eager", fullgraph=True)):
+        a = x.clone().requires_grad_()
+        value = f(a, t)
+        out.append((value, *torch.autograd.grad(value, a)))
+    codes: list[str] = []
+
+    def record(gm, inputs):
+        codes.extend(m.code for m in gm.modules() if isinstance(m, torch.fx.GraphModule))
+        return gm
+
+    torch.compile(loss, backend=record, fullgraph=True)(x, t)
+    assert any("exp2" in code for code in codes)  # the traced call took SoftmaxSums
+    torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-5, atol=1e-8)

@@ -59,7 +59,14 @@ from .._core.options import (
     Reduction,
 )
 from ..errors import InputError, InputTypeError, OptionError, OptionTypeError
-from ._fused import FEW_CLASSES, FewClassOverlap, IndexedOverlap, compiled_sums, target_counts
+from ._fused import (
+    FEW_CLASSES,
+    FewClassOverlap,
+    IndexedOverlap,
+    SoftmaxSums,
+    compiled_sums,
+    target_counts,
+)
 from ._tail import Stats as Stats
 from ._tail import dice_score as dice_score
 from ._tail import pair_losses as pair_losses
@@ -230,6 +237,9 @@ class Prepared:
     class_weight: Tensor  # (K,) weight of each selected class
     pixel_weight: Tensor  # (C,) weight of every class, 0 for classes not selected
     activation: str
+    # (B, C, N) the input itself, for softmax above FEW_CLASSES under torch.compile (whose
+    # sums then take SoftmaxSums)
+    softmax_input: Tensor | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -419,7 +429,7 @@ def prepare_inputs(
     )
     dtype = compute_dtype(input, target)
     x = input.reshape(b, c, n)
-    logits = log_prob = None
+    logits = log_prob = softmax_input = None
     if activation == "softmax":
         if log_probs:
             log_prob = F.log_softmax(x, dim=1, dtype=dtype)
@@ -432,6 +442,7 @@ def prepare_inputs(
             # compiled 3-D Dice at C = 2 took 1.8x softmax's time; at C = 150 0.83x)
             xf = x.to(dtype)
             prob = torch.exp(xf - torch.logsumexp(xf, 1, keepdim=True))
+            softmax_input = x
         else:
             prob = F.softmax(x, dim=1, dtype=dtype)
     elif activation == "sigmoid":
@@ -455,6 +466,7 @@ def prepare_inputs(
         class_weight=class_weight,
         pixel_weight=pixel_weight,
         activation=activation,
+        softmax_input=softmax_input,
     )
 
 
@@ -534,7 +546,10 @@ def overlap_stats(prep: Prepared, *, squared: bool, per_image: bool) -> Stats:
     if prep.index is not None and _compiling():
         # one broadcast comparison, fused by inductor into the reductions (no recompilation
         # per class count, no per-class graph), the sum of p in the same loops
-        sums = compiled_sums(p, prep.index)
+        if prep.softmax_input is not None and not squared:
+            sums = SoftmaxSums.apply(prep.softmax_input, prep.index, p.dtype)
+        else:
+            sums = compiled_sums(p, prep.index)
         intersection, target_sum, prob_sum = (selected_channels(t, prep.classes) for t in sums)
     elif prep.index is not None:
         prob_sum = valid_sum(p)
