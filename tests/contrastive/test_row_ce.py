@@ -75,10 +75,13 @@ def test_a_temperature_with_a_gradient_takes_autograd():
     assert gt != 0
 
 
-def test_row_blocks(monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_row_blocks(monkeypatch, dtype):
     """Blocks of 3 rows (a partial last block) against the whole matrix: values and gradients
-    (the forward's log-softmax and the backward's in-place softmax go block by block)."""
+    (the forward's log-softmax and the backward's in-place softmax go block by block; bf16
+    blocks are upcast one at a time, with the CPU's float32 block size)."""
     a, keys, self_rows, pos = _inputs(13, 7)
+    a, keys = a.to(dtype), keys.to(dtype)
     w = torch.rand(13, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
 
     def run() -> tuple[torch.Tensor, ...]:
@@ -88,6 +91,7 @@ def test_row_blocks(monkeypatch):
 
     whole = run()
     monkeypatch.setattr(_row_ce, "_BLOCK", 3 * 7)
+    assert len(list(_row_ce._row_blocks(torch.empty(13, 7, dtype=dtype)))) == 5
     blocked = run()
     for got, want in zip(blocked, whole):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
