@@ -94,7 +94,8 @@ def _generic(x, y, **kw):
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 @pytest.mark.parametrize("ignore_index", [None, 255])
 @pytest.mark.parametrize("squared", [False, True])
-@pytest.mark.parametrize("c", [2, 5])  # the dense few-class Function, the indexed one
+# the dense few-class Function, the indexed one, the indexed one with the log-softmax's exp2
+@pytest.mark.parametrize("c", [2, 5, 70])
 def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squared, c):
     x, y = _inputs(b=3, c=c, n=64, dtype=torch.float32)
     x = x.view(3, c, 8, 8)
@@ -117,7 +118,7 @@ def test_sums_and_gradients_equal_the_generic_path(activation, ignore_index, squ
 
 @pytest.mark.parametrize("name", ["dice_loss", "tversky_loss", "dice_ce_loss", "dice_focal_loss"])
 @pytest.mark.parametrize("per_image", [True, False])
-@pytest.mark.parametrize("c", [4, 6])  # the dense few-class Function, the indexed one
+@pytest.mark.parametrize("c", [4, 6, 70])  # as above
 def test_index_target_equals_its_one_hot(name, per_image, c):
     """The fused path (class indices) and the generic one (the equivalent one-hot target)
     give the same value and gradient, with ignored pixels and a class selection."""
@@ -136,7 +137,7 @@ def test_index_target_equals_its_one_hot(name, per_image, c):
     torch.testing.assert_close(torch.autograd.grad(la, a)[0], torch.autograd.grad(lb, b)[0])
 
 
-@pytest.mark.parametrize("c", [2, 5])
+@pytest.mark.parametrize("c", [2, 5, 70])
 def test_peer_monai_dice_and_dice_ce(c):
     monai = pytest.importorskip("monai")
     x, y = _inputs(b=2, c=c, n=256, seed=4, dtype=torch.float32)

@@ -36,6 +36,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import differentiable_grad, double_backward
+from .._core.softmax import class_softmax, exp_of_log
 
 
 def _class_sums(values: Tensor, flat: Tensor, bins: int, dtype: torch.dtype) -> Tensor:
@@ -82,12 +83,13 @@ def target_counts(index: Tensor, valid: Tensor | None, c: int, dtype: torch.dtyp
 
 
 def _activate(x: Tensor, activation: str, dtype: torch.dtype, log: bool) -> tuple[Tensor, Any]:
-    """``(p, log_p or None)`` in ``dtype``."""
+    """``(p, log_p or None)`` in ``dtype`` (inside the Functions' forwards, without autograd;
+    :func:`_plain_sums` differentiates the same operations)."""
     if activation == "softmax":
         if log:
             lp = F.log_softmax(x, dim=1, dtype=dtype)
-            return lp.exp(), lp
-        return F.softmax(x, dim=1, dtype=dtype), None
+            return exp_of_log(lp), lp
+        return class_softmax(x, dtype), None
     if activation == "sigmoid":
         return torch.sigmoid(x.to(dtype)), None
     return x.to(dtype), None
