@@ -548,6 +548,8 @@ def multiview_terms(
     device = features.device
     if views == 1:
         rows = batch.anchor_index
+    elif batch.anchors is batch.keys:  # every key row an anchor, in order (gather_batch)
+        rows = torch.arange(a * views, device=device)
     else:
         offsets = torch.arange(views, device=device)
         rows = (batch.anchor_index[:, None] * views + offsets).reshape(-1)

@@ -123,11 +123,15 @@ class _RowCrossEntropy(torch.autograd.Function):
         # bf16 operands: the bf16 product is kept (it holds the logits exactly: each was
         # rounded once, by the GEMM) and upcast a block at a time
         logits = self_masked_logits(a, keys, temperature, self_rows, upcast=False)
-        loss = torch.empty(logits.shape[0], dtype=_compute(logits), device=logits.device)
         picked = pos.unsqueeze(1)
-        for rows in _row_blocks(logits):
-            log_p = _softmax(logits[rows], log=True, own=False)
-            torch.neg(log_p.gather(1, picked[rows]).squeeze(1), out=loss[rows])
+        blocks = list(_row_blocks(logits))
+        if len(blocks) == 1:  # (no loss tensor to fill slice by slice: four calls fewer)
+            loss = _softmax(logits, log=True, own=False).gather(1, picked).squeeze(1).neg_()
+        else:
+            loss = torch.empty(logits.shape[0], dtype=_compute(logits), device=logits.device)
+            for rows in blocks:
+                log_p = _softmax(logits[rows], log=True, own=False)
+                torch.neg(log_p.gather(1, picked[rows]).squeeze(1), out=loss[rows])
         ctx.save_for_backward(a, keys, self_rows, pos, loss)
         ctx.temperature = temperature
         # the logits, for the backward to turn into the softmax in place; a second backward

@@ -10,18 +10,17 @@ from torch import Tensor
 from .._core.checks import check_same_shape, shape_str
 from .._core.declare import loss_function
 from .._core.dtypes import compute_dtype, product_dtype
+from .._core.reduction import reduce_loss
 from .._core.registry import register_loss
 from ..errors import InputTypeError
 from ._core import (
     CONTRASTIVE_DOCS,
     Temperature,
-    Terms,
     check_vectors,
     contrast_options,
     multiview_terms,
     pair_examples,
     prepare,
-    reduce_terms,
 )
 
 
@@ -97,8 +96,9 @@ def nt_xent_loss(
     dtype, operands = compute_dtype(query, key), product_dtype(query, key)
     z = prepare(torch.stack([query, key], dim=1), similarity, dtype, operands)
     terms = multiview_terms(z, None, temperature, mode="out", gather=gather, fn=fn)
-    # per sample: the mean of its two directions (every anchor has its partner)
-    return reduce_terms(Terms(terms.loss.mean(1), terms.valid.all(1)), reduction, gather=gather)
+    # per sample: the mean of its two directions; every anchor has its partner, so every
+    # term counts (the mean divides by their number)
+    return reduce_loss(terms.loss.mean(1), reduction, gather=gather)
 
 
 NTXentLoss = register_loss(
