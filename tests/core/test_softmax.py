@@ -81,3 +81,19 @@ def test_class_softmax_of_two_classes(dtype):
     assert ours_rel <= 1.5 * ((theirs - ref).abs() / ref).max() + 2**-24
     assert p.dtype == torch.float32 and p.shape == x.shape
     torch.testing.assert_close(p.sum(1), torch.ones(2, 2000), rtol=0, atol=2e-7)
+
+
+@pytest.mark.parametrize("c", [2, 19, 150])
+def test_under_autograd_the_helpers_record_torch_ops(c):
+    """With a graph to record (grad mode, an input that requires a gradient) both helpers are
+    torch's own ops, so second derivatives can go through them."""
+    x = _logits(c).requires_grad_()
+    p = S.class_softmax(x, torch.float32)
+    assert torch.equal(p, torch.softmax(x, 1)) and p.grad_fn is not None
+    lp = torch.log_softmax(x, 1)
+    e = S.exp_of_log(lp, inplace=True)
+    assert torch.equal(e, lp.exp()) and e.data_ptr() != lp.data_ptr()
+    (g,) = torch.autograd.grad((p * e).sum(), x)
+    assert torch.isfinite(g).all()
+    with torch.no_grad():  # no graph: the fast forms
+        assert (c == 19) == torch.equal(S.class_softmax(x, torch.float32), torch.softmax(x, 1))

@@ -267,3 +267,22 @@ def test_compiled_softmax_path_matches_eager(name):
     assert any("exp2" in code for code in codes)  # the traced call took SoftmaxSums
     torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["dice_loss", "dice_ce_loss", "tversky_loss"])
+@pytest.mark.parametrize("c", [2, 5, 70])
+def test_float32_second_derivatives(name, c):
+    """Second derivatives of float32 logits go through the plain graph (``_plain_sums``),
+    where the softmax helpers record torch's ops (their fast forms write in place and into
+    ``out=``, which autograd cannot differentiate): the same as from float64 logits."""
+    fn = getattr(vl, name)
+    x, y = _inputs(b=2, c=c, n=25, seed=7, dtype=torch.float32)
+    x, y = x.view(2, c, 5, 5), y.view(2, 5, 5)
+    y[0, 0] = 255
+    out = []
+    for dtype in (torch.float32, torch.float64):
+        a = x.to(dtype).requires_grad_()
+        (g,) = torch.autograd.grad(fn(a, y, ignore_index=255), a, create_graph=True)
+        (h,) = torch.autograd.grad(g.square().sum(), a)
+        out.append(h.double())
+    torch.testing.assert_close(out[0], out[1], rtol=1e-4, atol=1e-6 * out[1].abs().max().item())
