@@ -17,7 +17,7 @@ def softmax_into(x: Tensor, out: Tensor, *, log: bool = False) -> Tensor:
     return out
 
 
-_LOG2_E = 1.4426950408889634
+LOG2_E = 1.4426950408889634  # log2(e): exp(x) = 2^(x log2 e)
 
 # Classes from which a float32 CPU softmax over dim 1 is taken as exp2(log_softmax log2 e).
 # One thread, torch's softmax / this (both into a reused heap): (2, 150, 16384) 6.97 / 4.72 ms,
@@ -36,7 +36,7 @@ def exp_of_log(log_p: Tensor, *, inplace: bool = False) -> Tensor:
     if log_p.requires_grad and torch.is_grad_enabled():  # (a graph: torch's exp)
         return log_p.exp()
     if log_p.device.type == "cpu" and log_p.dtype == torch.float32:
-        scaled = log_p.mul_(_LOG2_E) if inplace else torch.mul(log_p, _LOG2_E)
+        scaled = log_p.mul_(LOG2_E) if inplace else torch.mul(log_p, LOG2_E)
         return scaled.exp2_()
     return log_p.exp_() if inplace else log_p.exp()
 

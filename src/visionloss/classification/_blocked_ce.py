@@ -37,7 +37,6 @@ With ``p = softmax(x)``, ``q`` the target one-hot smoothed as ``(1 - eps) q + ep
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,7 +45,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
-from .._core.softmax import softmax_into
+from .._core.indexing import flat_class_positions
+from .._core.softmax import LOG2_E, softmax_into
 
 # Logits per block: whole images are grouped up to _BLOCK (4 x (19, 128, 256) in one block
 # took 5% longer than one image a block, and 4 MiB more); an image is split above _LARGEST
@@ -54,7 +54,6 @@ from .._core.softmax import softmax_into
 # blocks' copies and each block's dozen calls)
 _BLOCK = 1 << 20
 _LARGEST = 1 << 22
-_LOG2E = math.log2(math.e)
 # Logits below which torch's kernel (after an upcast for fp16/bf16) is faster: its float32
 # log-softmax and gradient stay in the caches there. One CPU thread, ours / torch's float32
 # kernel: (32, 10) 4.3x (the Function's fixed cost), (256, 1000) 1.7x, 1.2M logits
@@ -226,7 +225,7 @@ def _exp2_backward(
     safe, valid = _labels(t3, ignore_index)
     scale = grad if valid is None else valid * grad
     # the exponent's offset, in base 2: (ln |v g| - lse) log2 e
-    offset = scale.abs().log().expand_as(lse).sub(lse).mul_(_LOG2E)
+    offset = scale.abs().log().expand_as(lse).sub(lse).mul_(LOG2_E)
     at_target = torch.expm1(log_p_y).mul_(scale)
     negative = bool(grad < 0)
     out = torch.empty_like(x)
@@ -237,7 +236,7 @@ def _exp2_backward(
         xf = _exponent(x3[images, :, where], offset[images, :, where], dst, scratch).exp2_()
         if negative:
             xf.neg_()
-        flat = _flat_targets(safe[images, :, where], c)
+        flat = flat_class_positions(safe[images, :, where], c)
         xf.view(-1).index_copy_(0, flat, at_target[images, :, where].reshape(-1))
         if xf is not dst:
             dst.copy_(xf)
@@ -248,19 +247,11 @@ def _exponent(block: Tensor, offset: Tensor, dst: Tensor, scratch: _Scratch) -> 
     """``block log2 e + offset`` in float32: written into ``dst`` when that is a contiguous
     float32 block, else into the scratch buffer (float32 logits are not copied first)."""
     if block.dtype == torch.float32 and dst.is_contiguous():
-        return torch.add(offset, block, alpha=_LOG2E, out=dst)
+        return torch.add(offset, block, alpha=LOG2_E, out=dst)
     xf = scratch.like(block)
     if block.dtype != torch.float32:
         block = xf.copy_(block)
-    return torch.add(offset, block, alpha=_LOG2E, out=xf)
-
-
-def _flat_targets(safe: Tensor, c: int) -> Tensor:
-    """The flat positions of the targets ``safe`` ``(m, 1, L)`` in a contiguous ``(m, C, L)``
-    block."""
-    m, _, length = safe.shape
-    flat = torch.arange(m, device=safe.device).mul_(c * length).view(m, 1, 1)
-    return (flat + torch.arange(length, device=safe.device)).add_(safe, alpha=length).view(-1)
+    return torch.add(offset, block, alpha=LOG2_E, out=xf)
 
 
 def _plain_sum(x: Tensor, target: Tensor, ignore_index: int | None, eps: float) -> Tensor:
@@ -277,7 +268,8 @@ def _plain_sum(x: Tensor, target: Tensor, ignore_index: int | None, eps: float) 
 def blocked_cross_entropy_sum(
     x: Tensor, target: Tensor, ignore_index: int | None, label_smoothing: float
 ) -> Tensor:
-    """The summed cross entropy of half-precision logits ``x`` ``(N, C, *)`` and class indices
-    ``target`` ``(N, *)`` (each a valid class or ``ignore_index``), in float32."""
+    """The summed cross entropy of logits ``x`` ``(N, C, *)`` (those of
+    :func:`blocked_cross_entropy_applies`) and class indices ``target`` ``(N, *)`` (each a
+    valid class or ``ignore_index``), in float32."""
     out: Tensor = _BlockedCrossEntropy.apply(x, target, ignore_index, float(label_smoothing))
     return out

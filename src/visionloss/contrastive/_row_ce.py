@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._core.autograd import differentiable_grad, double_backward
+from .._core.indexing import flat_class_positions
 from .._core.softmax import softmax_into
 
 # Logits per row block of the forward's log-softmax and the backward's softmax (each block's
@@ -69,17 +70,9 @@ def self_masked_logits(
     from ._core import similarity_logits  # (the shared one; _core imports this module)
 
     logits = similarity_logits(a, keys, temperature, upcast=upcast)
-    # by flat index into the (new, contiguous) matrix: a bf16 ``scatter_`` of a value
-    # upcasts the whole matrix and back (2.3 ms and 16 MiB on 2048 x 2048, against 5 us)
-    logits.view(-1).index_fill_(0, _flat(logits, self_rows), float("-inf"))
+    # by flat position into the (new, contiguous) matrix, not a bf16 ``scatter_``
+    logits.view(-1).index_fill_(0, flat_class_positions(self_rows, logits.shape[1]), float("-inf"))
     return logits
-
-
-def _flat(matrix: Tensor, columns: Tensor) -> Tensor:
-    """Flat indices into contiguous ``matrix`` ``(A, K)`` of column ``columns[i]`` of row
-    ``i``."""
-    step = max(matrix.shape[1], 1)
-    return columns + torch.arange(0, matrix.numel(), step, device=matrix.device)
 
 
 def _row_blocks(logits: Tensor) -> Iterator[slice]:
@@ -157,7 +150,9 @@ class _RowCrossEntropy(torch.autograd.Function):
             # positives' p - 1 = expm1(-loss) from the forward's float32 loss (p rounded to
             # bf16 first would lose 1 - p)
             p = _softmax_bf16(logits)
-            p.view(-1).index_copy_(0, _flat(p, pos), torch.expm1(-loss).to(p.dtype))
+            p.view(-1).index_copy_(
+                0, flat_class_positions(pos, p.shape[1]), torch.expm1(-loss).to(p.dtype)
+            )
         else:
             picked = pos.unsqueeze(1)
             for rows in _row_blocks(logits):

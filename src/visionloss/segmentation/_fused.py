@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from .._core.autograd import differentiable_grad, double_backward
-from .._core.softmax import class_softmax, exp_of_log
+from .._core.softmax import LOG2_E, class_softmax, exp_of_log
 
 
 def _class_sums(values: Tensor, flat: Tensor, bins: int, dtype: torch.dtype) -> Tensor:
@@ -323,13 +323,18 @@ def _plain_sums(
     return inter, psum, q, logpt
 
 
+def _hot(label: Tensor, c: int) -> Tensor:
+    """The arithmetic one-hot ``max(1 - |y - k|, 0)`` ``(B, C, N)`` of labels ``y`` given as
+    floats ``(B, 1, N)`` (-1 at ignored pixels: no class)."""
+    k = torch.arange(c, device=label.device, dtype=label.dtype).view(1, c, 1)
+    return (1.0 - (label - k).abs()).clamp_min(0.0)
+
+
 def _one_hot(index: Tensor, c: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """The arithmetic one-hot ``max(1 - |y - k|, 0)`` ``(B, C, N)`` of :func:`compiled_sums`
-    and the valid-pixel weight ``min(max(y + 1, 0), 1)`` ``(B, 1, N)`` (``index`` is -1 at
-    ignored pixels)."""
-    k = torch.arange(c, device=index.device, dtype=dtype).view(1, c, 1)
+    """:func:`_hot` of class indices ``(B, N)`` and the valid-pixel weight ``min(max(y + 1,
+    0), 1)`` ``(B, 1, N)`` (``index`` is -1 at ignored pixels), for :func:`compiled_sums`."""
     label = index.to(dtype).unsqueeze(1)
-    return (1.0 - (label - k).abs()).clamp_min(0.0), (label + 1.0).clamp(0.0, 1.0)
+    return _hot(label, c), (label + 1.0).clamp(0.0, 1.0)
 
 
 def compiled_sums(p: Tensor, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -352,9 +357,6 @@ def compiled_sums(p: Tensor, index: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return (hot * p).sum(-1), hot.sum(-1), (live * p).sum(-1)
 
 
-_LOG2_E = 1.4426950408889634
-
-
 class SoftmaxSums(torch.autograd.Function):
     """:func:`compiled_sums` of ``p = softmax(x)`` over dim 1 (``x`` ``(B, C, N)`` in the
     input's dtype, computed in ``dtype``), with a backward written for inductor: the graph
@@ -364,11 +366,11 @@ class SoftmaxSums(torch.autograd.Function):
     Why. Through autograd, inductor's backward of ``exp(x - LSE)`` and the sums wrote ``p``
     and ``p * dp`` to two float32 buffers of the input's size (the reduction over the classes
     and the final product run in different loop orders, so what both read is stored), 20 MiB
-    written and read again on (4, 19, 128, 256). Here the gradient ``p (dp - s)``, ``dp = gI [y = c] +
-    gP`` and ``s = sum_c p (gI [y = c] + gP)``, is two loops over ``x`` that each recompute
-    ``p`` from the saved log-sum-exp (``+inf`` at ignored pixels, so ``p``, and with it their
-    gradient, is 0 there and no valid-pixel weight is read): one reduces ``s``, one writes the
-    gradient in the input's dtype. For that, what the two loops compute is written as
+    written and read again on (4, 19, 128, 256). Here the gradient ``p (dp - s)``, with
+    ``dp = gI [y = c] + gP`` and ``s = sum_c p (gI [y = c] + gP)``, is two loops over ``x``
+    that each recompute ``p`` from the saved log-sum-exp (``+inf`` at ignored pixels, so
+    ``p``, and with it their gradient, is 0 there and no valid-pixel weight is read): one
+    reduces ``s``, one writes the gradient in the input's dtype. For that, what the two loops compute is written as
     different expressions of the same values (``-(LSE - x)`` for ``x - LSE``, the one-hot
     with ``k - y`` for ``y - k``: bit for bit the same numbers), as AOT autograd merges
     identical nodes and inductor then stores the merged one. ``p`` is ``2^((x - LSE) log2 e)``
@@ -386,12 +388,12 @@ class SoftmaxSums(torch.autograd.Function):
         xf = x.to(dtype)
         top = xf.amax(1, keepdim=True)
         top = torch.where(top.abs() == float("inf"), 0.0, top)  # (as torch's logsumexp)
-        lse = top + torch.log(torch.exp2((xf - top) * _LOG2_E).sum(1, keepdim=True))
+        lse = top + torch.log(torch.exp2((xf - top) * LOG2_E).sum(1, keepdim=True))
         label = index.to(dtype).unsqueeze(1)
         # +inf at ignored pixels: there the backward's p is 0, and so is the gradient
         ctx.save_for_backward(x, label, torch.where(label < 0, float("inf"), lse))
         ctx.dtype = dtype
-        return compiled_sums(torch.exp2((xf - lse) * _LOG2_E), index)
+        return compiled_sums(torch.exp2((xf - lse) * LOG2_E), index)
 
     @staticmethod
     @once_differentiable
@@ -400,10 +402,10 @@ class SoftmaxSums(torch.autograd.Function):
         dtype = ctx.dtype
         xf = x.to(dtype)
         gi, gp = g_i.unsqueeze(-1), g_p.unsqueeze(-1)
+        p = torch.exp2((xf - lse) * LOG2_E)
+        s = (p * (gi * _hot(label, x.shape[1]) + gp)).sum(1, keepdim=True)
+        # the same values again, as other expressions (see the class doc): k - y for y - k
         k = torch.arange(x.shape[1], device=x.device, dtype=dtype).view(1, -1, 1)
-        p = torch.exp2((xf - lse) * _LOG2_E)
-        s = (p * (gi * (1.0 - (label - k).abs()).clamp_min(0.0) + gp)).sum(1, keepdim=True)
-        # the same values again, as other expressions (see the class doc)
-        p_again = torch.exp2(-(lse - xf) * _LOG2_E)
+        p_again = torch.exp2(-(lse - xf) * LOG2_E)
         dp = gp + gi * (1.0 - (k - label).abs()).clamp_min(0.0)
         return (p_again * (dp - s)).to(x.dtype), None, None
