@@ -286,3 +286,52 @@ def test_float32_second_derivatives(name, c):
         (h,) = torch.autograd.grad(g.square().sum(), a)
         out.append(h.double())
     torch.testing.assert_close(out[0], out[1], rtol=1e-4, atol=1e-6 * out[1].abs().max().item())
+
+
+def test_two_class_softmax_hand_value():
+    """Equal logits of two classes: the sigmoid form gives p = 1/2 exactly, so per image and
+    class Dice = 2 I / (P + G) = G / (N / 2 + G) (I = G / 2, P = N / 2), by hand."""
+    y = torch.tensor([[[0, 1, 1, 1]], [[0, 0, 0, 1]]])  # (2, 1, 4): N = 4 pixels an image
+    x = torch.zeros(2, 2, 1, 4, requires_grad=True)
+    loss = vl.dice_loss(x, y, reduction="none")
+    g = torch.tensor([[1.0, 3.0], [3.0, 1.0]])  # G per image and class
+    torch.testing.assert_close(loss, 1 - g / (2 + g))
+    (grad,) = torch.autograd.grad(loss.sum(), x)
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("c", [2, 70])
+def test_fast_softmax_forms_degenerate_inputs(c):
+    """Every pixel ignored, and classes absent from the target, at the class counts that take
+    the fast softmax forms: finite values and gradients, and no gradient reaches ignored
+    pixels."""
+    x, y = _inputs(b=2, c=c, n=16, seed=8, dtype=torch.float32)
+    x, y = x.view(2, c, 4, 4), y.view(2, 4, 4) % 2  # classes 2.. are absent
+    y[1] = 255  # the second image wholly ignored
+    a = x.clone().requires_grad_()
+    for empty in ("penalize", "include", "exclude"):
+        loss = vl.dice_loss(a, y, ignore_index=255, empty=empty)
+        (grad,) = torch.autograd.grad(loss, a)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all()
+        assert torch.equal(grad[1], torch.zeros_like(grad[1]))
+    everything = torch.full_like(y, 255)
+    loss = vl.dice_ce_loss(a, everything, ignore_index=255)
+    (grad,) = torch.autograd.grad(loss, a)
+    assert torch.isfinite(loss) and torch.equal(grad, torch.zeros_like(grad))
+
+
+def test_compiled_softmax_path_all_ignored():
+    """``SoftmaxSums`` traced with every pixel ignored: the eager value, a zero gradient."""
+    gen = torch.Generator().manual_seed(9)
+    x = torch.randn(2, FEW_CLASSES + 3, 4, 4, generator=gen)
+    t = torch.full((2, 4, 4), 255)
+
+    def loss(a, b):
+        return vl.tversky_loss(a, b, ignore_index=255)
+
+    compiled = torch.compile(loss, backend="aot_eager", fullgraph=True)
+    a = x.clone().requires_grad_()
+    value = compiled(a, t)
+    (grad,) = torch.autograd.grad(value, a)
+    torch.testing.assert_close(value, loss(x, t))
+    assert torch.equal(grad, torch.zeros_like(grad))
