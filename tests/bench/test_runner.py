@@ -37,8 +37,8 @@ def _absent():
     import visionloss_peer_that_is_not_installed  # noqa: F401
 
 
-def test_interleaved_balances_the_predecessors_and_reports_errors():
-    calls: list[str] = []
+def _recording(calls: list[str]):
+    """A maker of implementations that record their names in ``calls`` when run."""
 
     def impl(name):
         def f(x):
@@ -46,6 +46,13 @@ def test_interleaved_balances_the_predecessors_and_reports_errors():
             return x.sum()
 
         return f
+
+    return impl
+
+
+def test_interleaved_balances_the_predecessors_and_reports_errors():
+    calls: list[str] = []
+    impl = _recording(calls)
 
     def bad(x):
         raise RuntimeError("boom")
@@ -70,6 +77,53 @@ def test_interleaved_balances_the_predecessors_and_reports_errors():
     runner.interleaved(impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=9)
     again = calls[5:]
     assert again == timed  # a run is repeatable
+
+
+def test_interleaved_times_by_predecessor():
+    calls: list[str] = []
+    impl = _recording(calls)
+
+    x = torch.ones(3, requires_grad=True)
+    impls = [impl("a"), impl("b"), impl("c"), impl("d")]
+    after: dict[tuple[int, int], list[float]] = {}
+    out = runner.interleaved(
+        impls, (x,), torch.device("cpu"), runner.fwd_bwd, warmup=1, repeat=4, after=after
+    )
+    timed = calls[4:]  # after the warm-ups
+    # every timed call but the first is filed under its own predecessor, in order
+    expected = Counter(zip(timed[1:], timed[:-1]))
+    names = "abcd"
+    assert Counter({(names[i], names[j]): len(v) for (i, j), v in after.items()}) == expected
+    # within rounds every implementation follows every other one
+    assert {(u, v) for u in names for v in names if u != v} <= set(expected)
+    for (i, _), times in after.items():  # the same measurements as the overall times
+        assert set(times) <= set(out[i])
+    assert sum(map(len, after.values())) == sum(map(len, out)) - 1
+
+
+def test_run_tasks_rows_by_predecessor(tmp_path):
+    case = bench_cases.BenchCase(
+        "total_variation", _inputs, {"cpu": [(2, 3, 8, 8)]}, reference=lambda x: x.abs().mean()
+    )
+    todo = runner.tasks([case], torch.device("cpu"), peers=False, compile=False, quick=True)
+    after_rows: list[runner.AfterRow] = []
+    rows = runner.run_tasks(
+        todo, torch.device("cpu"), warmup=1, repeat=4, show_progress=False, after_rows=after_rows
+    )
+    assert {(r.implementation, r.after) for r in after_rows} >= {
+        ("ours", "torch"),
+        ("torch", "ours"),
+    }
+    for r in after_rows:
+        overall = next(o for o in rows if o.implementation == r.implementation)
+        assert r.runs >= 1 and r.p50_ms > 0
+        assert r.to_all == pytest.approx(r.p50_ms / overall.p50_ms)
+    path = runner.write_after_csv(after_rows, runner.after_path(tmp_path / "r.csv"))
+    assert path.name == "r-after.csv"
+    with path.open() as f:
+        got = list(csv.DictReader(f))
+    assert list(got[0]) == runner.AFTER_COLUMNS and len(got) == len(after_rows)
+    assert "ours" in runner.after_table(after_rows)
 
 
 @pytest.mark.parametrize("n", range(1, 13))
@@ -234,6 +288,7 @@ def test_cli_peers_end_to_end(tmp_path):
         "0",
         "--repeat",
         "1",
+        "--by-predecessor",
         "--out",
         str(out),
     ]
@@ -244,3 +299,7 @@ def test_cli_peers_end_to_end(tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["implementation"] for r in rows} >= {"ours", "torch", "kornia"}
     assert {r["pass"] for r in rows} == {"fwd"}
+    with (tmp_path / "peers-after.csv").open() as f:
+        after = list(csv.DictReader(f))
+    assert {(r["implementation"], r["after"]) for r in after} >= {("ours", "kornia")}
+    assert "by predecessor" in proc.stdout

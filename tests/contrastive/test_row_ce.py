@@ -95,3 +95,61 @@ def test_row_blocks(monkeypatch, dtype):
     blocked = run()
     for got, want in zip(blocked, whole):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("same", [False, True], ids=["anchors-keys", "one-tensor"])
+@pytest.mark.parametrize("upstream", ["mean", "sum", "zero"])
+def test_one_upstream_number_folds_into_the_products(monkeypatch, same, upstream):
+    """A mean or sum of the rows gives every row the same upstream gradient: the backward
+    takes ``g / t`` as the products' ``alpha`` (float64: the same gradients as autograd's);
+    a zero upstream gradient keeps the general path."""
+    a, keys, self_rows, pos = _inputs()
+    if same:
+        keys = a
+    taken: list[float | None] = []
+    common = _row_ce._common_scale
+    monkeypatch.setattr(
+        _row_ce, "_common_scale", lambda g, t: taken.append(common(g, t)) or taken[-1]
+    )
+    out = []
+    for fn in (_row_ce.row_cross_entropy, _row_ce.plain_row_cross_entropy):
+        x = a.clone().requires_grad_()
+        y = x if same else keys.clone().requires_grad_()
+        loss = fn(x, y, 0.2, self_rows, pos)
+        total = {"mean": loss.mean(), "sum": loss.sum(), "zero": loss.sum() * 0}[upstream]
+        out.append(torch.autograd.grad(total, (x,) if same else (x, y)))
+    want_scale = {"mean": 1 / 12 / 0.2, "sum": 1 / 0.2, "zero": None}[upstream]
+    assert taken == [pytest.approx(want_scale) if want_scale else None]
+    for got, want in zip(*out):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_one_upstream_number_in_bf16_is_rounded_once():
+    """bf16 operands: with the scale as the products' alpha each gradient entry is rounded
+    once; it is at least as near the float64 gradient as the general path's (the product
+    rounded to bf16, then scaled and rounded again), here by the median relative error."""
+    a, keys, self_rows, pos = _inputs(64, 64, 16)
+    x64 = a.clone().requires_grad_()
+    y64 = keys.clone().requires_grad_()
+    ref = torch.autograd.grad(
+        _row_ce.plain_row_cross_entropy(x64, y64, 0.1, self_rows, pos).mean(), (x64, y64)
+    )
+    errors = []
+    for weights in (
+        None,
+        torch.full((64,), 1 / 64, dtype=torch.float64) * (1 + 1e-6 * torch.arange(64)),
+    ):
+        x = a.bfloat16().requires_grad_()
+        y = keys.bfloat16().requires_grad_()
+        loss = _row_ce.row_cross_entropy(x, y, 0.1, self_rows, pos)
+        total = loss.mean() if weights is None else (loss * weights.float()).sum()
+        grads = torch.autograd.grad(total, (x, y))
+        errors.append(
+            [
+                ((g.double() - r).abs() / r.abs().clamp_min(1e-3)).median()
+                for g, r in zip(grads, ref)
+            ]
+        )
+    (alpha_a, alpha_k), (general_a, general_k) = errors
+    assert alpha_a <= general_a * 1.05 and alpha_k <= general_k * 1.05
+    assert max(alpha_a, alpha_k) < 8e-3  # bf16: 2^-8 is one unit at 1

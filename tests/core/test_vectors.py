@@ -115,3 +115,45 @@ def test_compiled_matches_eager():
     ry, rdx = _value_and_grad(lambda t: normalize(t, 1), x, up)
     torch.testing.assert_close(y, ry)
     torch.testing.assert_close(dx, rdx)
+
+
+@pytest.mark.parametrize(
+    "dtype, compute, out",
+    [
+        (torch.bfloat16, torch.float32, torch.bfloat16),  # the contrastive losses' operands
+        (torch.bfloat16, torch.float32, torch.float32),
+        (torch.float16, torch.float32, torch.float32),
+        (torch.float32, torch.float64, torch.float32),
+    ],
+)
+def test_compute_and_out_dtypes_are_the_casts_around_it(dtype, compute, out):
+    """``normalize(x, compute=, out=)`` gives the numbers of ``normalize(x.to(compute))
+    .to(out)`` bit for bit, values and gradients (the gradient returned in ``x``'s dtype), in
+    one autograd node; its second derivatives are those of the composite too."""
+    g0 = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 5, generator=g0).to(dtype)
+    g = torch.randn(6, 5, generator=g0)
+
+    def composite(t):
+        return normalize(t.to(compute)).to(out)
+
+    def fused(t):
+        return normalize(t, compute=compute, out=out)
+
+    got, want = _value_and_grad(fused, x, g), _value_and_grad(composite, x, g)
+    assert got[0].dtype == out and got[1].dtype == dtype
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+    leaf = x.detach().clone().requires_grad_(True)
+    assert fused(leaf).grad_fn.next_functions[0][0] is not None  # one node, on the leaf
+    assert type(fused(leaf).grad_fn).__name__ == "_NormalizeBackward"
+    # second derivatives: the gradient's gradient along g2, fused against the composite
+    g2 = torch.randn(6, 5, generator=g0).to(dtype)
+    hvp = []
+    for fn in (fused, composite):
+        leaf = x.detach().clone().requires_grad_(True)
+        (dx,) = torch.autograd.grad(fn(leaf), leaf, g.to(out), create_graph=True)
+        (ddx,) = torch.autograd.grad(dx, leaf, g2)
+        hvp.append(ddx)
+    assert hvp[0].abs().sum() > 0
+    torch.testing.assert_close(hvp[0], hvp[1])

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import autocast_off, compute_dtype
 from ..errors import InputError
 
 
@@ -37,7 +37,7 @@ def input_gradients(outputs: Tensor, inputs: Tensor, scaler: Any | None, fn: str
         total = total * scale
     grad = None
     if total.requires_grad:
-        with torch.autocast(device_type=inputs.device.type, enabled=False):
+        with autocast_off(inputs.device.type):
             (grad,) = torch.autograd.grad(total, inputs, create_graph=True, allow_unused=True)
     if grad is None:
         raise InputError(f"{fn}: the discriminator output does not depend on its input")

@@ -20,7 +20,8 @@ them alike, in the rows of a Williams design in turn (:func:`balanced_orders`): 
 implementation follows every other one equally often (the caches and heap that the
 previous implementation left changed a compiled loss's time by up to 18%; with a rotating
 order each ran after the same predecessor in most rounds, and seeded random orders repeated
-one unbalanced sequence in every case and run). Times are p20 / p50 / p80 over the rounds
+one unbalanced sequence in every case and run; ``--by-predecessor`` writes each
+implementation's median after each other one). Times are p20 / p50 / p80 over the rounds
 (``--repeat``, rounded up to whole cycles); CUDA runs are timed with CUDA events. CPU runs
 keep freed memory in the process's heap (:func:`steady_heap`; ``--fresh-heap`` leaves
 glibc's defaults). Peak extra memory of one forward+backward: on
@@ -95,6 +96,38 @@ class Row:
     note: str = ""
     pass_: str = "fwd+bwd"
     torch_version: str = torch.__version__
+
+
+@dataclass
+class AfterRow:
+    """The median time of one implementation over the rounds in which one other ran right
+    before it (``--by-predecessor``), and its ratio to the implementation's median over all
+    rounds: what the predecessor left behind (caches, heap) moves the time."""
+
+    loss: str
+    implementation: str
+    after: str
+    shape: str
+    dtype: str
+    pass_: str
+    device: str
+    runs: int
+    p50_ms: float
+    to_all: float
+
+
+AFTER_COLUMNS = [
+    "loss",
+    "implementation",
+    "after",
+    "shape",
+    "dtype",
+    "pass",
+    "device",
+    "runs",
+    "p50_ms",
+    "to_all",
+]
 
 
 @dataclass(frozen=True)
@@ -261,11 +294,15 @@ def interleaved(
     *,
     warmup: int,
     repeat: int,
+    after: dict[tuple[int, int], list[float]] | None = None,
 ) -> list[list[float] | BaseException]:
     """Milliseconds of at least ``repeat`` runs of each implementation, interleaved round by
     round in the orders of :func:`balanced_orders`, in turn, for whole cycles of them
     (``repeat`` rounded up to a multiple of their number); an implementation that raises
-    gives its exception instead."""
+    gives its exception instead. ``after``, when given, also receives each time under
+    ``(i, j)``: implementation ``i`` timed right after implementation ``j`` (the first
+    timed call has no predecessor and is left out; a round's first follows the previous
+    round's last)."""
     out: list[list[float] | BaseException] = [[] for _ in impls]
     live = list(range(len(impls)))
     for i in list(live):
@@ -278,6 +315,7 @@ def interleaved(
             live.remove(i)
     orders = balanced_orders(len(live))
     cycles = -(-repeat // len(orders))  # whole cycles of the design: ``repeat`` rounded up
+    previous: int | None = None
     for r in range(cycles * len(orders)):
         for i in (live[k] for k in orders[r % len(orders)]):
             if device.type == "cuda":
@@ -295,6 +333,9 @@ def interleaved(
             times = out[i]
             assert isinstance(times, list)
             times.append(ms)
+            if after is not None and previous is not None:
+                after.setdefault((i, previous), []).append(ms)
+            previous = i
     return out
 
 
@@ -483,11 +524,13 @@ def run_tasks(
     repeat: int,
     show_progress: bool = True,
     memory: bool = False,
+    after_rows: list[AfterRow] | None = None,
 ) -> list[Row]:
     """Measure every task, the implementations of one (case, shape, dtype, pass) interleaved;
     a failing implementation gives a row with its error as the note. ``memory``: the CPU
     peak extra memory of each (case, implementation), a fresh process each
-    (:func:`cpu_peak`)."""
+    (:func:`cpu_peak`). ``after_rows``, when given, receives each implementation's median
+    after each predecessor (:class:`AfterRow`)."""
     from visionloss.experiments._progress import progress
 
     cache: dict[Any, float] = {}
@@ -516,6 +559,7 @@ def run_tasks(
                 row.note = f"not installed ({err.name or err})"
         torch.manual_seed(0)
         args = case.make_inputs(first.shape, first.dtype, device)
+        after: dict[tuple[int, int], list[float]] | None = {} if after_rows is not None else None
         results = interleaved(
             [impl for _, _, impl in made],
             args,
@@ -523,7 +567,10 @@ def run_tasks(
             PASSES[first.pass_],
             warmup=warmup,
             repeat=repeat,
+            after=after,
         )
+        if after_rows is not None and after is not None:
+            after_rows += _after_rows([row for _, row, _ in made], results, after)
         for (task, row, impl), times in zip(made, results):
             if isinstance(times, BaseException):
                 row.note = _error_note(times)
@@ -540,6 +587,53 @@ def run_tasks(
                 row.peak_extra_mib = cpu_peak(task)
         del args, made
     return rows
+
+
+def _after_rows(
+    rows: Sequence[Row],
+    results: Sequence[list[float] | BaseException],
+    after: dict[tuple[int, int], list[float]],
+) -> list[AfterRow]:
+    """:class:`AfterRow` of each (implementation, predecessor) of one group."""
+    out = []
+    for (i, j), times in sorted(after.items()):
+        overall = results[i]
+        assert isinstance(overall, list)
+        r = rows[i]
+        p50 = statistics.median(times)
+        out.append(
+            AfterRow(
+                r.loss,
+                r.implementation,
+                rows[j].implementation,
+                r.shape,
+                r.dtype,
+                r.pass_,
+                r.device,
+                len(times),
+                p50,
+                p50 / statistics.median(overall),
+            )
+        )
+    return out
+
+
+def write_after_csv(rows: Sequence[AfterRow], path: Path) -> Path:
+    """The rows of ``--by-predecessor`` as CSV (:data:`AFTER_COLUMNS`)."""
+    return _write(rows, path, AFTER_COLUMNS)
+
+
+def after_table(rows: Sequence[AfterRow]) -> str:
+    """The rows of ``--by-predecessor`` for the console."""
+    from visionloss.experiments import format_table
+
+    body = [
+        [r.loss, r.shape, r.dtype, r.implementation, r.after, str(r.runs), f"{r.p50_ms:.3f}"]
+        + [f"{r.to_all:.2f}x"]
+        for r in rows
+    ]
+    head = ["loss", "shape", "dtype", "impl", "after", "runs", "p50 ms", "/ all rounds"]
+    return format_table(head, body)
 
 
 # ------------------------------------------------------------------ CPU memory, one process
@@ -637,10 +731,14 @@ _CSV_NAMES = {"pass_": "pass", "torch_version": "torch"}
 
 
 def write_csv(rows: Sequence[Row], path: Path) -> Path:
+    return _write(rows, path, COLUMNS)
+
+
+def _write(rows: Sequence[Row] | Sequence[AfterRow], path: Path, columns: list[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for row in rows:
             writer.writerow(
@@ -716,12 +814,14 @@ def run(args: argparse.Namespace, default_out: Path) -> tuple[list[Row], Path]:
     gpu = device.type == "cuda"
     if not gpu and getattr(args, "steady_heap", True):
         steady_heap()
+    after_rows: list[AfterRow] | None = [] if getattr(args, "by_predecessor", False) else None
     rows = run_tasks(
         todo,
         device,
         warmup=args.warmup if args.warmup is not None else (10 if gpu else 3),
         repeat=args.repeat or (50 if gpu else 15),
         memory=bool(getattr(args, "memory", False)),
+        after_rows=after_rows,
     )
     out = Path(args.out) if args.out else default_out
     print(console_table(rows))
@@ -730,7 +830,15 @@ def run(args: argparse.Namespace, default_out: Path) -> tuple[list[Row], Path]:
         print(f"\n{len(rows)} rows on {device_name(device)}; csv: {out}")
     else:
         print("no benchmark cases selected")
+    if after_rows:
+        path = write_after_csv(after_rows, after_path(out))
+        print(f"\n{after_table(after_rows)}\n\nby predecessor: {path}")
     return rows, out
+
+
+def after_path(out: Path) -> Path:
+    """Where ``--by-predecessor`` writes its rows: ``<name>-after.csv`` next to ``out``."""
+    return out.with_name(f"{out.stem}-after{out.suffix or '.csv'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,8 @@ Runs the benchmark suite shipped in the package (``visionloss.bench``: the runne
 writes the rows as CSV (default ``out/bench/<family>-<device>.csv``). ``--peers`` runs the
 side-by-side suite at realistic sizes with every installed peer (torchvision, MONAI, smp,
 kornia, pytorch-metric-learning, plain torch), interleaved; ``--compile`` adds
-``torch.compile`` of each; ``--memory`` measures the CPU peak in a fresh process per case.
+``torch.compile`` of each; ``--memory`` measures the CPU peak in a fresh process per case;
+``--by-predecessor`` adds each implementation's median after each other one.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="CPU: leave glibc's heap defaults (large blocks mapped fresh, page faults in the "
         "timings); by default freed memory stays in the heap",
+    )
+    p.add_argument(
+        "--by-predecessor",
+        action="store_true",
+        help="also each implementation's median after each other one (what the previous "
+        "call left in the caches and heap moves a time), written to <out>-after.csv",
     )
     p.add_argument("--quick", action="store_true", help="first shape of each case only")
     p.add_argument(

@@ -38,6 +38,7 @@ from .._core.checks import (
     values_checkable,
 )
 from .._core.declare import DocParts
+from .._core.dtypes import autocast_off
 from .._core.examples import Example, generator, normal
 from .._core.options import Check, Choice, Number, Reduction
 from .._core.reduction import reduce_loss
@@ -204,10 +205,11 @@ def prepare(
     ``operands`` (:func:`~visionloss._core.dtypes.product_dtype`) when given: the dtype the
     similarity products (:func:`similarity_logits`) take it in. Normalised in ``dtype``
     either way."""
-    if operands == x.dtype and similarity != "cosine":
+    if similarity == "cosine":  # (one autograd node for the dtypes and the normalisation)
+        return normalize(x, compute=dtype, out=dtype if operands is None else operands)
+    if operands == x.dtype:
         return x
     x = x.to(dtype) if x.dtype != dtype else x
-    x = normalize(x) if similarity == "cosine" else x
     return x.to(operands) if operands is not None and operands != x.dtype else x
 
 
@@ -221,7 +223,7 @@ def similarity_logits(
     (float64 for float64 operands). ``upcast=False`` (a float temperature) leaves that product
     in bf16 for a caller that upcasts it block by block."""
     half = anchors.dtype == torch.bfloat16
-    with torch.autocast(device_type=anchors.device.type, enabled=False):
+    with autocast_off(anchors.device.type):
         if anchors.dim() == 2 and keys.dim() == 2 and not isinstance(temperature, Tensor):
             # ``1 / t`` as the product's ``alpha``: applied by the GEMM, and in the backward
             # to the (A, D) products, instead of a pass over the (A, K) matrix each way

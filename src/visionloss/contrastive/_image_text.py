@@ -22,7 +22,7 @@ from .. import distributed as vdist
 from .._core.checks import check_same_shape
 from .._core.collectives import block_sizes, ring_pass
 from .._core.declare import DocParts
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import autocast_off, compute_dtype
 from ._core import (
     BLOCK_ELEMENTS,
     CONTRASTIVE_DOCS,
@@ -78,7 +78,7 @@ def scale_of(log_scale: float | Tensor, dtype: torch.dtype, max_scale: float | N
 def _ce_rows(anchors: Tensor, keys: Tensor, scale: Tensor, targets: Tensor) -> Tensor:
     """Per anchor row, the cross entropy of ``scale <a_i, k_j>`` over the keys with the
     positive key ``targets[i]``."""
-    with torch.autocast(device_type=anchors.device.type, enabled=False):
+    with autocast_off(anchors.device.type):
         logits = torch.matmul(anchors * scale, keys.transpose(-1, -2))
     return F.cross_entropy(logits, targets, reduction="none")
 
@@ -116,7 +116,7 @@ def clip_terms(q: Tensor, k: Tensor, scale: Tensor, gather: str, fn: str) -> Ter
     index = texts.anchor_index
     a, keys = images.anchors, texts.keys
     if a.shape[0] == keys.shape[0] and a.shape[0] ** 2 <= MAX_CHUNK_ELEMENTS:
-        with torch.autocast(device_type=q.device.type, enabled=False):
+        with autocast_off(q.device.type):
             logits = torch.matmul(a * scale, keys.transpose(0, 1))
         forward = F.cross_entropy(logits, index, reduction="none")
         backward = F.cross_entropy(logits.transpose(0, 1), index, reduction="none")
@@ -134,7 +134,7 @@ def _sigmoid_rows(
     """``sum_j softplus(-y_ij (scale <x_i, t_j> + bias))`` per image row, ``y_ij = +1`` where
     ``j == positive[i]`` (``-1`` marks a row whose positive is not in ``texts``), computed as
     ``sum_j softplus(z_ij) - z_i,positive`` (``softplus(-z) = softplus(z) - z``)."""
-    with torch.autocast(device_type=images.device.type, enabled=False):
+    with autocast_off(images.device.type):
         logits = torch.matmul(images * scale, texts.transpose(-1, -2)) + bias
     total = F.softplus(logits).sum(-1)
     has = positive >= 0

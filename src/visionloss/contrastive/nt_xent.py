@@ -97,7 +97,10 @@ def nt_xent_loss(
     z = prepare(torch.stack([query, key], dim=1), similarity, dtype, operands)
     terms = multiview_terms(z, None, temperature, mode="out", gather=gather, fn=fn)
     # per sample: the mean of its two directions; every anchor has its partner, so every
-    # term counts (the mean divides by their number)
+    # term counts (the mean divides by their number); the mean of those means is the mean of
+    # all 2N terms, taken at once (two autograd nodes fewer)
+    if reduction == "mean":
+        return reduce_loss(terms.loss.reshape(-1), reduction, gather=gather)
     return reduce_loss(terms.loss.mean(1), reduction, gather=gather)
 
 

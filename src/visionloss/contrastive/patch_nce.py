@@ -12,7 +12,7 @@ from torch import Tensor
 
 from .._core.checks import require, shape_str, value_checks_enabled, values_checkable
 from .._core.declare import loss_function
-from .._core.dtypes import compute_dtype
+from .._core.dtypes import autocast_off, compute_dtype
 from .._core.examples import Example, generator, normal
 from .._core.options import PER_CALL, Bool, Check, Choice, Reduction
 from .._core.reduction import reduce_loss
@@ -212,7 +212,7 @@ def patch_nce_loss(
             q.reshape(b * n, d), k.reshape(b * n, d), temperature, labels, labels, mode="out"
         )
     rest = terms.loss.reshape(b, n)  # LSE over every key - l_pos
-    with torch.autocast(device_type=q.device.type, enabled=False):
+    with autocast_off(q.device.type):
         positive = (q * k).sum(-1) / temperature
     # CUT's diagonal slot: log(sum + e^c) - l_pos = rest + softplus(c - LSE), LSE = rest + l_pos
     loss = rest + F.softplus(DIAGONAL_LOGIT / temperature - (rest + positive))

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from .._core.checks import check_labels, check_tensor, shape_str
 from .._core.declare import DocParts, loss_function
-from .._core.dtypes import compute_dtype, upcast
+from .._core.dtypes import autocast_off, compute_dtype, upcast
 from .._core.examples import Example, ModuleCall, generator, normal
 from .._core.numerics import sqrt
 from .._core.options import Bool, Choice, NonNegative, Reduction
@@ -146,7 +146,7 @@ def distance_matrix(
     itself); for "dot" they are left as they are. Inputs must already be in the compute dtype;
     the products are computed in it also inside an autocast region.
     """
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    with autocast_off(x.device.type):
         return _distance_matrix(x, y, metric, self_index)
 
 

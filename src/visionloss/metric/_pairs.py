@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._core.dtypes import autocast_off
 from .._core.options import Choice, Number
 from ..distributed import GatheredBatch, gather_batch
 from ._common import batch_labels, check_embeddings_labels, prepare
@@ -80,7 +81,7 @@ def pair_batch(
     normalize = normalize and metric != "cosine"  # the cosine normalises anyway
     x = prepare(embeddings, normalize)
     batch = batch_or_memory(x, labels, normalize=normalize, gather=gather, fn=fn)
-    with torch.autocast(device_type=x.device.type, enabled=False):
+    with autocast_off(x.device.type):
         if metric == "cosine":
             sim = (unit_rows(batch.anchors) @ unit_rows(batch.keys).T).clamp(-1.0, 1.0)
         else:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from .._core.checks import check_choice, check_tensor
-from .._core.dtypes import compute_dtype, upcast
+from .._core.dtypes import autocast_off, compute_dtype, upcast
 
 __all__ = ["gram_matrix"]
 
@@ -54,7 +54,7 @@ def gram_matrix(features: Tensor, *, normalize: str | None = "chw") -> Tensor:
     check_choice(normalize, ("chw", None), "normalize", fn)
     dtype = compute_dtype(features)
     f = upcast(features, dtype).flatten(2)
-    with torch.autocast(device_type=f.device.type, enabled=False):
+    with autocast_off(f.device.type):
         gram = torch.bmm(f, f.transpose(1, 2))
     if normalize == "chw":
         gram = gram / max(f.shape[1] * f.shape[2], 1)
