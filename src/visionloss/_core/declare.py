@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from ..errors import InputError, InputTypeError, UnknownOptionError, did_you_mean
+from .dtypes import autocast_off
 from .migration import peer_hint
 from .module import LossModule
 from .options import PER_CALL, Check, plain_sequence
@@ -240,8 +241,7 @@ def _autocast_off() -> Iterator[None]:
     under autocast: autocast is switched off inside, half inputs are upcast by the loss."""
     with contextlib.ExitStack() as stack:
         for device in ("cpu", "cuda"):
-            if torch.is_autocast_enabled(device):
-                stack.enter_context(torch.autocast(device, enabled=False))
+            stack.enter_context(autocast_off(device))
         yield
 
 

@@ -569,7 +569,7 @@ def run_tasks(
             repeat=repeat,
             after=after,
         )
-        if after_rows is not None and after is not None:
+        if after is not None and after_rows is not None:  # (the one implies the other)
             after_rows += _after_rows([row for _, row, _ in made], results, after)
         for (task, row, impl), times in zip(made, results):
             if isinstance(times, BaseException):
@@ -628,8 +628,16 @@ def after_table(rows: Sequence[AfterRow]) -> str:
     from visionloss.experiments import format_table
 
     body = [
-        [r.loss, r.shape, r.dtype, r.implementation, r.after, str(r.runs), f"{r.p50_ms:.3f}"]
-        + [f"{r.to_all:.2f}x"]
+        [
+            r.loss,
+            r.shape,
+            r.dtype,
+            r.implementation,
+            r.after,
+            str(r.runs),
+            f"{r.p50_ms:.3f}",
+            f"{r.to_all:.2f}x",
+        ]
         for r in rows
     ]
     head = ["loss", "shape", "dtype", "impl", "after", "runs", "p50 ms", "/ all rounds"]
